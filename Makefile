@@ -1,0 +1,14 @@
+# The two commands of the README. Each one sets up ./.venv itself (pinned dependencies).
+.PHONY: demo test bench clean-venv
+
+demo:
+	./scripts/setup-env.sh test
+	.venv/bin/nni-cnas search --space nb201 --strategy darts --curriculum epoch --k 5 \
+		--dataset digits --epochs 4 --channels 8 --cells 1 --seed 0 --out runs/demo-cl-darts --overwrite
+
+test:
+	./scripts/setup-env.sh test
+	.venv/bin/python -m pytest -q
+
+clean-venv:
+	rm -rf .venv

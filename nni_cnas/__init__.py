@@ -1,0 +1,30 @@
+"""nni_cnas: Curriculum-NAS (Zhou et al., ACM MM 2022) for Microsoft NNI 3.0.
+
+Drop-in strategies: ``nni_cnas.DARTS()`` where ``nni.nas.strategy.DARTS()`` was, and likewise
+``GDAS``, ``RSPS`` and ``ENAS``. See ``nni_cnas.strategies``.
+"""
+
+import warnings
+
+from ._version import __version__
+
+# NNI 3.0 inspects torch.nn at import and warns about classes newer than it knows (torch 2.x's
+# Buffer, LinearCrossEntropyOptions); the warnings are harmless and only noise for our users.
+warnings.filterwarnings('ignore', message=r'.*is found to be not a nn\.Module.*', category=RuntimeWarning)
+
+_LAZY = {'DARTS', 'GDAS', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space'}
+
+
+def __getattr__(name):
+    # Strategies import NNI, Lightning and torch: load them on first use, so that `nni-cnas --help`
+    # and input checks stay fast.
+    if name == 'NasBench201Space':
+        from .spaces import NasBench201Space
+        return NasBench201Space
+    if name in _LAZY:
+        from . import strategies
+        return getattr(strategies, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+__all__ = ['__version__', 'DARTS', 'GDAS', 'RSPS', 'ENAS', 'NasBench201Space']

@@ -1,0 +1,1 @@
+"""Look-ups of found architectures in tabular NAS benchmarks."""

@@ -1,0 +1,166 @@
+"""``nni-cnas``: run Curriculum-NAS searches and look up NAS-Bench-201 cells.
+
+Bad input is reported as one line, ``nni-cnas: error: ...``, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from typing import List, Optional
+
+from .errors import UserError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises one-line UserErrors instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UserError(f'{message} (see {self.prog} --help)')
+
+
+def _search_parser(sub) -> None:
+    from .curriculum import SCHEDULES
+    from .search import DEVICES, STRATEGY_NAMES
+
+    p = sub.add_parser('search', help='run a (curriculum) architecture search',
+                       description='Search an architecture with a one-shot strategy, with or without the '
+                                   'Curriculum-NAS data curriculum. Defaults are NATS-Bench\'s weight-sharing '
+                                   'settings (C=16, N=5, 100 epochs, batch 64, SGD 0.025 cosine to 0.001).')
+    g = p.add_argument_group('what to search')
+    g.add_argument('--space', default='nb201', help='search space: nb201 (default)')
+    g.add_argument('--strategy', default='darts', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} (default darts)')
+    g.add_argument('--curriculum', default='epoch',
+                   help=f'data curriculum schedule: {", ".join(SCHEDULES)} (default epoch, as the authors\' code)')
+    g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
+    g = p.add_argument_group('data')
+    g.add_argument('--dataset', default='digits',
+                   help='digits (embedded, default), cifar10, cifar100, imagenet16-120, folder')
+    g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
+    g.add_argument('--subset', type=int, help='keep only this many samples of each search split')
+    g = p.add_argument_group('network and training')
+    g.add_argument('--epochs', type=int, default=100)
+    g.add_argument('--batch-size', type=int, default=64)
+    g.add_argument('--channels', type=int, default=16, help='width C of the network (default 16)')
+    g.add_argument('--cells', type=int, default=5, help='cells per stage N (default 5)')
+    g.add_argument('--lr', dest='learning_rate', type=float, default=0.025, help='weight learning rate')
+    g.add_argument('--eta-min', type=float, default=0.001, help='final learning rate of the cosine schedule')
+    g.add_argument('--momentum', type=float, default=0.9)
+    g.add_argument('--weight-decay', type=float, default=5e-4)
+    g.add_argument('--grad-clip', type=float, help='clip the weight gradients\' norm (default: off)')
+    g.add_argument('--arch-lr', dest='arch_learning_rate', type=float,
+                   help='architecture (or ENAS controller) learning rate (default 3e-4; ENAS 1e-3)')
+    g.add_argument('--candidates', dest='num_candidates', type=int, default=100,
+                   help='RSPS/ENAS: candidates scored for the final choice (default 100)')
+    g.add_argument('--selection-size', type=int, default=512, help='validation samples that score candidates')
+    g.add_argument('--tau-max', type=float, help='GDAS: initial Gumbel temperature (default 10)')
+    g.add_argument('--tau-min', type=float, help='GDAS: final Gumbel temperature (default 0.1)')
+    g.add_argument('--controller-steps', type=int, help='ENAS: controller updates per epoch (default 50)')
+    g.add_argument('--controller-aggregate', type=int, help='ENAS: samples per controller update (default 20)')
+    g = p.add_argument_group('run')
+    g.add_argument('--seed', type=int, default=0)
+    g.add_argument('--device', default='auto', help=f'{", ".join(DEVICES)} (default auto: GPU when there is one)')
+    g.add_argument('--out', help='run folder (default runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>)')
+    g.add_argument('--overwrite', action='store_true', help='reuse an existing run folder')
+    g.add_argument('--nb201-table', help='NAS-Bench-201 accuracy table CSV (default $NNI_CNAS_NB201_TABLE or '
+                                         '../shared/data/nasbench201/)')
+    g.add_argument('--nats-bench', help='official NATS-Bench topology file/folder, looked up through nats_bench')
+    g.add_argument('--progress-bar', action='store_true', help='show Lightning\'s per-step progress bar')
+    p.set_defaults(run=_cmd_search)
+
+
+def _lookup_parser(sub) -> None:
+    p = sub.add_parser('lookup', help='NAS-Bench-201 accuracies of a cell',
+                       description='Print the NAS-Bench-201 accuracies (200 epochs) of an architecture string.')
+    p.add_argument('arch', help="arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
+                                "nor_conv_3x3~1|skip_connect~2|'")
+    p.add_argument('--nb201-table', help='accuracy table CSV (default $NNI_CNAS_NB201_TABLE or ../shared/data)')
+    p.add_argument('--nats-bench', help='official NATS-Bench topology file/folder')
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p.set_defaults(run=_cmd_lookup)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    parser = _Parser(prog='nni-cnas', description='Curriculum-NAS for NNI: curriculum searches and NAS-Bench-201 look-ups.')
+    parser.add_argument('--version', action='version', version=f'nni-cnas {__version__}')
+    sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+    _search_parser(sub)
+    _lookup_parser(sub)
+    return parser
+
+
+def _print_lookup(result: dict, stream, indent: str = '') -> None:
+    print(f'{indent}NAS-Bench-201 #{result["index"]} ({result["source"]})', file=stream)
+    for dataset in ('cifar10', 'cifar100', 'imagenet16-120'):
+        accuracy = result[dataset]
+        print(f'{indent}  {dataset:<15} test {accuracy["test"]:6.2f}%   valid {accuracy["valid"]:6.2f}%', file=stream)
+
+
+def _cmd_lookup(args) -> int:
+    from .benchmarks.nb201 import open_benchmark
+
+    benchmark = open_benchmark(args.nb201_table, args.nats_bench, required=True)
+    result = benchmark.lookup(args.arch)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(result['arch'])
+        _print_lookup(result, sys.stdout)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Lightning and NNI announce devices, tips and deprecations on every run; keep warnings only."""
+    import nni.nas.evaluator.pytorch  # noqa: F401  (imports set their loggers' levels; set ours after)
+    import pytorch_lightning  # noqa: F401
+
+    for name in ('pytorch_lightning', 'lightning_fabric', 'nni'):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # "Validation dataloaders are missing": expected, one-shot strategies run no validation loop.
+    logging.getLogger('nni.nas.evaluator.pytorch.lightning').setLevel(logging.ERROR)
+    warnings.filterwarnings('ignore', message=r'.*LeafSpec.*')
+    warnings.filterwarnings('ignore', message=r'.*does not have many workers.*')
+    warnings.filterwarnings('ignore', message=r'.*You defined a `validation_step` but have no `val_dataloader`.*')
+
+
+def _cmd_search(args) -> int:
+    from .search import SearchConfig, run_search
+
+    options = {key: value for key, value in vars(args).items() if key not in ('command', 'run')}
+    config = SearchConfig(**options).resolve()
+    print(f'nni-cnas search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on {config.dataset}, '
+          f'{config.epochs} epochs, C={config.channels} N={config.cells}; run folder {config.out}', flush=True)
+    _quiet_libraries()
+    result = run_search(config)
+    print(f'\nfound architecture: {result["arch"]}')
+    print(f'  selected by {result["selected_by"]}'
+          + (f' (score {result["selection_score"]:.4f})' if result['selection_score'] is not None else ''))
+    if result['lookup']:
+        _print_lookup(result['lookup'], sys.stdout, indent='  ')
+    else:
+        print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
+    print(f'  run folder: {result["run_folder"]}')
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except UserError as error:
+        print(f'nni-cnas: error: {error}', file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print('nni-cnas: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

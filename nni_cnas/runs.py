@@ -1,0 +1,137 @@
+"""The run folder of a search, and the Lightning callback that fills it.
+
+::
+
+    RUN/
+      config.yaml     every option of the run, resolved, with the versions that ran it
+      status.json     {"state": "running" | "finished" | "failed", ...}
+      metrics.jsonl   one JSON object per epoch: losses, accuracies, data-weight statistics
+                      (min, max, std, entropy, Gini), the current architecture and its look-up
+      result.json     the final architecture, how it was chosen, and its benchmark look-up
+
+Every file is written whole (temporary file + rename) or appended a line at a time, so a killed
+run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import yaml
+from pytorch_lightning.callbacks import Callback
+
+from .errors import UserError
+
+__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text']
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
+    with open(partial, 'w', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (bool, int, float)):  # numpy and torch scalars, int/float subclasses
+        return value.item() if hasattr(value, 'item') else type(value).__mro__[1](value)
+    if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
+        return value.item()
+    return str(value)  # paths, version objects (str subclasses), anything else
+
+
+class RunFolder:
+    """A search's folder (see the module docstring)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path, config: Dict[str, Any], overwrite: bool = False) -> 'RunFolder':
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f'{path} exists and is not a folder; choose another --out')
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise UserError(f'run folder {path} already exists; choose another --out, or add --overwrite')
+            for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json'):
+                (path / name).unlink(missing_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        atomic_write_text(path / 'config.yaml', yaml.safe_dump(_jsonable(config), sort_keys=False))
+        run.set_status('running')
+        return run
+
+    def set_status(self, state: str, **details: Any) -> None:
+        record = {'state': state, 'time': time.strftime('%Y-%m-%dT%H:%M:%S'), **details}
+        atomic_write_text(self.path / 'status.json', json.dumps(_jsonable(record), indent=2) + '\n')
+
+    def append_metrics(self, record: Dict[str, Any]) -> None:
+        with open(self.path / 'metrics.jsonl', 'a', encoding='utf-8') as f:
+            f.write(json.dumps(_jsonable(record)) + '\n')
+
+    def write_result(self, result: Dict[str, Any]) -> None:
+        atomic_write_text(self.path / 'result.json', json.dumps(_jsonable(result), indent=2) + '\n')
+
+    def metrics(self) -> list:
+        path = self.path / 'metrics.jsonl'
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+
+
+def _format_percent(value: Optional[float]) -> str:
+    return '   -  ' if value is None else f'{100 * value:5.1f}%'
+
+
+class RunRecorder(Callback):
+    """Writes each epoch's summary (``module.epoch_summary``) to the run folder and prints a line.
+
+    ``describe`` turns an architecture sample into a string (an NB201 arch string); ``lookup``
+    (optional) turns that string into benchmark accuracies.
+    """
+
+    def __init__(self, run: RunFolder, describe: Callable[[Dict], str],
+                 lookup: Optional[Callable[[str], Dict]] = None, benchmark_dataset: str = 'cifar10',
+                 stream=None):
+        self.run, self.describe, self.lookup = run, describe, lookup
+        self.benchmark_dataset = benchmark_dataset
+        self.stream = stream or sys.stdout
+        self._started = time.time()
+
+    def on_train_start(self, trainer, pl_module):
+        self._started = time.time()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        summary = dict(getattr(pl_module, 'epoch_summary', {}))
+        summary['seconds'] = round(time.time() - self._started, 3)
+        summary['lr'] = trainer.optimizers[0].param_groups[0]['lr'] if trainer.optimizers else None
+        if 'arch' in summary:
+            summary['arch_string'] = self.describe(summary['arch'])
+            if self.lookup is not None:
+                summary['lookup'] = self.lookup(summary['arch_string'])
+        self.run.append_metrics(summary)
+        test = summary.get('lookup', {}).get(self.benchmark_dataset, {}).get('test')
+        line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  '
+                f'train acc {_format_percent(summary.get("train_acc"))}  '
+                f'val acc {_format_percent(summary.get("val_acc"))}  '
+                f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
+                f'{summary["seconds"]:7.1f}s')
+        if 'arch_string' in summary:
+            line += f'  {summary["arch_string"]}'
+            if test is not None:
+                line += f'  ({self.benchmark_dataset} test {test:.2f}%)'
+        print(line, file=self.stream, flush=True)

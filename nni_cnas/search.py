@@ -1,0 +1,236 @@
+"""A whole search from one config: data, space, strategy, training, export, look-up, run folder.
+
+``nni-cnas search`` is a thin shell over :func:`run_search`; Python users call it directly::
+
+    from nni_cnas.search import SearchConfig, run_search
+    result = run_search(SearchConfig(strategy='gdas', curriculum='epoch', dataset='digits', epochs=5,
+                                     channels=8, cells=1))
+    print(result['arch'], result['lookup'])
+
+Every input is checked before any work starts (:meth:`SearchConfig.resolve`); a bad one raises
+:class:`~nni_cnas.errors.UserError` and leaves no run folder behind. Runs on the GPU when there is
+one (Lightning's ``accelerator='auto'``), else on the CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ._version import __version__
+from .curriculum import SCHEDULES
+from .errors import UserError
+
+__all__ = ['SearchConfig', 'run_search', 'STRATEGY_NAMES', 'DEVICES']
+
+STRATEGY_NAMES = ('darts', 'gdas', 'rsps', 'enas')
+DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
+_ONLY_FOR = {  # option: strategies it applies to
+    'tau_max': ('gdas',), 'tau_min': ('gdas',),
+    'controller_steps': ('enas',), 'controller_aggregate': ('enas',),
+    'arch_learning_rate': ('darts', 'gdas', 'enas'),
+}
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Options of a search; ``None`` means the default of the chosen strategy (NATS-Bench's
+    weight-sharing settings, see ``nni-cnas search --help``)."""
+
+    space: str = 'nb201'
+    strategy: str = 'darts'
+    curriculum: str = 'epoch'
+    k: Optional[int] = None
+    dataset: str = 'digits'
+    data_dir: Optional[str] = None
+    subset: Optional[int] = None
+    epochs: int = 100
+    batch_size: int = 64
+    channels: int = 16
+    cells: int = 5
+    learning_rate: float = 0.025
+    eta_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    grad_clip: Optional[float] = None
+    arch_learning_rate: Optional[float] = None
+    num_candidates: int = 100
+    selection_size: int = 512
+    tau_max: Optional[float] = None
+    tau_min: Optional[float] = None
+    controller_steps: Optional[int] = None
+    controller_aggregate: Optional[int] = None
+    seed: int = 0
+    device: str = 'auto'
+    out: Optional[str] = None
+    overwrite: bool = False
+    nb201_table: Optional[str] = None
+    nats_bench: Optional[str] = None
+    progress_bar: bool = False
+
+    def resolve(self) -> 'SearchConfig':
+        """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
+        from .data import DATASETS
+        from .spaces import SPACES
+
+        def choose(name, value, choices):
+            if value not in choices:
+                raise UserError(f'unknown {name} {value!r}; choose one of {", ".join(choices)}')
+
+        choose('space', self.space, SPACES)
+        choose('strategy', self.strategy, STRATEGY_NAMES)
+        choose('curriculum', self.curriculum, SCHEDULES)
+        choose('dataset', self.dataset, DATASETS)
+        choose('device', self.device, DEVICES)
+        for name, strategies in _ONLY_FOR.items():
+            if getattr(self, name) is not None and self.strategy not in strategies:
+                raise UserError(f'--{name.replace("_", "-")} applies to {"/".join(strategies)}, not to {self.strategy}')
+        if self.curriculum == 'none' and self.k not in (None, 0):
+            raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
+                            'a schedule (epoch or batch)')
+        if self.dataset == 'digits' and self.data_dir is not None:
+            raise UserError('digits is embedded and takes no --data-dir')
+        positive = ['epochs', 'batch_size', 'channels', 'cells', 'num_candidates', 'selection_size',
+                    'learning_rate', 'controller_steps', 'controller_aggregate', 'arch_learning_rate', 'subset']
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise UserError(f'--{name.replace("_", "-")} must be positive, not {value}')
+        for name in ('eta_min', 'momentum', 'weight_decay'):
+            if getattr(self, name) < 0:
+                raise UserError(f'--{name.replace("_", "-")} must not be negative')
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise UserError(f'--grad-clip must be positive, not {self.grad_clip}')
+        if self.k is not None and self.k < 0:
+            raise UserError(f'--k must be 0 or more (0 is the plain algorithm), not {self.k}')
+
+        resolved = dataclasses.replace(self)
+        resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
+        if self.strategy == 'gdas':
+            resolved.tau_max = 10.0 if self.tau_max is None else self.tau_max
+            resolved.tau_min = 0.1 if self.tau_min is None else self.tau_min
+            if not resolved.tau_max >= resolved.tau_min > 0:
+                raise UserError(f'GDAS needs --tau-max >= --tau-min > 0, got {resolved.tau_max} and {resolved.tau_min}')
+        if self.strategy == 'enas':
+            resolved.controller_steps = self.controller_steps or 50
+            resolved.controller_aggregate = self.controller_aggregate or 20
+        if self.strategy in ('darts', 'gdas', 'enas') and self.arch_learning_rate is None:
+            resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else 3e-4
+        if resolved.out is None:
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            resolved.out = f'runs/{self.space}-{self.strategy}-{self.curriculum}-k{resolved.k}-{self.dataset}-s{self.seed}-{stamp}'
+        return resolved
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _versions() -> Dict[str, str]:
+    import nni
+    import pytorch_lightning
+    import torch
+
+    return {'nni_cnas': __version__, 'nni': nni.__version__, 'torch': torch.__version__,
+            'pytorch_lightning': pytorch_lightning.__version__, 'python': platform.python_version()}
+
+
+def build_strategy(config: SearchConfig):
+    """The strategy object for a resolved config."""
+    from .strategies import STRATEGIES
+
+    common = dict(curriculum=config.curriculum, k=config.k, num_candidates=config.num_candidates,
+                  selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip)
+    if config.strategy in ('darts', 'gdas'):
+        common['arc_learning_rate'] = config.arch_learning_rate
+    if config.strategy == 'gdas':
+        common.update(tau_max=config.tau_max, tau_min=config.tau_min)
+    if config.strategy == 'enas':
+        common.update(ctrl_learning_rate=config.arch_learning_rate, controller_steps=config.controller_steps,
+                      controller_aggregate=config.controller_aggregate)
+    return STRATEGIES[config.strategy](**common)
+
+
+def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
+    """Run one search; returns the result also written to ``<out>/result.json``."""
+    stream = stream or sys.stdout
+    config = config.resolve()
+
+    # Everything that can fail on bad input happens before the run folder exists.
+    from .benchmarks.nb201 import open_benchmark
+    from .data import load_search_data
+    from .evaluator import SearchClassificationModule, build_evaluator
+    from .runs import RunFolder, RunRecorder
+    from .spaces.nb201 import NasBench201Space
+    from .spaces.nb201_arch import sample_to_arch
+    from .topk import check_k, space_options
+
+    data = load_search_data(config.dataset, config.data_dir, config.subset)
+    benchmark = open_benchmark(config.nb201_table, config.nats_bench)
+    seed_everything(config.seed)
+    space = NasBench201Space(channels=config.channels, cells=config.cells, num_classes=data.num_classes,
+                             in_channels=data.in_channels)
+    try:
+        check_k(config.k, space_options(space))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    strategy = build_strategy(config)
+    module = SearchClassificationModule(data.num_classes, learning_rate=config.learning_rate,
+                                        momentum=config.momentum, weight_decay=config.weight_decay,
+                                        eta_min=config.eta_min)
+
+    record = {
+        'config': config.as_dict(), 'versions': _versions(),
+        'data': {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
+                 'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels},
+        'benchmark': getattr(benchmark, 'path', None),
+        'command': ' '.join(sys.argv) if sys.argv and sys.argv[0].endswith('nni-cnas') else None,
+    }
+    run = RunFolder.create(Path(config.out), record, overwrite=config.overwrite)
+    benchmark_dataset = data.benchmark or 'cifar10'
+    recorder = RunRecorder(run, describe=sample_to_arch, lookup=benchmark.lookup if benchmark else None,
+                           benchmark_dataset=benchmark_dataset, stream=stream)
+    accelerator = 'gpu' if config.device == 'cuda' else config.device
+    evaluator = build_evaluator(module, data.loaders(config.batch_size, config.seed), max_epochs=config.epochs,
+                                accelerator=accelerator, callbacks=[recorder], progress_bar=config.progress_bar)
+    started = time.time()
+    try:
+        supernet = strategy.mutate_model(space)
+        strategy.mutate_evaluator(evaluator).evaluate(supernet)
+        search_module = strategy.search_module
+        sample = search_module.export()
+    except BaseException as error:
+        run.set_status('failed', reason=f'{type(error).__name__}: {error}')
+        raise
+    arch = sample_to_arch(sample)
+    selection = search_module.selection
+    result = {
+        'arch': arch,
+        'sample': sample,
+        'strategy': config.strategy, 'curriculum': config.curriculum, 'k': config.k,
+        'dataset': config.dataset, 'seed': config.seed, 'epochs': config.epochs,
+        'selected_by': (f'best of {selection.num_candidates} candidates on {selection.batch_size} validation samples'
+                        if selection else 'argmax of the architecture parameters'),
+        'selection_score': selection.score if selection else None,
+        'lookup': benchmark.lookup(arch) if benchmark else None,
+        'benchmark_dataset': benchmark_dataset,
+        'search_seconds': round(time.time() - started, 2),
+        'run_folder': str(run.path),
+    }
+    run.write_result(result)
+    run.set_status('finished')
+    return result

@@ -1,0 +1,88 @@
+"""DARTS-V1 (first order) with the data curriculum: a drop-in for ``nni.nas.strategy.DARTS``."""
+
+from __future__ import annotations
+
+from typing import List
+
+import nni.nas.strategy as nni_strategy
+from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
+from nni.nas.oneshot.pytorch.supermodule.differentiable import (
+    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
+)
+
+from ..supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer
+from ..topk import most_probable
+from .base import CurriculumStrategy, Sample, SearchModule
+
+__all__ = ['DARTS', 'DartsModule']
+
+
+class DartsModule(SearchModule, DartsLightningModule):
+    """NNI's DARTS module with the curriculum's weight step. Top-K: the K most probable
+    architectures under the softmax of the alphas (exact, without enumerating the space)."""
+
+    def architecture_step(self, batch, batch_idx: int) -> None:
+        # As NNI's DartsLightningModule.training_step phase 1 (same order, same loss), unweighted.
+        if self.warmup_epochs and self.current_epoch < self.warmup_epochs:
+            return
+        arc_optim = self.architecture_optimizers()
+        self.resample()
+        arc_optim.zero_grad()
+        loss = self.architecture_loss(batch, batch_idx)
+        if self.penalty is not None:
+            loss, details = self.penalty(loss, self.export_probs())
+            self.log_dict({f'penalty/{k}': v for k, v in details.items()})
+        self.manual_backward(loss)
+        arc_optim.step()
+
+    def architecture_loss(self, batch, batch_idx: int):
+        if self._supervised:
+            return self.supervised_loss(batch, self._arch_meter)[0]
+        output = self.training_module.training_step((batch[0], batch[1]), 2 * batch_idx)
+        return output['loss'] if isinstance(output, dict) else output
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        if batch_idx % self.log_prob_every_n_step == 0:
+            self.log_probs(self.export_probs())
+        return loss
+
+    def top_k(self, k: int) -> List[Sample]:
+        return [sample for _, sample in most_probable(self.export_probs(), k)]
+
+    def current_architecture(self) -> Sample:
+        return self.export()
+
+
+class DARTS(CurriculumStrategy, nni_strategy.DARTS):
+    """DARTS-V1 with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain DARTS.
+
+    Accepts every argument of ``nni.nas.strategy.DARTS`` (``arc_learning_rate``,
+    ``gradient_clip_val``, ``warmup_epochs``, ``penalty``, ...) and those of
+    :class:`~nni_cnas.strategies.base.CurriculumStrategy` (``curriculum``, ``k``, ...).
+    The architecture step is NNI's, on the unweighted validation loss; only the weight step is
+    weighted.
+    """
+
+    module_class = DartsModule
+    _replacements = {
+        DifferentiableMixedLayer: FixableMixedLayer,
+        DifferentiableMixedInput: FixableMixedInput,
+        DifferentiableMixedCell: FixableMixedCell,
+    }
+
+    def default_mutation_hooks(self):
+        # NNI's own hook list, with its differentiable modules swapped for ones that can also run
+        # a fixed architecture (nni_cnas.supernet).
+        replace = {cls.mutate: new.mutate for cls, new in self._replacements.items()}
+        return [replace.get(hook, hook) for hook in super().default_mutation_hooks()]
+
+    def module_kwargs(self):
+        return dict(
+            super().module_kwargs(),
+            arc_learning_rate=self.arc_learning_rate,
+            gradient_clip_val=self.gradient_clip_val,
+            log_prob_every_n_step=self.log_prob_every_n_step,
+            warmup_epochs=self.warmup_epochs,
+            penalty=self.penalty,
+        )

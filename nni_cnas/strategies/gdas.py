@@ -1,0 +1,99 @@
+"""GDAS (Dong & Yang, CVPR 2019) with the data curriculum.
+
+One op per edge in each forward: a hard Gumbel-softmax sample of the alphas, with straight-through
+weights so that the gradient reaches every alpha; temperature tau falls linearly from 10 to 0.1
+over the epochs. NNI's ``GumbelDARTS`` is soft (it runs every op) and is not GDAS.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+import torch.nn.functional as F
+from nni.nas.oneshot.pytorch.strategy import no_default_hook
+
+from ..supernet import FixableMixedLayer, supernet_modules
+from .darts import DARTS, DartsModule
+from .base import Sample
+
+__all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
+
+
+def hard_gumbel(alpha: torch.Tensor, tau: float) -> Tuple[torch.Tensor, int]:
+    """Straight-through one-hot weights and the chosen index (as xautodl's GDAS draws them)."""
+    while True:
+        gumbels = -torch.empty_like(alpha).exponential_().log()
+        probs = F.softmax((alpha.log_softmax(dim=-1) + gumbels) / tau, dim=-1)
+        if torch.isfinite(gumbels).all() and torch.isfinite(probs).all():
+            break
+    index = int(probs.argmax())
+    one_hot = torch.zeros_like(probs)
+    one_hot[index] = 1.0
+    return one_hot - probs.detach() + probs, index
+
+
+class GdasMixedLayer(FixableMixedLayer):
+    """A LayerChoice that runs only its sampled op, scaled by the straight-through weight."""
+
+    _draw = None
+
+    def forward(self, *args, **kwargs):
+        if self._fixed is not None:
+            return super().forward(*args, **kwargs)
+        if self._draw is None:
+            raise RuntimeError('a GDAS layer needs resample() before its forward')
+        weights, index = self._draw
+        out = self[self.names[index]](*args, **kwargs) * weights[index]
+        # The other weights are exactly 0 in value; adding them keeps every alpha in the graph.
+        others = [weights[i] for i in range(len(self.names)) if i != index]
+        return out + sum(others) if others else out
+
+
+class GdasModule(DartsModule):
+    """DARTS module whose forwards use one hard Gumbel sample per label, redrawn at each resample."""
+
+    def __init__(self, training_module, *, tau_max: float = 10.0, tau_min: float = 0.1, **kwargs):
+        super().__init__(training_module, **kwargs)
+        if not tau_max >= tau_min > 0:
+            raise ValueError(f'GDAS needs tau_max >= tau_min > 0, got {tau_max}, {tau_min}')
+        self.tau_max, self.tau_min = tau_max, tau_min
+        self.tau = tau_max
+
+    def on_train_epoch_start(self):
+        epochs = max(self.trainer.max_epochs - 1, 1)
+        self.tau = self.tau_max - (self.tau_max - self.tau_min) * self.current_epoch / epochs
+        self.log('gumbel_tau', self.tau)
+        return super().on_train_epoch_start()
+
+    def resample(self) -> Sample:
+        draws: Dict[str, Tuple[torch.Tensor, int]] = {}
+        for module in supernet_modules(self.model):
+            if isinstance(module, GdasMixedLayer):
+                if module.label not in draws:
+                    draws[module.label] = hard_gumbel(module._arch_alpha, self.tau)
+                module._draw = draws[module.label]
+        return {label: index for label, (_, index) in draws.items()}
+
+
+class GDAS(DARTS):
+    """GDAS with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain GDAS.
+
+    It derives from NNI's DARTS strategy, not from ``GumbelDARTS``, which is soft.
+
+    Same arguments as :class:`~nni_cnas.DARTS`, plus ``tau_max`` (10) and ``tau_min`` (0.1).
+    Supports spaces of LayerChoices (such as NAS-Bench-201).
+    """
+
+    module_class = GdasModule
+
+    def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.tau_max, self.tau_min = tau_max, tau_min
+
+    def default_mutation_hooks(self):
+        return [GdasMixedLayer.mutate, no_default_hook]
+
+    def module_kwargs(self):
+        return dict(super().module_kwargs(), tau_max=self.tau_max, tau_min=self.tau_min)
+

@@ -1,0 +1,154 @@
+"""Run one fixed architecture inside a supernet, with the shared weights and no copies.
+
+The curriculum measures each sample's loss under K subnets, and RSPS/ENAS/SETN pick their final
+architecture by evaluating candidates; both need a subnet's forward on the supernet's own weights.
+
+NNI 3.0 has that for path-sampling supernets (``PathSampling*``: set the sample with
+``resample(memo=sample)``) but not for differentiable ones: ``freeze()`` deep-copies the model and
+``DifferentiableMixed*`` always run every candidate. The ``Fixable*`` subclasses below add a
+"fixed choice" switch to NNI's differentiable modules; our strategies install them through NNI's
+mutation hooks, so NNI's algorithms see the classes they expect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+import torch.nn as nn
+from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
+from nni.nas.oneshot.pytorch.supermodule.differentiable import (
+    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
+)
+from nni.nas.oneshot.pytorch.supermodule.sampling import (
+    PathSamplingCell, PathSamplingInput, PathSamplingLayer, PathSamplingRepeat,
+)
+
+__all__ = [
+    'FixableMixedLayer', 'FixableMixedInput', 'FixableMixedCell',
+    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'ArchitectureMismatch',
+]
+
+_PATH_SAMPLING = (PathSamplingLayer, PathSamplingInput, PathSamplingCell, PathSamplingRepeat)
+
+
+class ArchitectureMismatch(ValueError):
+    """A sample that does not fit the supernet (missing label or unknown value)."""
+
+
+def _required(module: nn.Module, sample: Mapping[str, Any]) -> Dict[str, Any]:
+    """The part of ``sample`` this module needs; every one of its labels must be there."""
+    labels = list(module.simplify())
+    missing = [label for label in labels if label not in sample]
+    if missing:
+        raise ArchitectureMismatch(f'the architecture has no value for {", ".join(missing)}')
+    return {label: sample[label] for label in labels}
+
+
+class _Fixable:
+    """A differentiable supernet module that can run a fixed choice instead of the mixture."""
+
+    _fixed: Optional[Dict[str, Any]] = None
+
+    def fix(self, sample: Mapping[str, Any]) -> None:
+        self._fixed = _required(self, sample)
+
+    def unfix(self) -> None:
+        self._fixed = None
+
+
+class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
+    """DARTS mixed layer; when fixed, runs only the chosen candidate."""
+
+    def fix(self, sample):
+        super().fix(sample)
+        if self._fixed[self.label] not in self.names:
+            raise ArchitectureMismatch(f'{self.label}: {self._fixed[self.label]!r} is not one of {self.names}')
+
+    def forward(self, *args, **kwargs):
+        if self._fixed is not None:
+            return self[self._fixed[self.label]](*args, **kwargs)
+        return super().forward(*args, **kwargs)
+
+
+class FixableMixedInput(_Fixable, DifferentiableMixedInput):
+    """DARTS mixed input; when fixed, reduces only the chosen inputs."""
+
+    def forward(self, inputs):
+        if self._fixed is None:
+            return super().forward(inputs)
+        chosen = self._fixed[self.label]
+        chosen = chosen if isinstance(chosen, list) else [chosen]
+        selected = [inputs[i] for i in chosen]
+        total = sum(selected)
+        return total / len(selected) if self.reduction == 'mean' else total
+
+
+class FixableMixedCell(_Fixable, DifferentiableMixedCell):
+    """DARTS mixed cell; when fixed, runs the chosen op on the chosen input of each node.
+
+    ``DifferentiableMixedCell`` derives from ``PathSamplingCell``, whose forward already runs one
+    sampled path from ``_sampled``: the fixed forward is that forward with the fixed sample.
+    """
+
+    def forward(self, *inputs):
+        if self._fixed is None:
+            return super().forward(*inputs)
+        saved = self._sampled
+        self._sampled = self._fixed
+        try:
+            return PathSamplingCell.forward(self, *inputs)
+        finally:
+            self._sampled = saved
+
+
+def supernet_modules(model: nn.Module) -> Iterator[BaseSuperNetModule]:
+    for module in model.modules():
+        if isinstance(module, BaseSuperNetModule):
+            yield module
+
+
+def _check_supported(module: nn.Module) -> None:
+    if not isinstance(module, (_Fixable,) + _PATH_SAMPLING):
+        raise TypeError(
+            f'{type(module).__name__} has no fixed-architecture forward; nni_cnas supports layer, input and cell '
+            'choices (LayerChoice, InputChoice, Cell, Repeat), not mixed operations with value choices'
+        )
+
+
+def apply_architecture(model: nn.Module, sample: Mapping[str, Any]) -> None:
+    """Set a path-sampling supernet to ``sample`` until the next resample (RSPS, ENAS, SETN)."""
+    memo = dict(sample)
+    for module in supernet_modules(model):
+        if not isinstance(module, _PATH_SAMPLING):
+            raise TypeError(f'apply_architecture needs a path-sampling supernet, found {type(module).__name__}')
+        _required(module, memo)
+        module.resample(memo=memo)
+
+
+@contextlib.contextmanager
+def fixed_architecture(model: nn.Module, sample: Mapping[str, Any]) -> Iterator[None]:
+    """Within the block, ``model(x)`` computes the subnet ``sample`` with the supernet's weights.
+
+    Works for differentiable (``Fixable*``) and path-sampling supernets; the supernet's own state
+    (a sampled path, the mixture) is restored afterwards.
+    """
+    modules: List[nn.Module] = list(supernet_modules(model))
+    for module in modules:
+        _check_supported(module)
+    restore: List[tuple] = []
+    try:
+        for module in modules:
+            if isinstance(module, _Fixable):
+                module.fix(sample)
+                restore.append((module, None))
+            else:
+                restore.append((module, module._sampled))
+                module.resample(memo=_required(module, sample))
+        yield
+    finally:
+        for module, saved in restore:
+            if isinstance(module, _Fixable):
+                module.unfix()
+            else:
+                module._sampled = saved
