@@ -51,7 +51,12 @@ class _Fixable:
     _fixed: Optional[Dict[str, Any]] = None
 
     def fix(self, sample: Mapping[str, Any]) -> None:
-        self._fixed = _required(self, sample)
+        fixed = _required(self, sample)
+        self.check(fixed)
+        self._fixed = fixed
+
+    def check(self, fixed: Dict[str, Any]) -> None:
+        """Raise :class:`ArchitectureMismatch` if a value is not one of this module's options."""
 
     def unfix(self) -> None:
         self._fixed = None
@@ -60,10 +65,9 @@ class _Fixable:
 class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
     """DARTS mixed layer; when fixed, runs only the chosen candidate."""
 
-    def fix(self, sample):
-        super().fix(sample)
-        if self._fixed[self.label] not in self.names:
-            raise ArchitectureMismatch(f'{self.label}: {self._fixed[self.label]!r} is not one of {self.names}')
+    def check(self, fixed):
+        if fixed[self.label] not in self.names:
+            raise ArchitectureMismatch(f'{self.label}: {fixed[self.label]!r} is not one of {self.names}')
 
     def forward(self, *args, **kwargs):
         if self._fixed is not None:
@@ -140,8 +144,8 @@ def fixed_architecture(model: nn.Module, sample: Mapping[str, Any]) -> Iterator[
     try:
         for module in modules:
             if isinstance(module, _Fixable):
-                module.fix(sample)
                 restore.append((module, None))
+                module.fix(sample)
             else:
                 restore.append((module, module._sampled))
                 module.resample(memo=_required(module, sample))

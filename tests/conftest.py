@@ -1,0 +1,34 @@
+"""Shared helpers: tiny searches on CPU, the digits data, and the shared benchmark table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import pytorch_lightning  # noqa: F401  (sets its logger level on import; ours comes after)
+
+from nni_cnas.benchmarks.nb201 import default_table_path
+from nni_cnas.data import SearchData, load_search_data
+
+for _name in ('pytorch_lightning', 'lightning_fabric', 'nni'):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv('NNI_CNAS_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
+
+
+@pytest.fixture(scope='session')
+def digits() -> SearchData:
+    """64 + 64 digits: enough for a few real steps, small enough for seconds per search."""
+    return load_search_data('digits', subset=64)
+
+
+@pytest.fixture(scope='session')
+def nb201_table() -> Path:
+    path = default_table_path()
+    if path is None or not path.is_file():
+        pytest.skip('the NAS-Bench-201 table is not here (../shared/data/nasbench201/nb201_accuracy_200ep.csv)')
+    return path

@@ -1,0 +1,198 @@
+"""Every strategy end to end, the curriculum's exact semantics, and parity with NNI's own DARTS."""
+
+import itertools
+import math
+
+import nni.nas.strategy as nni_strategy
+import pytest
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.callbacks import Callback
+
+import nni_cnas
+from nni_cnas.data import SearchData
+from nni_cnas.spaces.nb201_arch import LABELS, OPS, all_archs, sample_to_arch
+from nni_cnas.strategies.base import _EpochMeter
+from nni_cnas.strategies.gdas import GdasMixedLayer, GdasModule
+from nni_cnas.evaluator import SearchClassificationModule
+
+from helpers import run_tiny_search, standalone_from_supernet, state_of, tiny_space
+
+FAST_ENAS = dict(controller_steps=2, controller_aggregate=3)
+
+
+def make(name, **kwargs):
+    extra = FAST_ENAS if name == 'enas' else {}
+    return nni_cnas.STRATEGIES[name](num_candidates=8, selection_size=32, seed=0, **extra, **kwargs)
+
+
+class Capture(Callback):
+    """Copies of the module's state at chosen points."""
+
+    def __init__(self, at_batch=None, at_epoch=None, extra=None):
+        self.at_batch, self.at_epoch, self.extra = at_batch, at_epoch, extra
+        self.state = None
+        self.captured = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.at_batch is not None and self.state is None and batch_idx == self.at_batch:
+            self.state = state_of(pl_module.model)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.at_epoch is not None and trainer.current_epoch == self.at_epoch:
+            self.state = state_of(pl_module.model)
+            if self.extra:
+                self.captured = self.extra(pl_module)
+
+
+@pytest.mark.parametrize('name', ['darts', 'gdas', 'rsps', 'enas'])
+@pytest.mark.parametrize('curriculum', [None, 'epoch', 'batch'])
+def test_each_strategy_runs_and_exports_a_valid_cell(name, curriculum, digits):
+    strategy = make(name, curriculum=curriculum, k=3)
+    run_tiny_search(strategy, digits)
+    sample = strategy.search_module.export()
+    assert sample_to_arch(sample) in set(all_archs())
+    summary = strategy.search_module.epoch_summary
+    assert summary['epoch'] == 1 and 0 <= summary['train_acc'] <= 1
+    weights = summary['data_weights']
+    assert weights['count'] == len(digits.train)
+    assert (weights['gini'] > 0) == (curriculum is not None)  # the last epoch of a curriculum is weighted
+
+
+@pytest.mark.parametrize('name', ['darts', 'gdas', 'rsps', 'enas'])
+@pytest.mark.parametrize('schedule', ['epoch', 'batch'])
+def test_k_zero_is_the_plain_algorithm_bit_for_bit(name, schedule, digits):
+    plain = run_tiny_search(make(name, curriculum=None), digits)
+    k_zero = run_tiny_search(make(name, curriculum=schedule, k=0), digits)
+    curriculum = run_tiny_search(make(name, curriculum=schedule, k=3), digits)
+    plain_state, zero_state, cl_state = state_of(plain), state_of(k_zero), state_of(curriculum)
+    assert all(torch.equal(plain_state[key], zero_state[key]) for key in plain_state)
+    assert not all(torch.equal(plain_state[key], cl_state[key]) for key in plain_state)  # k>0 changes training
+
+
+def test_plain_darts_is_nni_darts_bit_for_bit(digits):
+    def loaders():  # NNI's module takes (x, y) batches: no sample indices
+        built = digits.loaders(16, 0)
+        built['train'] = built['train'].view(shuffle=True, augment=digits.augment, with_index=False)
+        return built
+
+    ours = run_tiny_search(nni_cnas.DARTS(curriculum=None), digits, loaders=loaders())
+    nni_own = run_tiny_search(nni_strategy.DARTS(), digits, loaders=loaders())
+    ours_state, nni_state = state_of(ours), state_of(nni_own)
+    assert ours_state.keys() == nni_state.keys()
+    assert all(torch.equal(ours_state[key], nni_state[key]) for key in ours_state)
+
+
+def test_epoch_schedule_first_epoch_is_unweighted(digits):
+    plain, curriculum = Capture(at_epoch=0), Capture(at_epoch=0, extra=lambda m: bool(m.data_weights.ready))
+    run_tiny_search(make('darts', curriculum=None), digits, callbacks=[plain])
+    run_tiny_search(make('darts', curriculum='epoch', k=3), digits, callbacks=[curriculum])
+    assert all(torch.equal(plain.state[key], curriculum.state[key]) for key in plain.state)
+    assert curriculum.captured  # ...and the weights for epoch 1 are ready at its end
+
+
+@pytest.mark.parametrize('name', ['darts', 'gdas'])
+def test_only_the_weight_step_is_weighted(name, digits):
+    # NNI's order: architecture step, then weight step. After the first step the alphas are the same
+    # with and without the (batch) curriculum, the weights are not.
+    plain, curriculum = Capture(at_batch=0), Capture(at_batch=0)
+    torch.manual_seed(0)
+    run_tiny_search(make(name, curriculum=None), digits, epochs=1, callbacks=[plain])
+    run_tiny_search(make(name, curriculum='batch', k=3), digits, epochs=1, callbacks=[curriculum])
+    alphas = [key for key in plain.state if key.endswith('_arch_alpha')]
+    weights = [key for key in plain.state if not key.endswith('_arch_alpha') and plain.state[key].is_floating_point()]
+    assert alphas and all(torch.equal(plain.state[k], curriculum.state[k]) for k in alphas)
+    assert not all(torch.equal(plain.state[k], curriculum.state[k]) for k in weights)
+
+
+def test_weighted_loss_is_the_mean_of_weights_times_losses():
+    module = nni_cnas.DARTS().module_class(SearchClassificationModule(3))
+    model = torch.nn.Linear(4, 3)
+    module.training_module.set_model(model)
+    x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
+    v = torch.tensor([0.5, 1.5, 1.0, 2.0, 0.0])
+    loss, logits = module.supervised_loss((x, y), _EpochMeter(), v)
+    by_hand = sum(-F.log_softmax(model(x)[i], 0)[y[i]] * v[i] for i in range(5)) / 5
+    assert torch.allclose(loss, by_hand)
+    plain, _ = module.supervised_loss((x, y), _EpochMeter(), None)
+    assert torch.allclose(plain, F.cross_entropy(model(x), y))
+
+
+def test_epoch_weights_equal_an_independent_computation(digits):
+    """After epoch 0: the K most probable cells (by enumerating all 15,625), each as NNI's own frozen
+    network with the supernet's weights, per-sample CE on the whole split (one batch: BatchNorm uses
+    batch statistics), sigma = sqrt(mean_k CE), v = N sigma / sum(sigma)."""
+    data = SearchData('digits', digits.train, digits.val, 10, digits.mean, digits.std, None, None)
+    k = 4
+
+    def independent(module):
+        probs = module.export_probs()
+        ranked = sorted(itertools.product(OPS, repeat=len(LABELS)),
+                        key=lambda ops: -sum(math.log(probs[l][o]) for l, o in zip(LABELS, ops)))[:k]
+        x = (data.train.images.float() / 255 - torch.tensor(data.mean).view(1, -1, 1, 1)) / torch.tensor(data.std).view(1, -1, 1, 1)
+        losses = []
+        for ops in ranked:
+            net = standalone_from_supernet(module.model, dict(zip(LABELS, ops)), channels=4, cells=1,
+                                           num_classes=10, in_channels=1).eval()
+            with torch.no_grad():
+                losses.append(F.cross_entropy(net(x), data.train.labels, reduction='none'))
+        sigma = torch.stack(losses).mean(0).sqrt()
+        return sigma * len(sigma) / sigma.sum(), module.data_weights.weights.clone()
+
+    capture = Capture(at_epoch=0, extra=independent)
+    run_tiny_search(make('darts', curriculum='epoch', k=k), data, batch_size=len(data.train), callbacks=[capture])
+    expected, actual = capture.captured
+    assert torch.allclose(actual, expected, atol=1e-5)
+    assert actual.std() > 0
+
+
+def test_gdas_runs_one_op_per_edge_and_reaches_every_alpha(digits):
+    strategy = nni_cnas.GDAS()
+    supernet = strategy.mutate_model(tiny_space(digits))
+    module = GdasModule(SearchClassificationModule(10))
+    module.set_model(supernet)
+    calls = []
+    layers = [m for m in supernet.modules() if isinstance(m, GdasMixedLayer)]
+    for layer in layers:
+        for name in layer.names:
+            layer[name].register_forward_hook(lambda m, i, o: calls.append(m))
+    module.tau = 1.0
+    module.resample()
+    out = supernet(torch.randn(4, 1, 8, 8))
+    assert len(calls) == len(layers)  # one candidate per edge, not all five
+    out.sum().backward()
+    alphas = {id(layer._arch_alpha): layer._arch_alpha for layer in layers}
+    assert len(alphas) == 6 and all(a.grad is not None and a.grad.abs().sum() > 0 for a in alphas.values())
+
+
+def test_gdas_temperature_falls_linearly(digits):
+    taus = []
+
+    class Tau(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == 0:
+                taus.append(pl_module.tau)
+
+    run_tiny_search(make('gdas', curriculum=None), digits, epochs=3, callbacks=[Tau()])
+    assert taus == pytest.approx([10.0, 5.05, 0.1])
+
+
+@pytest.mark.parametrize('name', ['rsps', 'enas'])
+def test_single_path_searches_are_reproducible(name, digits):
+    first = make(name)
+    second = make(name)
+    a, b = run_tiny_search(first, digits), run_tiny_search(second, digits)
+    assert all(torch.equal(x, y) for x, y in zip(state_of(a).values(), state_of(b).values()))
+    assert first.search_module.export() == second.search_module.export()
+
+
+def test_rsps_and_enas_select_the_best_candidate(digits):
+    for name in ('rsps', 'enas'):
+        strategy = make(name, curriculum=None)
+        run_tiny_search(strategy, digits)
+        module = strategy.search_module
+        chosen = module.export()
+        candidates = module.export_candidates()
+        scores = [module.score(c) for c in candidates]
+        assert module.selection.score == max(scores) and chosen in candidates
+        assert module.selection.num_candidates == 8 and module.selection.batch_size == 32
