@@ -17,14 +17,19 @@ _LAZY = {'DARTS', 'GDAS', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space'}
 
 def __getattr__(name):
     # Strategies import NNI, Lightning and torch: load them on first use, so that `nni-cnas --help`
-    # and input checks stay fast.
+    # and input checks stay fast. Subpackages (nni_cnas.spaces, ...) load on first access too.
+    import importlib
+
     if name == 'NasBench201Space':
         from .spaces import NasBench201Space
         return NasBench201Space
     if name in _LAZY:
         from . import strategies
         return getattr(strategies, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    try:
+        return importlib.import_module(f'{__name__}.{name}')
+    except ModuleNotFoundError:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
 
 
 __all__ = ['__version__', 'DARTS', 'GDAS', 'RSPS', 'ENAS', 'NasBench201Space']

@@ -1,6 +1,8 @@
 """``nni-cnas``: run Curriculum-NAS searches and look up NAS-Bench-201 cells.
 
-Bad input is reported as one line, ``nni-cnas: error: ...``, with exit code 2 and no traceback.
+Bad input is reported as one line, ``nni-cnas: error: ...``, with exit code 2 and no traceback; a
+non-finite loss exits with 3, a search stopped by SIGTERM or Ctrl+C (after saving a checkpoint)
+with 143.
 """
 
 from __future__ import annotations
@@ -12,65 +14,83 @@ import sys
 import warnings
 from typing import List, Optional
 
-from .errors import UserError
+from .errors import NonFiniteLoss, SearchInterrupted, UserError
 
-EXIT_USAGE = 2
+EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 143
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises one-line UserErrors instead of printing usage and exiting."""
+    """argparse that raises one-line UserErrors instead of printing usage and exiting, and that
+    takes no abbreviated options (``--epoch`` is a typo, not ``--epochs``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UserError(f'{message} (see {self.prog} --help)')
 
 
 def _search_parser(sub) -> None:
-    from .curriculum import SCHEDULES
-    from .search import DEVICES, STRATEGY_NAMES
+    import dataclasses
 
-    p = sub.add_parser('search', help='run a (curriculum) architecture search',
+    from .curriculum import SCHEDULES
+    from .search import DEVICES, STRATEGY_NAMES, SearchConfig
+
+    defaults = {field.name: field.default for field in dataclasses.fields(SearchConfig)}
+
+    def d(name):
+        return f'(default {defaults[name]})'
+
+    # No argparse defaults: only the options given on the command line override --config and the
+    # strategy's defaults (SearchConfig).
+    p = sub.add_parser('search', help='run a (curriculum) architecture search', argument_default=argparse.SUPPRESS,
                        description='Search an architecture with a one-shot strategy, with or without the '
                                    'Curriculum-NAS data curriculum. Defaults are NATS-Bench\'s weight-sharing '
                                    'settings (C=16, N=5, 100 epochs, batch 64, SGD 0.025 cosine to 0.001).')
     g = p.add_argument_group('what to search')
-    g.add_argument('--space', default='nb201', help='search space: nb201 (default)')
-    g.add_argument('--strategy', default='darts', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} (default darts)')
-    g.add_argument('--curriculum', default='epoch',
-                   help=f'data curriculum schedule: {", ".join(SCHEDULES)} (default epoch, as the authors\' code)')
+    g.add_argument('--space', help=f'search space: nb201 {d("space")}')
+    g.add_argument('--strategy', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} {d("strategy")}')
+    g.add_argument('--curriculum', help=f'data curriculum schedule: {", ".join(SCHEDULES)} {d("curriculum")}')
     g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
+    g.add_argument('--estimator', help='how uncertainty is measured: exact (K extra forward passes, the paper; '
+                                       'default) or amortised (rsps/gdas/enas: the last K training losses, no extra pass)')
     g = p.add_argument_group('data')
-    g.add_argument('--dataset', default='digits',
-                   help='digits (embedded, default), cifar10, cifar100, imagenet16-120, folder')
+    g.add_argument('--dataset', help=f'digits (embedded), cifar10, cifar100, imagenet16-120, folder {d("dataset")}')
     g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
     g.add_argument('--subset', type=int, help='keep only this many samples of each search split')
     g = p.add_argument_group('network and training')
-    g.add_argument('--epochs', type=int, default=100)
-    g.add_argument('--batch-size', type=int, default=64)
-    g.add_argument('--channels', type=int, default=16, help='width C of the network (default 16)')
-    g.add_argument('--cells', type=int, default=5, help='cells per stage N (default 5)')
-    g.add_argument('--lr', dest='learning_rate', type=float, default=0.025, help='weight learning rate')
-    g.add_argument('--eta-min', type=float, default=0.001, help='final learning rate of the cosine schedule')
-    g.add_argument('--momentum', type=float, default=0.9)
-    g.add_argument('--weight-decay', type=float, default=5e-4)
+    g.add_argument('--epochs', type=int, help=d('epochs'))
+    g.add_argument('--batch-size', type=int, help=d('batch_size'))
+    g.add_argument('--channels', type=int, help=f'width C of the network {d("channels")}')
+    g.add_argument('--cells', type=int, help=f'cells per stage N {d("cells")}')
+    g.add_argument('--lr', dest='learning_rate', type=float, help=f'weight learning rate {d("learning_rate")}')
+    g.add_argument('--eta-min', type=float, help=f'final learning rate of the cosine schedule {d("eta_min")}')
+    g.add_argument('--momentum', type=float, help=d('momentum'))
+    g.add_argument('--weight-decay', type=float, help=d('weight_decay'))
     g.add_argument('--grad-clip', type=float, help='clip the weight gradients\' norm (default: off)')
     g.add_argument('--arch-lr', dest='arch_learning_rate', type=float,
                    help='architecture (or ENAS controller) learning rate (default 3e-4; ENAS 1e-3)')
-    g.add_argument('--candidates', dest='num_candidates', type=int, default=100,
-                   help='RSPS/ENAS: candidates scored for the final choice (default 100)')
-    g.add_argument('--selection-size', type=int, default=512, help='validation samples that score candidates')
+    g.add_argument('--candidates', dest='num_candidates', type=int,
+                   help=f'RSPS/ENAS: candidates scored for the final choice {d("num_candidates")}')
+    g.add_argument('--selection-size', type=int, help=f'validation samples that score candidates {d("selection_size")}')
     g.add_argument('--tau-max', type=float, help='GDAS: initial Gumbel temperature (default 10)')
     g.add_argument('--tau-min', type=float, help='GDAS: final Gumbel temperature (default 0.1)')
     g.add_argument('--controller-steps', type=int, help='ENAS: controller updates per epoch (default 50)')
     g.add_argument('--controller-aggregate', type=int, help='ENAS: samples per controller update (default 20)')
     g = p.add_argument_group('run')
-    g.add_argument('--seed', type=int, default=0)
-    g.add_argument('--device', default='auto', help=f'{", ".join(DEVICES)} (default auto: GPU when there is one)')
+    g.add_argument('--config', dest='config_file', help='YAML file of options (names as in a run\'s config.yaml); '
+                                                        'options given here override it')
+    g.add_argument('--resume', help='continue the search in this run folder from its newest usable checkpoint')
+    g.add_argument('--seed', type=int, help=d('seed'))
+    g.add_argument('--device', help=f'{", ".join(DEVICES)} (default auto: GPU when there is one)')
     g.add_argument('--out', help='run folder (default runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>)')
     g.add_argument('--overwrite', action='store_true', help='reuse an existing run folder')
     g.add_argument('--nb201-table', help='NAS-Bench-201 accuracy table CSV (default $NNI_CNAS_NB201_TABLE or '
                                          '../shared/data/nasbench201/)')
     g.add_argument('--nats-bench', help='official NATS-Bench topology file/folder, looked up through nats_bench')
-    g.add_argument('--progress-bar', action='store_true', help='show Lightning\'s per-step progress bar')
+    g.add_argument('--progress-bar', action=argparse.BooleanOptionalAction,
+                   help='Lightning\'s per-step progress bar (default: on when the output is a terminal)')
     p.set_defaults(run=_cmd_search)
 
 
@@ -130,15 +150,48 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings('ignore', message=r'.*You defined a `validation_step` but have no `val_dataloader`.*')
 
 
-def _cmd_search(args) -> int:
-    from .search import SearchConfig, run_search
+def _load_yaml(path: str) -> dict:
+    import yaml
 
-    options = {key: value for key, value in vars(args).items() if key not in ('command', 'run')}
-    config = SearchConfig(**options).resolve()
-    print(f'nni-cnas search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on {config.dataset}, '
-          f'{config.epochs} epochs, C={config.channels} N={config.cells}; run folder {config.out}', flush=True)
+    try:
+        with open(path, encoding='utf-8') as f:
+            values = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f'config file {path} does not exist') from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise UserError(f'config file {path} is not readable YAML ({type(error).__name__}: {error})') from None
+    return {} if values is None else values
+
+
+def _search_config(args):
+    from .search import SearchConfig
+
+    given = {key: value for key, value in vars(args).items() if key not in ('command', 'run', 'config_file', 'resume')}
+    if getattr(args, 'resume', None) is not None:
+        if given or getattr(args, 'config_file', None):
+            raise UserError(f'--resume continues a run with its own options; drop {", ".join(sorted(given)) or "--config"}')
+        return None
+    values = {}
+    if getattr(args, 'config_file', None):
+        values = _load_yaml(args.config_file)
+        if not isinstance(values, dict):
+            raise UserError(f'config file {args.config_file} must hold a mapping of option names to values')
+    values.update(given)
+    return SearchConfig.from_mapping(values, args.config_file if getattr(args, 'config_file', None) else 'options').resolve()
+
+
+def _cmd_search(args) -> int:
+    from .search import resume_search, run_search
+
+    config = _search_config(args)
+    if config is None:
+        print(f'nni-cnas search: resuming {args.resume}', flush=True)
+    else:
+        print(f'nni-cnas search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on '
+              f'{config.dataset}, {config.epochs} epochs, C={config.channels} N={config.cells}; run folder {config.out}',
+              flush=True)
     _quiet_libraries()
-    result = run_search(config)
+    result = resume_search(args.resume) if config is None else run_search(config)
     print(f'\nfound architecture: {result["arch"]}')
     print(f'  selected by {result["selected_by"]}'
           + (f' (score {result["selection_score"]:.4f})' if result['selection_score'] is not None else ''))
@@ -157,6 +210,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as error:
         print(f'nni-cnas: error: {error}', file=sys.stderr)
         return EXIT_USAGE
+    except NonFiniteLoss as error:
+        print(f'nni-cnas: error: {error}', file=sys.stderr)
+        return EXIT_NUMERICAL
+    except SearchInterrupted as error:
+        print(f'nni-cnas: interrupted: {error}', file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print('nni-cnas: interrupted', file=sys.stderr)
         return 130

@@ -16,17 +16,26 @@ import torch
 import torch.nn as nn
 from nni.nas.evaluator.pytorch import Lightning, Trainer
 from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+from pytorch_lightning.callbacks import Checkpoint
 
 __all__ = ['SearchClassificationModule', 'CosineToMin', 'build_evaluator']
 
 
 class CosineToMin:
-    """Learning-rate factor of a cosine schedule over ``total`` steps, ending at ``min_factor``."""
+    """Learning-rate factor of a cosine schedule over ``total`` steps, ending at ``min_factor``.
 
-    def __init__(self, total: int, min_factor: float):
-        self.total, self.min_factor = max(int(total), 1), min_factor
+    ``total`` may be set after construction (before the first step): LambdaLR evaluates step 0
+    at once, whose factor is 1 whatever the length.
+    """
+
+    def __init__(self, min_factor: float, total: Optional[int] = None):
+        self.min_factor, self.total = min_factor, total
 
     def __call__(self, step: int) -> float:
+        if step == 0:
+            return 1.0
+        if not self.total:
+            raise RuntimeError('the cosine schedule needs its total number of steps before the first step')
         progress = min(step, self.total) / self.total
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -43,18 +52,28 @@ class SearchClassificationModule(ClassificationModule):
         lr = self.hparams.learning_rate
         optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=self.momentum,
                                     weight_decay=self.hparams.weight_decay, nesterov=self.nesterov)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, CosineToMin(self.trainer.estimated_stepping_batches, self.eta_min / lr))
+        self._lr_factor = CosineToMin(self.eta_min / lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         return [optimizer], [{'scheduler': schedule, 'interval': 'step'}]
+
+    def on_train_start(self):
+        # The schedule's length is read here, not in configure_optimizers: asking Lightning for
+        # estimated_stepping_batches there loads the train loader before a checkpoint's loader
+        # positions are restored, and Lightning then never restores them (a resume mid-epoch
+        # would replay the epoch's first batches).
+        self._lr_factor.total = max(int(self.trainer.estimated_stepping_batches), 1)
+        return super().on_train_start()
 
 
 def build_evaluator(module: SearchClassificationModule, loaders: Dict[str, Any], *, max_epochs: int,
                     accelerator: str = 'auto', callbacks: Optional[List] = None,
                     progress_bar: bool = False, logger: Any = False) -> Lightning:
     """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one)."""
+    callbacks = list(callbacks or [])
     trainer = Trainer(
         max_epochs=max_epochs, accelerator=accelerator, devices=1, logger=logger,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress_bar,
-        num_sanity_val_steps=0, callbacks=callbacks or [],
+        # Checkpoints only through a callback we pass (nni_cnas.checkpoint), never Lightning's default one.
+        enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
+        enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
     )
     return Lightning(module, trainer, train_dataloaders=loaders['train'], val_dataloaders=loaders['val'])

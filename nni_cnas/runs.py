@@ -8,6 +8,7 @@
       metrics.jsonl   one JSON object per epoch: losses, accuracies, data-weight statistics
                       (min, max, std, entropy, Gini), the current architecture and its look-up
       result.json     the final architecture, how it was chosen, and its benchmark look-up
+      checkpoints/    the search state after each epoch and at an interruption (nni_cnas.checkpoint)
 
 Every file is written whole (temporary file + rename) or appended a line at a time, so a killed
 run never leaves a half-written file.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -69,6 +71,8 @@ class RunFolder:
                 raise UserError(f'run folder {path} already exists; choose another --out, or add --overwrite')
             for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json'):
                 (path / name).unlink(missing_ok=True)
+            # A previous run's checkpoints would be resumed from: they go too.
+            shutil.rmtree(path / 'checkpoints', ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
         atomic_write_text(path / 'config.yaml', yaml.safe_dump(_jsonable(config), sort_keys=False))
@@ -85,6 +89,26 @@ class RunFolder:
 
     def write_result(self, result: Dict[str, Any]) -> None:
         atomic_write_text(self.path / 'result.json', json.dumps(_jsonable(result), indent=2) + '\n')
+
+    def read_record(self) -> Dict[str, Any]:
+        """The ``config.yaml`` record of an existing run (for ``--resume``)."""
+        path = self.path / 'config.yaml'
+        if not path.is_file():
+            raise UserError(f'{self.path} is not a run folder (no config.yaml); give the folder a search wrote')
+        try:
+            record = yaml.safe_load(path.read_text(encoding='utf-8'))
+        except yaml.YAMLError as error:
+            raise UserError(f'{path} is not valid YAML ({error}); the run cannot be resumed') from None
+        if not isinstance(record, dict) or not isinstance(record.get('config'), dict):
+            raise UserError(f'{path} has no config section; the run cannot be resumed')
+        return record
+
+    def keep_metrics_through(self, epoch: int) -> None:
+        """Drop the metrics of epochs after ``epoch``: a search resumed from a checkpoint of that
+        epoch writes them again. (A line is written when an epoch's last step ends, so a line for
+        the checkpoint's own epoch is complete, also when the checkpoint is mid-epoch.)"""
+        kept = [m for m in self.metrics() if m.get('epoch', -1) <= epoch]
+        atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(_jsonable(m)) + '\n' for m in kept))
 
     def metrics(self) -> list:
         path = self.path / 'metrics.jsonl'
@@ -115,7 +139,13 @@ class RunRecorder(Callback):
     def on_train_start(self, trainer, pl_module):
         self._started = time.time()
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # The module finishes its epoch inside the last training step; record it right after that
+        # step, before anything (an epoch-end hook, a SIGTERM stop) can come between.
+        if batch_idx + 1 == trainer.num_training_batches:
+            self.record(trainer, pl_module)
+
+    def record(self, trainer, pl_module):
         summary = dict(getattr(pl_module, 'epoch_summary', {}))
         summary['seconds'] = round(time.time() - self._started, 3)
         summary['lr'] = trainer.optimizers[0].param_groups[0]['lr'] if trainer.optimizers else None

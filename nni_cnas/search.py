@@ -15,20 +15,21 @@ one (Lightning's ``accelerator='auto'``), else on the CPU.
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
 from ._version import __version__
-from .curriculum import SCHEDULES
-from .errors import UserError
+from .curriculum import ESTIMATORS, SCHEDULES
+from .errors import NonFiniteLoss, SearchInterrupted, UserError
 
-__all__ = ['SearchConfig', 'run_search', 'STRATEGY_NAMES', 'DEVICES']
+__all__ = ['SearchConfig', 'run_search', 'resume_search', 'STRATEGY_NAMES', 'DEVICES']
 
 STRATEGY_NAMES = ('darts', 'gdas', 'rsps', 'enas')
 DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
@@ -48,6 +49,7 @@ class SearchConfig:
     strategy: str = 'darts'
     curriculum: str = 'epoch'
     k: Optional[int] = None
+    estimator: str = 'exact'
     dataset: str = 'digits'
     data_dir: Optional[str] = None
     subset: Optional[int] = None
@@ -73,7 +75,7 @@ class SearchConfig:
     overwrite: bool = False
     nb201_table: Optional[str] = None
     nats_bench: Optional[str] = None
-    progress_bar: bool = False
+    progress_bar: Optional[bool] = None  # None: a per-step bar when the output is a terminal
 
     def resolve(self) -> 'SearchConfig':
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
@@ -87,6 +89,7 @@ class SearchConfig:
         choose('space', self.space, SPACES)
         choose('strategy', self.strategy, STRATEGY_NAMES)
         choose('curriculum', self.curriculum, SCHEDULES)
+        choose('estimator', self.estimator, ESTIMATORS)
         choose('dataset', self.dataset, DATASETS)
         choose('device', self.device, DEVICES)
         for name, strategies in _ONLY_FOR.items():
@@ -95,6 +98,11 @@ class SearchConfig:
         if self.curriculum == 'none' and self.k not in (None, 0):
             raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
                             'a schedule (epoch or batch)')
+        if self.estimator == 'amortised' and self.strategy == 'darts':
+            raise UserError('--estimator amortised reuses single-path training losses (rsps, gdas, enas); darts trains '
+                            'the whole mixture: use --estimator exact')
+        if self.estimator != 'exact' and self.curriculum == 'none':
+            raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
         if self.dataset == 'digits' and self.data_dir is not None:
             raise UserError('digits is embedded and takes no --data-dir')
         positive = ['epochs', 'batch_size', 'channels', 'cells', 'num_candidates', 'selection_size',
@@ -103,6 +111,10 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise UserError(f'--{name.replace("_", "-")} must be positive, not {value}')
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f'--{field.name.replace("_", "-")} must be a finite number, not {value}')
         for name in ('eta_min', 'momentum', 'weight_decay'):
             if getattr(self, name) < 0:
                 raise UserError(f'--{name.replace("_", "-")} must not be negative')
@@ -110,6 +122,7 @@ class SearchConfig:
             raise UserError(f'--grad-clip must be positive, not {self.grad_clip}')
         if self.k is not None and self.k < 0:
             raise UserError(f'--k must be 0 or more (0 is the plain algorithm), not {self.k}')
+        _check_device(self.device)
 
         resolved = dataclasses.replace(self)
         resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
@@ -130,6 +143,35 @@ class SearchConfig:
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = 'config') -> 'SearchConfig':
+        """A config from a mapping (a YAML file, a run's ``config.yaml``), checking names and types."""
+        if not isinstance(values, Mapping):
+            raise UserError(f'{source} must be a mapping of option names to values, not {type(values).__name__}')
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if name not in fields:
+                raise UserError(f'{source}: unknown option {name!r}; options are {", ".join(fields)}')
+            annotation = str(fields[name].type)
+            optional = annotation.startswith('Optional[')
+            kind = annotation[len('Optional['):-1] if optional else annotation
+            if value is None and optional:
+                continue
+            accepted = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,)}[kind]
+            if not isinstance(value, accepted) or (isinstance(value, bool) and kind != 'bool'):
+                raise UserError(f'{source}: {name} must be {"an" if kind == "int" else "a"} {kind}'
+                                f'{" or null" if optional else ""}, not {value!r}')
+        return cls(**values)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device in ('gpu', 'cuda') and not torch.cuda.is_available():
+        raise UserError(f'--device {device}: torch sees no CUDA GPU here; use --device cpu (or auto)')
+    if device == 'mps' and not torch.backends.mps.is_available():
+        raise UserError('--device mps: this machine has no Apple GPU; use --device cpu (or auto)')
 
 
 def seed_everything(seed: int) -> None:
@@ -153,7 +195,7 @@ def build_strategy(config: SearchConfig):
     """The strategy object for a resolved config."""
     from .strategies import STRATEGIES
 
-    common = dict(curriculum=config.curriculum, k=config.k, num_candidates=config.num_candidates,
+    common = dict(curriculum=config.curriculum, k=config.k, estimator=config.estimator, num_candidates=config.num_candidates,
                   selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip)
     if config.strategy in ('darts', 'gdas'):
         common['arc_learning_rate'] = config.arch_learning_rate
@@ -167,11 +209,25 @@ def build_strategy(config: SearchConfig):
 
 def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``."""
-    stream = stream or sys.stdout
-    config = config.resolve()
+    return _search(config.resolve(), stream or sys.stdout)
 
-    # Everything that can fail on bad input happens before the run folder exists.
+
+def resume_search(run_folder, stream=None) -> Dict[str, Any]:
+    """Continue a search from the newest usable checkpoint in its run folder, with its own config.
+    On the CPU the result is bit-identical to a search that was never interrupted."""
+    from .runs import RunFolder
+
+    run = RunFolder(Path(run_folder))
+    config = SearchConfig.from_mapping(run.read_record()['config'], f'{run.path}/config.yaml').resolve()
+    return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run)
+
+
+def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
+    # Everything that can fail on bad input happens before the run folder is written.
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
     from .benchmarks.nb201 import open_benchmark
+    from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, checkpoint_order, latest_checkpoint
     from .data import load_search_data
     from .evaluator import SearchClassificationModule, build_evaluator
     from .runs import RunFolder, RunRecorder
@@ -193,26 +249,53 @@ def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
                                         momentum=config.momentum, weight_decay=config.weight_decay,
                                         eta_min=config.eta_min)
 
-    record = {
-        'config': config.as_dict(), 'versions': _versions(),
-        'data': {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
-                 'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels},
-        'benchmark': getattr(benchmark, 'path', None),
-        'command': ' '.join(sys.argv) if sys.argv and sys.argv[0].endswith('nni-cnas') else None,
-    }
-    run = RunFolder.create(Path(config.out), record, overwrite=config.overwrite)
+    if resume is not None:
+        run = resume
+        checkpoint_path = latest_checkpoint(run.path / CHECKPOINT_DIR,
+                                            warn=lambda message: print(f'warning: {message}', file=stream, flush=True))
+        run.keep_metrics_through(checkpoint_order(checkpoint_path)[0])
+        run.set_status('running', resumed_from=checkpoint_path.name)
+        print(f'resuming from {checkpoint_path}', file=stream, flush=True)
+    else:
+        record = {
+            'config': config.as_dict(), 'versions': _versions(),
+            'data': {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
+                     'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels},
+            'benchmark': getattr(benchmark, 'path', None),
+        }
+        run = RunFolder.create(Path(config.out), record, overwrite=config.overwrite)
+        checkpoint_path = None
     benchmark_dataset = data.benchmark or 'cifar10'
     recorder = RunRecorder(run, describe=sample_to_arch, lookup=benchmark.lookup if benchmark else None,
                            benchmark_dataset=benchmark_dataset, stream=stream)
+    checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR)
     accelerator = 'gpu' if config.device == 'cuda' else config.device
     evaluator = build_evaluator(module, data.loaders(config.batch_size, config.seed), max_epochs=config.epochs,
-                                accelerator=accelerator, callbacks=[recorder], progress_bar=config.progress_bar)
+                                accelerator=accelerator, callbacks=[recorder, checkpoints],
+                                progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
+    if checkpoint_path is not None:
+        # A full (pickle) load: NNI's evaluator module keeps classes in its hyperparameters, which
+        # torch's weights_only loading refuses. These are the run's own files; resume only run
+        # folders you trust.
+        evaluator.fit_kwargs.update(ckpt_path=str(checkpoint_path), weights_only=False)
     started = time.time()
     try:
         supernet = strategy.mutate_model(space)
         strategy.mutate_evaluator(evaluator).evaluate(supernet)
         search_module = strategy.search_module
         sample = search_module.export()
+    except SIGTERMException:
+        resume_command = f'nni-cnas search --resume {run.path}'
+        run.set_status('interrupted', checkpoint=checkpoints.interrupted, resume=resume_command)
+        raise SearchInterrupted(f'stopped after saving {checkpoints.interrupted}; continue with: {resume_command}') from None
+    except NonFiniteLoss as error:
+        try:
+            last = latest_checkpoint(run.path / CHECKPOINT_DIR, warn=lambda message: None)
+        except UserError:
+            last = None
+        run.set_status('failed', reason=str(error), last_good_checkpoint=last)
+        where = f'the last good checkpoint is {last}' if last else 'no epoch finished, so there is no checkpoint'
+        raise NonFiniteLoss(f'{error}; the search stopped, {where} (lower --lr or add --grad-clip)') from None
     except BaseException as error:
         run.set_status('failed', reason=f'{type(error).__name__}: {error}')
         raise
@@ -234,3 +317,4 @@ def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
     run.write_result(result)
     run.set_status('finished')
     return result
+

@@ -3,8 +3,8 @@
 CIFAR-sized datasets fit in device memory as one ``uint8`` tensor; a batch is then one gather, a
 batched pad-crop and flip, and a normalisation: no worker processes and no per-sample Python.
 
-All randomness (order and augmentation) comes from generators seeded by ``(seed, epoch, pass)``,
-drawn on the CPU: the same seed gives the same batches on any device, nothing touches the global
+All randomness comes from generators seeded by ``(seed, epoch, pass)`` (order) and
+``(seed, epoch, pass, batch)`` (augmentation), drawn on the CPU: the same seed gives the same batches on any device, nothing touches the global
 RNG (so an extra pass for the curriculum does not change the search's own random stream), and a
 run resumed at an epoch boundary sees exactly the batches of an uninterrupted one. Lightning calls
 ``loader.sampler.set_epoch(epoch)`` at the start of every epoch, including after a resume.
@@ -57,7 +57,8 @@ def _seed(*parts: int) -> int:
 
 
 class EpochSampler:
-    """Seeds for the passes over a dataset: pass ``n`` of epoch ``e`` gets its own generator."""
+    """Seeds for the passes over a dataset: pass ``p`` of epoch ``e`` has its own order, and its
+    batch ``b`` its own augmentation generator, so any batch can be reproduced without the others."""
 
     def __init__(self, num_samples: int, shuffle: bool, seed: int):
         self.num_samples, self.shuffle, self.seed = num_samples, shuffle, seed
@@ -71,15 +72,14 @@ class EpochSampler:
     def __len__(self) -> int:
         return self.num_samples
 
-    def next_pass(self) -> Tuple[torch.Tensor, torch.Generator]:
-        """The sample order of the next pass and the generator for its augmentation."""
-        generator = torch.Generator().manual_seed(_seed(self.seed, self.epoch, self.passes))
-        self.passes += 1
-        if self.shuffle:
-            order = torch.randperm(self.num_samples, generator=generator)
-        else:
-            order = torch.arange(self.num_samples)
-        return order, generator
+    def order(self, pass_index: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        generator = torch.Generator().manual_seed(_seed(self.seed, self.epoch, pass_index))
+        return torch.randperm(self.num_samples, generator=generator)
+
+    def batch_generator(self, pass_index: int, batch_index: int) -> torch.Generator:
+        return torch.Generator().manual_seed(_seed(self.seed, self.epoch, pass_index, batch_index))
 
 
 class TensorImageLoader:
@@ -117,6 +117,9 @@ class TensorImageLoader:
         self.std = torch.tensor(std, dtype=torch.float32).reshape(1, channels, 1, 1)
         self.sampler = EpochSampler(len(images), shuffle, seed)
         self.yields_indices = with_index
+        self._position = (0, 0, 0)  # (epoch, pass, batches served) of the current pass
+        self._resume: Optional[dict] = None
+        self._source: Optional['TensorImageLoader'] = None  # the loader this one is a view of
 
     @property
     def num_samples(self) -> int:
@@ -127,6 +130,11 @@ class TensorImageLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def to_device(self, device) -> 'TensorImageLoader':
+        if self._source is not None:  # a view: share the source's tensors, never copy them twice
+            self._source.to_device(device)
+            source = self._source
+            self.images, self.labels, self.mean, self.std = source.images, source.labels, source.mean, source.std
+            return self
         self.images, self.labels = self.images.to(device), self.labels.to(device)
         self.mean, self.std = self.mean.to(device), self.std.to(device)
         return self
@@ -140,19 +148,40 @@ class TensorImageLoader:
             drop_last=self.drop_last, with_index=self.yields_indices if with_index is None else with_index,
         )
         other.mean, other.std = self.mean, self.std
+        other._source = self._source or self
         return other
 
     def __iter__(self) -> Iterator[tuple]:
-        order, generator = self.sampler.next_pass()
+        sampler = self.sampler
+        resume, self._resume = self._resume, None
+        if resume is not None and resume['epoch'] == sampler.epoch:
+            pass_index, skip = resume['pass'], resume['served']  # continue an interrupted pass
+        else:
+            pass_index, skip = sampler.passes, 0
+        sampler.passes = pass_index + 1
+        order = sampler.order(pass_index)
         device = self.images.device
-        for start in range(0, self.num_samples, self.batch_size):
+        self._position = (sampler.epoch, pass_index, skip)
+        for batch_index, start in enumerate(range(0, self.num_samples, self.batch_size)):
+            if batch_index < skip:
+                continue
             index = order[start:start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:
                 break
             index = index.to(device)
             x = self.images[index]
             if self.augment is not None:
-                x = self.augment(x, generator)
+                x = self.augment(x, sampler.batch_generator(pass_index, batch_index))
             x = (x.float().div_(255.0) - self.mean) / self.std
             y = self.labels[index]
+            self._position = (sampler.epoch, pass_index, batch_index + 1)
             yield (x, y, index) if self.yields_indices else (x, y)
+
+    # Lightning saves and restores the state of loaders that have these two methods, so a search
+    # stopped in the middle of an epoch continues with the next batch of the same pass.
+    def state_dict(self) -> dict:
+        epoch, pass_index, served = self._position
+        return {'epoch': epoch, 'pass': pass_index, 'served': served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = dict(state)

@@ -28,7 +28,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..curriculum import CurriculumConfig, DataWeights, weight_statistics, weights_from_losses
+from ..curriculum import (
+    CurriculumConfig, DataWeights, LossHistory, data_weights, sigma_from_sums, weight_statistics, weights_from_losses,
+)
+from ..errors import NonFiniteLoss
 from ..data.indexed import dataset_size, with_indices, yields_indices
 from ..supernet import fixed_architecture
 
@@ -70,6 +73,15 @@ class _EpochMeter:
             self.correct = correct if self.correct is None else self.correct + correct
         self.count += n
 
+    def state(self) -> dict:
+        return {'loss': self.loss, 'correct': self.correct, 'count': self.count}
+
+    @classmethod
+    def from_state(cls, state: dict) -> '_EpochMeter':
+        meter = cls()
+        meter.loss, meter.correct, meter.count = state['loss'], state['correct'], state['count']
+        return meter
+
     def summary(self, prefix: str) -> Dict[str, float]:
         if not self.count:
             return {}
@@ -94,6 +106,10 @@ def evaluation_mode(module: nn.Module):
 class SearchModule:
     """Curriculum mixin for NNI one-shot modules (see the module docstring)."""
 
+    #: Whether the weight step trains one subnet (a path), so that its per-sample losses are
+    #: subnet losses the amortised estimator can reuse. DARTS trains the mixture: False.
+    single_path = False
+
     def __init__(self, training_module, *, curriculum: CurriculumConfig = CurriculumConfig(),
                  num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
         super().__init__(training_module, **kwargs)
@@ -101,6 +117,7 @@ class SearchModule:
         self.num_candidates = num_candidates
         self.selection_size = selection_size
         self.data_weights = DataWeights()
+        self.loss_history = LossHistory()
         seed = torch.initial_seed() % (2 ** 32) if seed is None else seed
         self.seed = seed
         # Our own seeded generators, saved in checkpoints: the base algorithm's sampling (rng) and the
@@ -155,11 +172,23 @@ class SearchModule:
         self._cache.pop('selection_batch', None)
         if self.curriculum.enabled and self.curriculum.schedule == 'epoch':
             self.data_weights.reset(dataset_size(train))
+        if self.amortised:
+            self.loss_history.reset(self.curriculum.k, dataset_size(train))
+
+    @property
+    def amortised(self) -> bool:
+        return self.curriculum.enabled and self.curriculum.estimator == 'amortised'
 
     def loader(self, name: str):
+        """An attached loader, for the module's own passes. Its epoch is aligned with the search's:
+        Lightning sets it for the loaders it iterates, but not for those only the module iterates
+        (ENAS' validation loader), whose passes would otherwise depend on the run's history."""
         loader = self._loaders.get(name)
         if loader is None:
             raise RuntimeError(f'{type(self).__name__} needs a {name} loader; give the evaluator val_dataloaders')
+        sampler = getattr(loader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != self.current_epoch:
+            sampler.set_epoch(self.current_epoch)
         return loader
 
     def on_fit_start(self):
@@ -206,20 +235,26 @@ class SearchModule:
             self.log(f'{prefix}_{name}', metric(logits, y), prog_bar=True)
 
     def supervised_loss(self, batch, meter: _EpochMeter,
-                        weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, logits)`` of a batch: the evaluator's own criterion (so that the plain algorithm
-        is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights."""
+                        weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, logits, per-sample losses)`` of a batch: the evaluator's own criterion (so that
+        the plain algorithm is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights."""
         x, y = batch[0], batch[1]
         logits = self.training_module(x)
         if weights is None:
             loss = self.training_module.criterion(logits, y)
             with torch.no_grad():
-                meter.update(logits, y, self.per_sample_loss(logits, y))
+                losses = self.per_sample_loss(logits, y)
         else:
             losses = self.per_sample_loss(logits, y)
-            meter.update(logits, y, losses)
             loss = (losses * weights).mean()
-        return loss, logits
+        meter.update(logits, y, losses.detach())
+        return loss, logits, losses.detach()
+
+    def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
+        """Stop the search on a NaN or infinite loss, naming where it happened."""
+        if not bool(torch.isfinite(loss.detach()).all()):
+            raise NonFiniteLoss(f'the {what} loss is {float(loss.detach())} at epoch {self.current_epoch}, '
+                                f'step {batch_idx}')
 
     # ------------------------------------------------------------------ the training step
 
@@ -239,13 +274,16 @@ class SearchModule:
 
     def weight_step(self, batch, batch_idx: int, weights: Optional[torch.Tensor]) -> torch.Tensor:
         if self._supervised:
-            loss, logits = self.supervised_loss(batch, self._train_meter, weights)
+            loss, logits, losses = self.supervised_loss(batch, self._train_meter, weights)
             self._log_step('train', loss, logits, batch[1])
             if weights is not None:
                 self.log('train_weighted_loss', loss)
+            if self.amortised:
+                self.loss_history.record(batch[2], losses)
         else:
             output = self.training_module.training_step((batch[0], batch[1]), 2 * batch_idx + 1)
             loss = output['loss'] if isinstance(output, dict) else output
+        self.check_finite(loss, 'weight', batch_idx)
         self._applied_weights.append(
             weights.detach() if weights is not None else torch.ones(len(batch[0]), device=self.device))
         self.advance_optimization(loss, batch_idx, getattr(self, 'gradient_clip_val', None))
@@ -257,11 +295,13 @@ class SearchModule:
         """Data weights of a training batch, or None for the plain (unweighted) loss."""
         if not self.curriculum.enabled:
             return None
-        if self.curriculum.schedule == 'batch':
-            return weights_from_losses(self.subnet_losses(self.top_k(self.curriculum.k), batch))
-        if len(batch) < 3:
-            raise RuntimeError('the epoch schedule needs each batch to carry sample indices (x, y, index)')
-        return self.data_weights.lookup(batch[2])
+        if (self.curriculum.schedule == 'epoch' or self.amortised) and len(batch) < 3:
+            raise RuntimeError('the epoch schedule and the amortised estimator need batches (x, y, index)')
+        if self.curriculum.schedule == 'epoch':
+            return self.data_weights.lookup(batch[2])
+        if self.amortised:
+            return data_weights(sigma_from_sums(*self.loss_history.loss_sums(batch[2].to(self.device))))
+        return weights_from_losses(self.subnet_losses(self.top_k(self.curriculum.k), batch))
 
     def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
         """``[K, B]`` per-sample losses of a batch under each of the K subnets, shared weights."""
@@ -304,7 +344,10 @@ class SearchModule:
         self.end_of_epoch()
         if (self.curriculum.enabled and self.curriculum.schedule == 'epoch'
                 and epoch + 1 < self.trainer.max_epochs):
-            self.update_epoch_weights()
+            if self.amortised:
+                self.data_weights.update_from_loss_sums(*self.loss_history.loss_sums())
+            else:
+                self.update_epoch_weights()
         arch = self.current_architecture()
         if arch is not None:
             summary['arch'] = arch
@@ -359,11 +402,16 @@ class SearchModule:
 
     # ------------------------------------------------------------------ checkpoints
 
+    # The module's own state beyond its parameters and buffers: its generators, and the running
+    # sums of the current epoch (Lightning does not call on_train_epoch_start when it resumes in
+    # the middle of an epoch, so they must come back from the checkpoint).
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        applied = torch.cat(self._applied_weights).cpu() if self._applied_weights else None
         checkpoint['nni_cnas'] = {
             'rng': self.rng.getstate(),
             'curriculum_rng': self.curriculum_rng.getstate(),
             'curriculum': dataclasses.asdict(self.curriculum),
+            'epoch_state': {'train': self._train_meter.state(), 'arch': self._arch_meter.state(), 'applied': applied},
         }
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
@@ -371,6 +419,11 @@ class SearchModule:
         if state:
             self.rng.setstate(state['rng'])
             self.curriculum_rng.setstate(state['curriculum_rng'])
+            epoch_state = state['epoch_state']
+            self._train_meter = _EpochMeter.from_state(epoch_state['train'])
+            self._arch_meter = _EpochMeter.from_state(epoch_state['arch'])
+            applied = epoch_state['applied']
+            self._applied_weights = [applied.to(self.device)] if applied is not None else []
 
 
 class CurriculumStrategy:
@@ -383,6 +436,9 @@ class CurriculumStrategy:
         ``None``/``'none'`` for the plain base algorithm.
     k
         Number of subnets whose losses measure each sample's uncertainty; ``0`` is the plain algorithm.
+    estimator
+        ``'exact'`` (K extra forward passes, the paper) or ``'amortised'`` (single-path strategies
+        only: each sample's last K training losses, no extra pass; see :class:`~nni_cnas.curriculum.LossHistory`).
     num_candidates
         Candidates scored on one validation batch for the final choice (where the algorithm selects).
     selection_size
@@ -394,10 +450,13 @@ class CurriculumStrategy:
     #: The architecture step of differentiable algorithms needs a validation batch with each training batch.
     needs_validation_batches = True
 
-    def __init__(self, *, curriculum: Optional[str] = 'epoch', k: int = 5, num_candidates: int = 100,
-                 selection_size: int = 512, seed: Optional[int] = None, **kwargs):
+    def __init__(self, *, curriculum: Optional[str] = 'epoch', k: int = 5, estimator: str = 'exact',
+                 num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k)
+        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, estimator)
+        if estimator == 'amortised' and not self.module_class.single_path:
+            raise ValueError(f'the amortised estimator reuses the losses of single-path weight steps (RSPS, GDAS, '
+                             f'ENAS, SETN); {type(self).__name__} trains the whole mixture, use estimator="exact"')
         if num_candidates < 1 or selection_size < 1:
             raise ValueError('num_candidates and selection_size must be positive')
         self.num_candidates = num_candidates
@@ -430,8 +489,11 @@ class CurriculumStrategy:
         if module is None:
             raise RuntimeError('configure_oneshot_module must run before train_dataloader')
         config = module.curriculum
-        if config.enabled and config.schedule == 'epoch' and not yields_indices(train):
+        if config.enabled and (config.schedule == 'epoch' or module.amortised) and not yields_indices(train):
             indexed = with_indices(train)
+            if indexed is None and module.amortised:
+                raise ValueError('the amortised estimator keeps losses per sample and needs a training loader that '
+                                 'can carry sample indices (a torch DataLoader over a map-style dataset)')
             if indexed is None:
                 warnings.warn(
                     'the epoch curriculum needs sample indices and this training loader cannot be wrapped to add '

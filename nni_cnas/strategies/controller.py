@@ -10,7 +10,7 @@ curriculum's samples never shift the search's own random stream.
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -45,16 +45,20 @@ class LstmController(nn.Module):
             nn.init.uniform_(embedding.weight, -0.1, 0.1)
             nn.init.uniform_(head.weight, -0.1, 0.1)
 
-    def forward(self, rng: random.Random = None, greedy: bool = False) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
-        """``(sum of log-probabilities, sum of entropies, sample)`` of one architecture."""
+    def forward(self, rng: Optional[random.Random] = None, greedy: bool = False,
+                sample: Optional[Mapping[str, Any]] = None) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
+        """``(sum of log-probabilities, sum of entropies, sample)`` of one architecture: drawn with
+        ``rng``, the most likely choice at each step (``greedy``), or the given ``sample``."""
         inputs, state = self.input_vars, None
-        log_probs, entropies, sample = [], [], {}
+        log_probs, entropies, chosen = [], [], {}
         for label, values, group in zip(self.labels, self.values, self.group_of):
             output, state = self.lstm(inputs, state)
             logits = self.heads[group](output.view(1, -1)) / self.temperature
             logits = (self.tanh_constant * torch.tanh(logits)).view(-1)
             log_p = F.log_softmax(logits, dim=-1)
-            if greedy:
+            if sample is not None:
+                index = values.index(sample[label])
+            elif greedy:
                 index = int(log_p.argmax())
             else:
                 cumulative = log_p.detach().exp().cumsum(0).cpu().tolist()
@@ -62,9 +66,14 @@ class LstmController(nn.Module):
                 index = next((i for i, c in enumerate(cumulative) if u < c), len(values) - 1)
             log_probs.append(log_p[index])
             entropies.append(-(log_p.exp() * log_p).sum())
-            sample[label] = values[index]
+            chosen[label] = values[index]
             inputs = self.embeddings[group](torch.tensor([index], device=logits.device)).view(1, 1, -1)
-        return torch.stack(log_probs).sum(), torch.stack(entropies).sum(), sample
+        return torch.stack(log_probs).sum(), torch.stack(entropies).sum(), chosen
+
+    @torch.no_grad()
+    def log_prob(self, sample: Mapping[str, Any]) -> float:
+        """Log-probability of ``sample`` under the policy."""
+        return float(self(sample=sample)[0])
 
     @torch.no_grad()
     def sample(self, rng: random.Random) -> Dict[str, Any]:

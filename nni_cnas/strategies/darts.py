@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import List
 
 import nni.nas.strategy as nni_strategy
+import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from nni.nas.oneshot.pytorch.supermodule.differentiable import (
     DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
@@ -32,6 +33,7 @@ class DartsModule(SearchModule, DartsLightningModule):
         if self.penalty is not None:
             loss, details = self.penalty(loss, self.export_probs())
             self.log_dict({f'penalty/{k}': v for k, v in details.items()})
+        self.check_finite(loss, 'architecture', batch_idx)
         self.manual_backward(loss)
         arc_optim.step()
 
@@ -46,6 +48,15 @@ class DartsModule(SearchModule, DartsLightningModule):
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss
+
+    def arch_parameters(self) -> List[torch.nn.Parameter]:
+        # NNI returns list(set(...)), whose order changes from process to process: a resumed
+        # search would restore Adam's state onto the wrong alphas. Same parameters, module order.
+        unique = {}
+        for module in self.supernet_modules():
+            for parameter in getattr(module, 'arch_parameters', lambda: ())():
+                unique.setdefault(id(parameter), parameter)
+        return list(unique.values())
 
     def top_k(self, k: int) -> List[Sample]:
         return [sample for _, sample in most_probable(self.export_probs(), k)]

@@ -53,6 +53,8 @@ class GdasMixedLayer(FixableMixedLayer):
 class GdasModule(DartsModule):
     """DARTS module whose forwards use one hard Gumbel sample per label, redrawn at each resample."""
 
+    single_path = True
+
     def __init__(self, training_module, *, tau_max: float = 10.0, tau_min: float = 0.1, **kwargs):
         super().__init__(training_module, **kwargs)
         if not tau_max >= tau_min > 0:
@@ -60,11 +62,19 @@ class GdasModule(DartsModule):
         self.tau_max, self.tau_min = tau_max, tau_min
         self.tau = tau_max
 
-    def on_train_epoch_start(self):
+    def temperature(self, epoch: int) -> float:
+        """tau falls linearly from tau_max (first epoch) to tau_min (last epoch)."""
         epochs = max(self.trainer.max_epochs - 1, 1)
-        self.tau = self.tau_max - (self.tau_max - self.tau_min) * self.current_epoch / epochs
+        return self.tau_max - (self.tau_max - self.tau_min) * epoch / epochs
+
+    def on_train_epoch_start(self):
+        self.tau = self.temperature(self.current_epoch)
         self.log('gumbel_tau', self.tau)
         return super().on_train_epoch_start()
+
+    def on_load_checkpoint(self, checkpoint):
+        super().on_load_checkpoint(checkpoint)
+        self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
 
     def resample(self) -> Sample:
         draws: Dict[str, Tuple[torch.Tensor, int]] = {}

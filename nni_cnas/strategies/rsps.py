@@ -24,6 +24,8 @@ class PathSamplingSearch(SearchModule):
     the algorithm picks the whole path and sets it with ``resample(memo=path)``.
     """
 
+    single_path = True
+
     def __init__(self, training_module, *, gradient_clip_val=None, **kwargs):
         super().__init__(training_module, **kwargs)
         self.gradient_clip_val = gradient_clip_val

@@ -1,0 +1,139 @@
+"""The command line: a real search, look-ups, and every bad input (one line, exit 2, no run folder)."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nni_cnas.cli import main
+
+TINY = ['--epochs', '2', '--channels', '4', '--cells', '1', '--subset', '48', '--batch-size', '16',
+        '--candidates', '4', '--selection-size', '32']
+BEST = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_writes_a_complete_run_folder(capsys, tmp_path, nb201_table):
+    out = tmp_path / 'run'
+    code, stdout, _ = run_cli(capsys, 'search', '--strategy', 'rsps', '--curriculum', 'batch', '--k', '2',
+                              *TINY, '--out', str(out), '--nb201-table', str(nb201_table))
+    assert code == 0
+    result = json.loads((out / 'result.json').read_text())
+    assert result['arch'] in stdout and 'found architecture' in stdout
+    assert result['lookup']['cifar10']['test'] > 0 and 'best of 4 candidates' in result['selected_by']
+    config = yaml.safe_load((out / 'config.yaml').read_text())
+    assert config['config']['strategy'] == 'rsps' and config['config']['k'] == 2 and config['versions']['nni'] == '3.0'
+    assert json.loads((out / 'status.json').read_text())['state'] == 'finished'
+    metrics = [json.loads(line) for line in (out / 'metrics.jsonl').read_text().splitlines()]
+    assert [m['epoch'] for m in metrics] == [0, 1]
+    assert set(metrics[1]['data_weights']) >= {'min', 'max', 'entropy', 'gini'}
+
+
+def test_search_prints_the_architecture_per_epoch(capsys, tmp_path, nb201_table):
+    code, stdout, _ = run_cli(capsys, 'search', '--strategy', 'darts', *TINY, '--out', str(tmp_path / 'r'),
+                              '--nb201-table', str(nb201_table))
+    epochs = [line for line in stdout.splitlines() if line.startswith('epoch ')]
+    assert code == 0 and len(epochs) == 2 and all('|~' not in line and '~0|' in line for line in epochs)
+
+
+def test_lookup_prints_the_benchmark(capsys, nb201_table):
+    code, stdout, _ = run_cli(capsys, 'lookup', BEST, '--nb201-table', str(nb201_table))
+    assert code == 0 and '94.37' in stdout
+    code, stdout, _ = run_cli(capsys, 'lookup', BEST, '--nb201-table', str(nb201_table), '--json')
+    assert json.loads(stdout)['cifar10']['test'] == pytest.approx(94.3733)
+
+
+def broken_cifar100(tmp_path):
+    folder = tmp_path / 'c100' / 'cifar-100-python'
+    folder.mkdir(parents=True)
+    (folder / 'train').write_bytes(b'\x80garbage')
+    with open(folder / 'test', 'wb') as f:
+        pickle.dump({b'data': [], b'fine_labels': []}, f)
+    return tmp_path / 'c100'
+
+
+def bad_table(tmp_path):
+    path = tmp_path / 'table.csv'
+    path.write_text('index,arch\n0,|none~0|\n')
+    return path
+
+
+BAD_SEARCHES = {
+    'unknown space': (['--space', 'darts-cnn'], 'unknown space'),
+    'unknown strategy': (['--strategy', 'nsga'], 'unknown strategy'),
+    'unknown dataset': (['--dataset', 'imagenet'], 'unknown dataset'),
+    'unknown schedule': (['--curriculum', 'weekly'], 'unknown curriculum'),
+    'unknown device': (['--device', 'tpu'], 'unknown device'),
+    'negative k': (['--k', '-1'], '--k must be 0 or more'),
+    'k beyond the space': (['--k', '15626'], 'larger than the search space'),
+    'missing data dir': (['--dataset', 'cifar100', '--data-dir', '/nonexistent/cifar'], 'does not exist'),
+    'corrupt data dir': (['--dataset', 'cifar100', '--data-dir', broken_cifar100], 'not a readable dataset pickle'),
+    'data dir without data': (['--dataset', 'cifar10', '--data-dir', lambda p: p], 'python-pickle layout'),
+    'missing benchmark': (['--nb201-table', '/nonexistent/table.csv'], 'does not exist'),
+    'corrupt benchmark': (['--nb201-table', bad_table], 'not a NAS-Bench-201 accuracy table'),
+    'k without curriculum': (['--curriculum', 'none', '--k', '3'], '--curriculum is none'),
+    'gdas option for darts': (['--strategy', 'darts', '--tau-max', '5'], 'applies to gdas'),
+    'enas option for rsps': (['--strategy', 'rsps', '--controller-steps', '5'], 'applies to enas'),
+    'data dir for digits': (['--data-dir', '/tmp'], 'takes no --data-dir'),
+    'tau order': (['--strategy', 'gdas', '--tau-max', '1', '--tau-min', '5'], 'tau-max >= --tau-min'),
+    'zero epochs': (['--epochs', '0'], '--epochs must be positive'),
+    'not a number': (['--epochs', 'many'], 'invalid int value'),
+    'unknown option': (['--epoch', '3'], 'unrecognized arguments'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_SEARCHES))
+def test_bad_search_input(case, capsys, tmp_path):
+    args, message = BAD_SEARCHES[case]
+    args = [str(a(tmp_path)) if callable(a) else a for a in args]
+    out = tmp_path / 'run'
+    code, stdout, stderr = run_cli(capsys, 'search', *TINY, '--out', str(out), *args)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('nni-cnas: error:') and message in lines[0], stderr
+    assert 'Traceback' not in stderr + stdout
+    assert not out.exists()
+
+
+def test_existing_run_folder_is_not_overwritten(capsys, tmp_path):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'result.json').write_text('{"keep": true}')
+    code, _, stderr = run_cli(capsys, 'search', *TINY, '--out', str(out))
+    assert code == 2 and 'already exists' in stderr and 'keep' in (out / 'result.json').read_text()
+    (tmp_path / 'file').write_text('x')
+    code, _, stderr = run_cli(capsys, 'search', *TINY, '--out', str(tmp_path / 'file'))
+    assert code == 2 and 'not a folder' in stderr
+
+
+@pytest.mark.parametrize('arch, message', [
+    ('|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|', "unknown op 'conv_9x9'"),
+    ('hello', 'not a NAS-Bench-201 arch string'),
+])
+def test_bad_arch_strings(arch, message, capsys, nb201_table):
+    code, _, stderr = run_cli(capsys, 'lookup', arch, '--nb201-table', str(nb201_table))
+    assert code == 2 and stderr.count('\n') == 1 and message in stderr
+
+
+def test_lookup_without_any_benchmark(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('NNI_CNAS_DATA', str(tmp_path))
+    monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
+    code, _, stderr = run_cli(capsys, 'lookup', BEST)
+    assert code == 2 and 'no NAS-Bench-201 benchmark found' in stderr
+
+
+def test_the_installed_command_exits_2_without_traceback(tmp_path):
+    command = Path(sys.executable).with_name('nni-cnas')
+    process = subprocess.run([str(command), 'search', '--strategy', 'nsga', '--out', str(tmp_path / 'r')],
+                             capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2 and process.stderr.count('\n') == 1 and 'Traceback' not in process.stderr
+    assert not (tmp_path / 'r').exists()

@@ -1,0 +1,260 @@
+"""Searches survive being killed, resume exactly, stop cleanly on NaN, and take no bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nni_cnas.checkpoint import CHECKPOINT_DIR, latest_checkpoint
+from nni_cnas.data import SearchData
+from nni_cnas.errors import NonFiniteLoss, UserError
+from nni_cnas.search import SearchConfig, run_search
+from nni_cnas.spaces.nb201_arch import OPS, ArchStringError, all_archs, parse_arch
+
+NNI_CNAS = str(Path(sys.executable).with_name('nni-cnas'))
+
+
+def search_argv(out, strategy, curriculum, epochs=4):
+    return [NNI_CNAS, 'search', '--strategy', strategy, '--curriculum', curriculum, '--k', '2',
+            '--dataset', 'digits', '--subset', '96', '--batch-size', '8', '--epochs', str(epochs),
+            '--channels', '4', '--cells', '1', '--candidates', '4', '--selection-size', '32',
+            '--out', str(out)] + (['--controller-steps', '2', '--controller-aggregate', '3'] if strategy == 'enas' else [])
+
+
+def final_state(run: Path):
+    """The last epoch's checkpoint: supernet, alphas/controller, data weights; and the result."""
+    checkpoint = torch.load(run / CHECKPOINT_DIR / 'epoch-0003.ckpt', map_location='cpu', weights_only=False)
+    return checkpoint['state_dict'], json.loads((run / 'result.json').read_text())
+
+
+def assert_same_search(a: Path, b: Path):
+    state_a, result_a = final_state(a)
+    state_b, result_b = final_state(b)
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), 'weights differ'
+    assert any(k.endswith('data_weights.weights') for k in state_a)
+    assert result_a['arch'] == result_b['arch'] and result_a['selection_score'] == result_b['selection_score']
+    metrics = lambda run: [{k: v for k, v in json.loads(line).items() if k != 'seconds'}  # noqa: E731
+                           for line in (run / 'metrics.jsonl').read_text().splitlines()]
+    assert metrics(a) == metrics(b)
+
+
+def start(argv):
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process, timeout=240):
+    deadline = time.time() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f'search ended before {path.name}: {process.stderr.read()[-2000:]}')
+        if time.time() > deadline:
+            process.kill()
+            raise AssertionError(f'timed out waiting for {path}')
+        time.sleep(0.05)
+
+
+def run_to_end(argv):
+    process = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process
+
+
+@pytest.fixture(scope='module')
+def reference_runs(tmp_path_factory):
+    """Uninterrupted searches to compare against."""
+    root = tmp_path_factory.mktemp('reference')
+    runs = {}
+    for strategy, curriculum in (('gdas', 'epoch'), ('enas', 'batch')):
+        runs[strategy] = root / strategy
+        run_to_end(search_argv(runs[strategy], strategy, curriculum))
+    return runs
+
+
+def test_same_config_and_seed_give_the_same_search(reference_runs, tmp_path):
+    again = tmp_path / 'again'
+    run_to_end(search_argv(again, 'gdas', 'epoch'))
+    assert_same_search(reference_runs['gdas'], again)
+
+
+def test_sigkill_after_epoch_2_then_resume_is_bit_identical(reference_runs, tmp_path):
+    run = tmp_path / 'killed'
+    process = start(search_argv(run, 'gdas', 'epoch'))
+    wait_for(run / CHECKPOINT_DIR / 'epoch-0001.ckpt', process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads((run / 'status.json').read_text())['state'] == 'running'  # killed: no chance to say more
+    resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    assert 'resuming from' in resumed.stdout
+    assert_same_search(reference_runs['gdas'], run)
+
+
+def test_sigterm_mid_epoch_saves_and_resumes_bit_identically(reference_runs, tmp_path):
+    run = tmp_path / 'terminated'
+    process = start(search_argv(run, 'enas', 'batch'))
+    wait_for(run / CHECKPOINT_DIR / 'epoch-0000.ckpt', process)
+    time.sleep(0.3)  # into epoch 1
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith('nni-cnas: interrupted:') and '--resume' in stderr
+    status = json.loads((run / 'status.json').read_text())
+    assert status['state'] == 'interrupted'
+    interrupted = list((run / CHECKPOINT_DIR).glob('interrupted-*.ckpt'))
+    assert len(interrupted) == 1
+    run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    assert_same_search(reference_runs['enas'], run)
+    assert not list((run / CHECKPOINT_DIR).glob('interrupted-*.ckpt'))  # superseded by later epochs
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_previous(reference_runs, tmp_path):
+    run = tmp_path / 'torn'
+    process = start(search_argv(run, 'gdas', 'epoch'))
+    wait_for(run / CHECKPOINT_DIR / 'epoch-0002.ckpt', process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    newest = latest_checkpoint(run / CHECKPOINT_DIR)
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    assert f'checkpoint {newest.name} is damaged' in resumed.stdout
+    assert_same_search(reference_runs['gdas'], run)
+
+
+class PoisonedLoader:
+    """A real loader whose batch ``at`` of epoch ``epoch`` carries a NaN image."""
+
+    def __init__(self, loader, epoch, at):
+        self.loader, self.epoch, self.at = loader, epoch, at
+        self.sampler, self.yields_indices = loader.sampler, loader.yields_indices
+
+    def __len__(self):
+        return len(self.loader)
+
+    @property
+    def num_samples(self):
+        return self.loader.num_samples
+
+    def to_device(self, device):
+        self.loader.to_device(device)
+
+    def __iter__(self):
+        for i, (x, y, index) in enumerate(self.loader):
+            if self.sampler.epoch == self.epoch and i == self.at:
+                x = x.clone()
+                x[0, 0, 0, 0] = float('nan')
+            yield x, y, index
+
+
+def test_a_nan_loss_stops_the_search_with_a_usable_checkpoint(tmp_path, monkeypatch, digits):
+    import nni_cnas.data as data_module
+
+    original = SearchData.loaders
+
+    def poisoned(self, batch_size, seed):
+        loaders = original(self, batch_size, seed)
+        loaders['train'] = PoisonedLoader(loaders['train'], epoch=1, at=2)
+        return loaders
+
+    monkeypatch.setattr(data_module.SearchData, 'loaders', poisoned)
+    config = SearchConfig(strategy='darts', dataset='digits', subset=64, batch_size=16, epochs=3, channels=4,
+                          cells=1, out=str(tmp_path / 'nan'))
+    with pytest.raises(NonFiniteLoss, match=r'at epoch 1, step 2.*last good checkpoint is .*epoch-0000\.ckpt'):
+        run_search(config)
+    status = json.loads((tmp_path / 'nan' / 'status.json').read_text())
+    assert status['state'] == 'failed' and 'epoch 1, step 2' in status['reason']
+    assert latest_checkpoint(tmp_path / 'nan' / CHECKPOINT_DIR).name == 'epoch-0000.ckpt'
+
+
+def test_a_run_failing_before_its_first_epoch_is_marked_failed(tmp_path, monkeypatch):
+    import nni_cnas.data as data_module
+
+    original = SearchData.loaders
+    monkeypatch.setattr(data_module.SearchData, 'loaders', lambda self, b, s: {
+        **original(self, b, s), 'train': PoisonedLoader(original(self, b, s)['train'], epoch=0, at=0)})
+    config = SearchConfig(strategy='rsps', dataset='digits', subset=32, epochs=2, channels=4, cells=1,
+                          out=str(tmp_path / 'early'))
+    with pytest.raises(NonFiniteLoss, match='no epoch finished'):
+        run_search(config)
+    assert json.loads((tmp_path / 'early' / 'status.json').read_text())['state'] == 'failed'
+    assert not (tmp_path / 'early' / 'result.json').exists()
+
+
+def test_resume_refuses_other_options_and_non_runs(tmp_path, capsys):
+    from nni_cnas.cli import main
+
+    assert main(['search', '--resume', str(tmp_path), '--epochs', '3']) == 2
+    assert 'drop epochs' in capsys.readouterr().err
+    assert main(['search', '--resume', str(tmp_path)]) == 2
+    assert 'not a run folder' in capsys.readouterr().err
+
+
+def test_yaml_config_and_flags_override_it(tmp_path, capsys, monkeypatch):
+    from nni_cnas.cli import _search_config, build_parser
+
+    config_file = tmp_path / 'search.yaml'
+    config_file.write_text('strategy: gdas\nepochs: 7\ntau_max: 5.0\nchannels: 4\n')
+    args = build_parser().parse_args(['search', '--config', str(config_file), '--epochs', '2'])
+    config = _search_config(args)
+    assert (config.strategy, config.epochs, config.tau_max, config.channels, config.k) == ('gdas', 2, 5.0, 4, 5)
+    for text, message in [('epochs: many\n', 'epochs must be an int'), ('lr: 0.1\n', "unknown option 'lr'"),
+                          ('- a\n- b\n', 'mapping'), ('strategy: [unclosed\n', 'not readable YAML')]:
+        config_file.write_text(text)
+        from nni_cnas.cli import main
+        assert main(['search', '--config', str(config_file), '--out', str(tmp_path / 'r')]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'r').exists()
+
+
+# ------------------------------------------------------------------------- property-based tests
+
+VALID = list(all_archs())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('|+~0123_') + list('nonerskipcovavg3x1')), max_size=120))
+def test_arch_parser_on_random_text(text):
+    try:
+        ops = parse_arch(text)
+    except ArchStringError:
+        return
+    assert len(ops) == 6 and all(op in OPS for op in ops)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(VALID), st.integers(0, 200), st.integers(0, 3), st.text(max_size=4))
+def test_arch_parser_on_mutated_valid_strings(arch, position, action, insert):
+    position = position % (len(arch) + 1)
+    mutated = [arch[:position] + insert + arch[position:],          # insertion
+               arch[:position] + arch[position + 1:],                # deletion
+               arch[:position] + insert + arch[position + len(insert):],  # replacement
+               arch.replace('~', insert or '', 1)][action]
+    try:
+        ops = parse_arch(mutated)
+    except ArchStringError:
+        return
+    assert len(ops) == 6  # whatever parses is a real cell
+
+
+values = st.one_of(st.none(), st.booleans(), st.integers(-3, 20000), st.floats(allow_nan=True),
+                   st.text(max_size=12), st.lists(st.integers(), max_size=2))
+config_keys = st.sampled_from(['strategy', 'curriculum', 'k', 'dataset', 'epochs', 'batch_size', 'channels',
+                               'learning_rate', 'tau_max', 'tau_min', 'controller_steps', 'device', 'subset',
+                               'grad_clip', 'space', 'seed', 'overwrite', 'unknown_option', 'eta_min'])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(config_keys, values, max_size=5))
+def test_config_parser_gives_a_valid_config_or_a_user_error(mapping):
+    try:
+        config = SearchConfig.from_mapping(mapping).resolve()
+    except UserError:
+        return
+    assert config.k >= 0 and config.epochs > 0 and config.strategy in ('darts', 'gdas', 'rsps', 'enas')
