@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 
 __all__ = [
-    'SCHEDULES', 'CurriculumConfig', 'uncertainty', 'data_weights', 'weights_from_losses',
-    'weight_statistics', 'DataWeights', 'WeightStatistics',
+    'SCHEDULES', 'ESTIMATORS', 'CurriculumConfig', 'uncertainty', 'data_weights', 'weights_from_losses',
+    'sigma_from_sums', 'weight_statistics', 'DataWeights', 'LossHistory', 'WeightStatistics',
 ]
 
 #: ``epoch``: weights recomputed over the whole training split after each epoch (the authors' code);
@@ -29,18 +29,27 @@ __all__ = [
 SCHEDULES = ('epoch', 'batch', 'none')
 
 
+#: ``exact``: K extra forward passes of the K subnets of the search policy (the paper);
+#: ``amortised``: the last K losses each sample had in the weight steps of a single-path search,
+#: which the search computes anyway (no extra forward pass; see :class:`LossHistory`).
+ESTIMATORS = ('exact', 'amortised')
+
+
 @dataclass(frozen=True)
 class CurriculumConfig:
     """How a strategy reweights its training data."""
 
     schedule: str = 'epoch'
     k: int = 5
+    estimator: str = 'exact'
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f'curriculum schedule must be one of {", ".join(SCHEDULES)}, not {self.schedule!r}')
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 0:
             raise ValueError(f'k (the number of subnets that measure uncertainty) must be an integer >= 0, not {self.k!r}')
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f'curriculum estimator must be one of {", ".join(ESTIMATORS)}, not {self.estimator!r}')
 
     @property
     def enabled(self) -> bool:
@@ -142,15 +151,52 @@ class DataWeights(nn.Module):
         return self.weights[indices.to(self.weights.device)]
 
     def update_from_loss_sums(self, loss_sums: torch.Tensor, counts: torch.Tensor) -> None:
-        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen).
-
-        A sample the pass did not see (a loader that drops its last batch) gets the mean sigma of
-        the others, i.e. a neutral weight close to 1.
-        """
-        seen = counts > 0
-        mean_loss = torch.where(seen, loss_sums / counts.clamp_min(1), torch.zeros_like(loss_sums))
-        sigma = mean_loss.clamp_min(0).sqrt()
-        if not bool(seen.all()) and bool(seen.any()):
-            sigma = torch.where(seen, sigma, sigma[seen].mean())
-        self.weights = data_weights(sigma).to(self.weights.device)
+        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen)."""
+        self.weights = data_weights(sigma_from_sums(loss_sums, counts)).to(self.weights.device)
         self.ready = torch.ones((), dtype=torch.bool, device=self.weights.device)
+
+
+def sigma_from_sums(loss_sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Eq. 10 from per-sample sums of ``counts`` losses. A sample with no loss (a loader that
+    drops its last batch, a sample not trained on yet) gets the mean sigma of the others, i.e. a
+    neutral weight close to 1."""
+    seen = counts > 0
+    mean_loss = torch.where(seen, loss_sums / counts.clamp_min(1), torch.zeros_like(loss_sums))
+    sigma = mean_loss.clamp_min(0).sqrt()
+    if not bool(seen.all()) and bool(seen.any()):
+        sigma = torch.where(seen, sigma, sigma[seen].mean())
+    return sigma
+
+
+class LossHistory(nn.Module):
+    """The amortised estimator: each sample's last K losses from the weight steps of a
+    single-path search, in a ring buffer ``[K, N]`` (buffers, so checkpoints carry them).
+
+    How it differs from the paper's estimator: the K losses come from the subnets the base
+    algorithm sampled for training (not the K best under the policy), at the moments the sample was
+    trained on (over the last K epochs, with weights that changed since), in training mode and
+    before that step's update. It costs no forward pass at all.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('losses', torch.zeros(0, 0))
+        self.register_buffer('seen', torch.zeros(0, dtype=torch.long))
+
+    def reset(self, k: int, num_samples: int) -> None:
+        self.losses = torch.zeros(k, num_samples, device=self.losses.device)
+        self.seen = torch.zeros(num_samples, dtype=torch.long, device=self.losses.device)
+
+    def record(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        indices = indices.to(self.losses.device)
+        slot = self.seen[indices] % self.losses.shape[0]
+        self.losses[slot, indices] = losses.detach().to(self.losses.dtype)
+        self.seen[indices] += 1
+
+    def loss_sums(self, indices: Optional[torch.Tensor] = None):
+        """``(sums, counts)`` of the recorded losses (of ``indices``, or of every sample)."""
+        k = self.losses.shape[0]
+        losses, seen = (self.losses, self.seen) if indices is None else (self.losses[:, indices], self.seen[indices])
+        counts = seen.clamp(max=k)
+        valid = torch.arange(k, device=losses.device)[:, None] < counts[None, :]
+        return (losses * valid).sum(0).to(torch.float64), counts.to(torch.float64)

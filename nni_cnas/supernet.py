@@ -36,9 +36,18 @@ class ArchitectureMismatch(ValueError):
     """A sample that does not fit the supernet (missing label or unknown value)."""
 
 
+def _labels(module: nn.Module) -> List[str]:
+    """The module's choice labels. NNI's simplify() walks the module's mutables on every call;
+    the curriculum fixes every module K times per batch, so the labels are read once."""
+    labels = module.__dict__.get('_nni_cnas_labels')
+    if labels is None:
+        labels = module.__dict__['_nni_cnas_labels'] = list(module.simplify())
+    return labels
+
+
 def _required(module: nn.Module, sample: Mapping[str, Any]) -> Dict[str, Any]:
     """The part of ``sample`` this module needs; every one of its labels must be there."""
-    labels = list(module.simplify())
+    labels = _labels(module)
     missing = [label for label in labels if label not in sample]
     if missing:
         raise ArchitectureMismatch(f'the architecture has no value for {", ".join(missing)}')

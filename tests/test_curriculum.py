@@ -91,3 +91,25 @@ def test_config_enabled(schedule, k, enabled):
 def test_config_rejects_bad_values(schedule, k):
     with pytest.raises(ValueError):
         CurriculumConfig(schedule, k)
+
+
+def test_loss_history_keeps_the_last_k_losses_per_sample():
+    from nni_cnas.curriculum import LossHistory, sigma_from_sums
+
+    history = LossHistory()
+    history.reset(k=2, num_samples=3)
+    history.record(torch.tensor([0, 2]), torch.tensor([1.0, 9.0]))
+    history.record(torch.tensor([0]), torch.tensor([3.0]))
+    history.record(torch.tensor([0, 2]), torch.tensor([5.0, 7.0]))  # sample 0's third loss replaces its first
+    sums, counts = history.loss_sums()
+    assert sums.tolist() == [8.0, 0.0, 16.0] and counts.tolist() == [2, 0, 2]
+    # sigma: sqrt(8/2)=2, unseen -> mean of seen (2 + sqrt(8))/2, sqrt(16/2)
+    expected = torch.tensor([2.0, (2 + 8 ** 0.5) / 2, 8 ** 0.5], dtype=torch.float64)
+    assert torch.allclose(sigma_from_sums(sums, counts), expected)
+    assert history.loss_sums(torch.tensor([2]))[0].tolist() == [16.0]
+
+
+def test_estimator_is_checked():
+    assert CurriculumConfig('epoch', 5, 'amortised').estimator == 'amortised'
+    with pytest.raises(ValueError, match='estimator'):
+        CurriculumConfig('epoch', 5, 'guess')

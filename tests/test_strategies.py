@@ -111,10 +111,11 @@ def test_weighted_loss_is_the_mean_of_weights_times_losses():
     module.training_module.set_model(model)
     x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
     v = torch.tensor([0.5, 1.5, 1.0, 2.0, 0.0])
-    loss, logits = module.supervised_loss((x, y), _EpochMeter(), v)
+    loss, logits, losses = module.supervised_loss((x, y), _EpochMeter(), v)
     by_hand = sum(-F.log_softmax(model(x)[i], 0)[y[i]] * v[i] for i in range(5)) / 5
     assert torch.allclose(loss, by_hand)
-    plain, _ = module.supervised_loss((x, y), _EpochMeter(), None)
+    assert torch.allclose(losses, F.cross_entropy(model(x), y, reduction='none'))
+    plain, _, _ = module.supervised_loss((x, y), _EpochMeter(), None)
     assert torch.allclose(plain, F.cross_entropy(model(x), y))
 
 
@@ -196,3 +197,37 @@ def test_rsps_and_enas_select_the_best_candidate(digits):
         scores = [module.score(c) for c in candidates]
         assert module.selection.score == max(scores) and chosen in candidates
         assert module.selection.num_candidates == 8 and module.selection.batch_size == 32
+
+
+def test_amortised_estimator_adds_no_forward_pass(digits):
+    def forwards(strategy):
+        count = [0]
+
+        class Count(Callback):
+            def on_fit_start(self, trainer, pl_module):
+                pl_module.model.register_forward_hook(lambda *args: count.__setitem__(0, count[0] + 1))
+
+        run_tiny_search(strategy, digits, callbacks=[Count()])
+        return count[0]
+
+    plain = forwards(make('rsps', curriculum=None))
+    assert forwards(make('rsps', curriculum='epoch', k=3, estimator='amortised')) == plain
+    assert forwards(make('rsps', curriculum='epoch', k=3)) > plain  # the exact estimator's pass
+
+
+def test_amortised_weights_come_from_the_recorded_training_losses(digits):
+    def at_epoch_end(module):
+        sums, counts = module.loss_history.loss_sums()
+        sigma = (sums / counts).sqrt()
+        return sigma * len(sigma) / sigma.sum(), module.data_weights.weights.clone(), counts.clone()
+
+    capture = Capture(at_epoch=0, extra=at_epoch_end)
+    run_tiny_search(make('gdas', curriculum='epoch', k=2, estimator='amortised'), digits, callbacks=[capture])
+    expected, actual, counts = capture.captured
+    assert torch.all(counts == 1)  # one weight step per sample in the first epoch
+    assert torch.allclose(actual, expected.float(), atol=1e-6) and actual.std() > 0
+
+
+def test_amortised_estimator_needs_a_single_path_strategy():
+    with pytest.raises(ValueError, match='single-path'):
+        nni_cnas.DARTS(estimator='amortised')
