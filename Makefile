@@ -1,10 +1,10 @@
 # The two commands of the README. Each one sets up ./.venv itself (pinned dependencies).
-.PHONY: demo test bench clean-venv
+.PHONY: demo test clean-venv
 
 demo:
 	./scripts/setup-env.sh test
 	.venv/bin/nni-cnas search --space nb201 --strategy darts --curriculum epoch --k 5 \
-		--dataset digits --epochs 4 --channels 8 --cells 1 --seed 0 --out runs/demo-cl-darts --overwrite
+		--dataset digits --epochs 6 --channels 8 --cells 1 --seed 0 --out runs/demo-cl-darts --overwrite
 
 test:
 	./scripts/setup-env.sh test

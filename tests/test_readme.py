@@ -1,0 +1,60 @@
+"""The README's commands, as written: the demo, the look-up, the Python example, the drop-in example."""
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nni_cnas.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / 'README.md').read_text()
+
+
+def makefile_demo_argv():
+    text = (ROOT / 'Makefile').read_text().replace('\\\n', ' ')
+    line = next(line for line in text.splitlines() if 'nni-cnas search' in line)
+    return shlex.split(line.split('nni-cnas', 1)[1])
+
+
+def code_blocks(language):
+    return re.findall(rf'```{language}\n(.*?)```', README, flags=re.S)
+
+
+def test_readme_shows_the_demo_command_of_the_makefile():
+    shown = next(block for block in code_blocks('bash') if block.strip().startswith('nni-cnas search --space'))
+    assert shlex.split(shown.replace('\\\n', ' '))[1:] == makefile_demo_argv()
+
+
+def test_the_demo_command_runs(tmp_path, capsys, nb201_table):
+    argv = makefile_demo_argv()
+    argv[argv.index('--out') + 1] = str(tmp_path / 'demo')  # everything else exactly as written
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert 'found architecture: |' in out and 'cifar10         test' in out
+
+
+def test_the_lookup_command_runs(capsys, nb201_table):
+    command = next(line for block in code_blocks('bash') for line in block.splitlines()
+                   if line.startswith('nni-cnas lookup'))
+    assert main(shlex.split(command)[1:]) == 0
+    assert '94.37' in capsys.readouterr().out
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch, nb201_table):
+    example = next(block for block in code_blocks('python') if 'run_search' in block)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(example, 'README.md', 'exec'), namespace)
+    assert (tmp_path / 'runs' / 'api-example' / 'result.json').exists()
+    assert namespace['result']['lookup']['cifar10']['test'] > 0
+
+
+def test_the_drop_in_example_runs(tmp_path):
+    process = subprocess.run([sys.executable, str(ROOT / 'examples' / 'nni_dropin.py'), '--tiny'],
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert re.search(r'^\|\w+~0\|\+', process.stdout, flags=re.M)
