@@ -1,7 +1,7 @@
 """nni_cnas: Curriculum-NAS (Zhou et al., ACM MM 2022) for Microsoft NNI 3.0.
 
 Drop-in strategies: ``nni_cnas.DARTS()`` where ``nni.nas.strategy.DARTS()`` was, and likewise
-``GDAS``, ``RSPS`` and ``ENAS``. See ``nni_cnas.strategies``.
+``GDAS``, ``RSPS`` and ``ENAS``; also ``DARTSV2``, ``AmendedDARTS`` and ``SETN``. See ``nni_cnas.strategies``.
 """
 
 import warnings
@@ -12,7 +12,7 @@ from ._version import __version__
 # Buffer, LinearCrossEntropyOptions); the warnings are harmless and only noise for our users.
 warnings.filterwarnings('ignore', message=r'.*is found to be not a nn\.Module.*', category=RuntimeWarning)
 
-_LAZY = {'DARTS', 'GDAS', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space'}
+_LAZY = {'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space'}
 
 
 def __getattr__(name):
@@ -32,4 +32,4 @@ def __getattr__(name):
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
 
 
-__all__ = ['__version__', 'DARTS', 'GDAS', 'RSPS', 'ENAS', 'NasBench201Space']
+__all__ = ['__version__', 'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'NasBench201Space']

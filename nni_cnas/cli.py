@@ -54,7 +54,7 @@ def _search_parser(sub) -> None:
     g.add_argument('--curriculum', help=f'data curriculum schedule: {", ".join(SCHEDULES)} {d("curriculum")}')
     g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
     g.add_argument('--estimator', help='how uncertainty is measured: exact (K extra forward passes, the paper; '
-                                       'default) or amortised (rsps/gdas/enas: the last K training losses, no extra pass)')
+                                       'default) or amortised (rsps/gdas/setn/enas: the last K training losses, no extra pass)')
     g = p.add_argument_group('data')
     g.add_argument('--dataset', help=f'digits (embedded), cifar10, cifar100, imagenet16-120, folder {d("dataset")}')
     g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
@@ -72,12 +72,14 @@ def _search_parser(sub) -> None:
     g.add_argument('--arch-lr', dest='arch_learning_rate', type=float,
                    help='architecture (or ENAS controller) learning rate (default 3e-4; ENAS 1e-3)')
     g.add_argument('--candidates', dest='num_candidates', type=int,
-                   help=f'RSPS/ENAS: candidates scored for the final choice {d("num_candidates")}')
+                   help=f'RSPS/SETN/ENAS: candidates scored for the final choice {d("num_candidates")}')
     g.add_argument('--selection-size', type=int, help=f'validation samples that score candidates {d("selection_size")}')
     g.add_argument('--tau-max', type=float, help='GDAS: initial Gumbel temperature (default 10)')
     g.add_argument('--tau-min', type=float, help='GDAS: final Gumbel temperature (default 0.1)')
     g.add_argument('--controller-steps', type=int, help='ENAS: controller updates per epoch (default 50)')
     g.add_argument('--controller-aggregate', type=int, help='ENAS: samples per controller update (default 20)')
+    g.add_argument('--eta', type=float, help='Amended-DARTS: weight of the amended term (default 0.1)')
+    g.add_argument('--hvp', help='Amended-DARTS: exact (double backward, default) or finite-difference')
     g = p.add_argument_group('run')
     g.add_argument('--config', dest='config_file', help='YAML file of options (names as in a run\'s config.yaml); '
                                                         'options given here override it')

@@ -31,12 +31,17 @@ from .errors import NonFiniteLoss, SearchInterrupted, UserError
 
 __all__ = ['SearchConfig', 'run_search', 'resume_search', 'STRATEGY_NAMES', 'DEVICES']
 
-STRATEGY_NAMES = ('darts', 'gdas', 'rsps', 'enas')
+STRATEGY_NAMES = ('darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas')
+#: Strategies whose architecture parameters are alphas trained by Adam (NNI's DARTS optimiser).
+DIFFERENTIABLE = ('darts', 'darts-v2', 'amended-darts', 'gdas', 'setn')
+#: Strategies whose weight step trains the whole mixture: no amortised estimator.
+MIXTURE = ('darts', 'darts-v2', 'amended-darts')
 DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
 _ONLY_FOR = {  # option: strategies it applies to
     'tau_max': ('gdas',), 'tau_min': ('gdas',),
     'controller_steps': ('enas',), 'controller_aggregate': ('enas',),
-    'arch_learning_rate': ('darts', 'gdas', 'enas'),
+    'arch_learning_rate': DIFFERENTIABLE + ('enas',),
+    'eta': ('amended-darts',), 'hvp': ('amended-darts',),
 }
 
 
@@ -69,6 +74,8 @@ class SearchConfig:
     tau_min: Optional[float] = None
     controller_steps: Optional[int] = None
     controller_aggregate: Optional[int] = None
+    eta: Optional[float] = None
+    hvp: Optional[str] = None
     seed: int = 0
     device: str = 'auto'
     out: Optional[str] = None
@@ -80,6 +87,7 @@ class SearchConfig:
     def resolve(self) -> 'SearchConfig':
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
         from .data import DATASETS
+        from .hypergradient import HVP_METHODS
         from .spaces import SPACES
 
         def choose(name, value, choices):
@@ -98,9 +106,13 @@ class SearchConfig:
         if self.curriculum == 'none' and self.k not in (None, 0):
             raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
                             'a schedule (epoch or batch)')
-        if self.estimator == 'amortised' and self.strategy == 'darts':
-            raise UserError('--estimator amortised reuses single-path training losses (rsps, gdas, enas); darts trains '
-                            'the whole mixture: use --estimator exact')
+        if self.estimator == 'amortised' and self.strategy in MIXTURE:
+            raise UserError(f'--estimator amortised reuses single-path training losses (rsps, gdas, setn, enas); '
+                            f'{self.strategy} trains the whole mixture: use --estimator exact')
+        if self.hvp is not None:
+            choose('hvp', self.hvp, HVP_METHODS)
+        if self.eta is not None and not self.eta >= 0:
+            raise UserError(f'--eta must be 0 or more, not {self.eta}')
         if self.estimator != 'exact' and self.curriculum == 'none':
             raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
         if self.dataset == 'digits' and self.data_dir is not None:
@@ -134,7 +146,10 @@ class SearchConfig:
         if self.strategy == 'enas':
             resolved.controller_steps = self.controller_steps or 50
             resolved.controller_aggregate = self.controller_aggregate or 20
-        if self.strategy in ('darts', 'gdas', 'enas') and self.arch_learning_rate is None:
+        if self.strategy == 'amended-darts':
+            resolved.eta = 0.1 if self.eta is None else self.eta
+            resolved.hvp = self.hvp or 'exact'
+        if self.strategy in DIFFERENTIABLE + ('enas',) and self.arch_learning_rate is None:
             resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else 3e-4
         if resolved.out is None:
             stamp = time.strftime('%Y%m%d-%H%M%S')
@@ -197,8 +212,10 @@ def build_strategy(config: SearchConfig):
 
     common = dict(curriculum=config.curriculum, k=config.k, estimator=config.estimator, num_candidates=config.num_candidates,
                   selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip)
-    if config.strategy in ('darts', 'gdas'):
+    if config.strategy in DIFFERENTIABLE:
         common['arc_learning_rate'] = config.arch_learning_rate
+    if config.strategy == 'amended-darts':
+        common.update(eta=config.eta, hvp=config.hvp)
     if config.strategy == 'gdas':
         common.update(tau_max=config.tau_max, tau_min=config.tau_min)
     if config.strategy == 'enas':

@@ -14,7 +14,7 @@ from nni_cnas.data import SearchData
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, all_archs, sample_to_arch
 from nni_cnas.strategies.base import _EpochMeter
 from nni_cnas.strategies.gdas import GdasMixedLayer, GdasModule
-from nni_cnas.evaluator import SearchClassificationModule
+from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
 
 from helpers import run_tiny_search, standalone_from_supernet, state_of, tiny_space
 
@@ -45,7 +45,10 @@ class Capture(Callback):
                 self.captured = self.extra(pl_module)
 
 
-@pytest.mark.parametrize('name', ['darts', 'gdas', 'rsps', 'enas'])
+ALL = ['darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas']
+
+
+@pytest.mark.parametrize('name', ALL)
 @pytest.mark.parametrize('curriculum', [None, 'epoch', 'batch'])
 def test_each_strategy_runs_and_exports_a_valid_cell(name, curriculum, digits):
     strategy = make(name, curriculum=curriculum, k=3)
@@ -59,7 +62,7 @@ def test_each_strategy_runs_and_exports_a_valid_cell(name, curriculum, digits):
     assert (weights['gini'] > 0) == (curriculum is not None)  # the last epoch of a curriculum is weighted
 
 
-@pytest.mark.parametrize('name', ['darts', 'gdas', 'rsps', 'enas'])
+@pytest.mark.parametrize('name', ALL)
 @pytest.mark.parametrize('schedule', ['epoch', 'batch'])
 def test_k_zero_is_the_plain_algorithm_bit_for_bit(name, schedule, digits):
     plain = run_tiny_search(make(name, curriculum=None), digits)
@@ -178,7 +181,7 @@ def test_gdas_temperature_falls_linearly(digits):
     assert taus == pytest.approx([10.0, 5.05, 0.1])
 
 
-@pytest.mark.parametrize('name', ['rsps', 'enas'])
+@pytest.mark.parametrize('name', ['rsps', 'enas', 'setn'])
 def test_single_path_searches_are_reproducible(name, digits):
     first = make(name)
     second = make(name)
@@ -187,8 +190,8 @@ def test_single_path_searches_are_reproducible(name, digits):
     assert first.search_module.export() == second.search_module.export()
 
 
-def test_rsps_and_enas_select_the_best_candidate(digits):
-    for name in ('rsps', 'enas'):
+def test_rsps_setn_and_enas_select_the_best_candidate(digits):
+    for name in ('rsps', 'enas', 'setn'):
         strategy = make(name, curriculum=None)
         run_tiny_search(strategy, digits)
         module = strategy.search_module
@@ -197,6 +200,45 @@ def test_rsps_and_enas_select_the_best_candidate(digits):
         scores = [module.score(c) for c in candidates]
         assert module.selection.score == max(scores) and chosen in candidates
         assert module.selection.num_candidates == 8 and module.selection.batch_size == 32
+
+
+def test_setn_candidates_are_the_most_probable_architectures(digits):
+    strategy = make('setn', curriculum=None)
+    run_tiny_search(strategy, digits)
+    module = strategy.search_module
+    probs = module.export_probs()
+
+    def log_prob(arch):
+        return sum(math.log(probs[label][arch[label]]) for label in LABELS)
+
+    everything = sorted((dict(zip(LABELS, ops)) for ops in itertools.product(OPS, repeat=len(LABELS))),
+                        key=log_prob, reverse=True)
+    candidates = module.export_candidates()
+    assert len(candidates) == 8
+    assert [round(log_prob(c), 9) for c in candidates] == [round(log_prob(a), 9) for a in everything[:8]]
+
+
+def test_setn_weight_step_trains_one_path_and_the_architecture_step_the_mixture(digits):
+    """After one step: conv weights of exactly one op per edge changed (plus the classifier etc.),
+    and every alpha moved (the joint architecture step)."""
+    strategy = make('setn', curriculum=None)
+    space = tiny_space(digits)
+    supernet = strategy.mutate_model(space)
+    before = state_of(supernet)
+    evaluator = build_evaluator(SearchClassificationModule(digits.num_classes),
+                                digits.loaders(len(digits.train), 0), max_epochs=1, accelerator='cpu')
+    strategy.mutate_evaluator(evaluator).evaluate(supernet)
+    after = state_of(supernet)
+    changed_ops = {}
+    for key in before:
+        parts = key.split('.')
+        if '_arch_alpha' in key:
+            assert not torch.equal(before[key], after[key]), key
+        elif 'layers' in parts and not torch.equal(before[key], after[key]):
+            label_index = parts.index('layers')
+            edge, op = '.'.join(parts[:label_index + 3]), parts[label_index + 3]
+            changed_ops.setdefault(edge, set()).add(op)
+    assert changed_ops and all(len(ops) == 1 for ops in changed_ops.values()), changed_ops
 
 
 def test_amortised_estimator_adds_no_forward_pass(digits):

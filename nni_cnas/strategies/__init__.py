@@ -4,6 +4,9 @@
 nni_cnas               replaces                               top-K subnets for the uncertainty
 =====================  =====================================  ===========================================
 ``DARTS``              ``nni.nas.strategy.DARTS``             K most probable under softmax(alpha)
+``DARTSV2``            (second-order DARTS; not in NNI 3.0)   K most probable under softmax(alpha)
+``AmendedDARTS``       (not in NNI)                           K most probable under softmax(alpha)
+``SETN``               (not in NNI)                           K most probable under softmax(alpha)
 ``GDAS``               ``nni.nas.strategy.GumbelDARTS``       K most probable under softmax(alpha)
 ``RSPS``               ``nni.nas.strategy.RandomOneShot``     K uniform samples
 ``ENAS``               ``nni.nas.strategy.ENAS``              the first K controller samples
@@ -11,12 +14,16 @@ nni_cnas               replaces                               top-K subnets for 
 """
 
 from .base import CurriculumStrategy, SearchModule
+from .amended import AmendedDARTS
 from .darts import DARTS
+from .darts_v2 import DARTSV2
 from .enas import ENAS
 from .gdas import GDAS
 from .rsps import RSPS
+from .setn import SETN
 
 #: Strategy classes by their CLI name.
-STRATEGIES = {'darts': DARTS, 'gdas': GDAS, 'rsps': RSPS, 'enas': ENAS}
+STRATEGIES = {'darts': DARTS, 'darts-v2': DARTSV2, 'amended-darts': AmendedDARTS, 'gdas': GDAS, 'setn': SETN,
+              'rsps': RSPS, 'enas': ENAS}
 
-__all__ = ['DARTS', 'GDAS', 'RSPS', 'ENAS', 'STRATEGIES', 'CurriculumStrategy', 'SearchModule']
+__all__ = ['DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'CurriculumStrategy', 'SearchModule']

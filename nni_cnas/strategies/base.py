@@ -140,8 +140,9 @@ class SearchModule:
 
     # ------------------------------------------------------------------ hooks for the algorithms
 
-    def architecture_step(self, batch, batch_idx: int) -> None:
-        """Update the architecture policy on a validation batch (unweighted). Default: nothing."""
+    def architecture_step(self, batch, batch_idx: int, train_batch=None) -> None:
+        """Update the architecture policy on a validation batch (unweighted). Second-order
+        algorithms also use the training batch of the step. Default: nothing."""
 
     def resample(self) -> Sample:
         """Choose the architecture of the next forward (a path, a Gumbel draw). Default: NNI's."""
@@ -158,6 +159,11 @@ class SearchModule:
     def current_architecture(self) -> Optional[Sample]:
         """The architecture the search would return now, if that is cheap to know (for per-epoch
         metrics); None when only the final selection can tell (RSPS)."""
+        return None
+
+    def policy(self) -> Optional[Dict[str, Dict[Any, float]]]:
+        """The search policy as ``{label: {value: probability}}`` (recorded each epoch to trace
+        ranks), or None when it has no closed form (RSPS, ENAS)."""
         return None
 
     def end_of_epoch(self) -> None:
@@ -250,6 +256,13 @@ class SearchModule:
         meter.update(logits, y, losses.detach())
         return loss, logits, losses.detach()
 
+    def plain_loss(self, batch) -> torch.Tensor:
+        """The unweighted training loss of a batch, without touching the epoch meters."""
+        if self._supervised:
+            return self.training_module.criterion(self.training_module(batch[0]), batch[1])
+        output = self.training_module.training_step((batch[0], batch[1]), 0)
+        return output['loss'] if isinstance(output, dict) else output
+
     def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
         """Stop the search on a NaN or infinite loss, naming where it happened."""
         if not bool(torch.isfinite(loss.detach()).all()):
@@ -261,7 +274,7 @@ class SearchModule:
     def training_step(self, batch, batch_idx):
         train_batch, val_batch = split_batch(batch)
         if val_batch is not None:
-            self.architecture_step(val_batch, batch_idx)
+            self.architecture_step(val_batch, batch_idx, train_batch)
         weights = self.training_weights(train_batch)
         self.resample()
         loss = self.weight_step(train_batch, batch_idx, weights)
@@ -348,6 +361,9 @@ class SearchModule:
                 self.data_weights.update_from_loss_sums(*self.loss_history.loss_sums())
             else:
                 self.update_epoch_weights()
+        policy = self.policy()
+        if policy is not None:
+            summary['policy'] = policy
         arch = self.current_architecture()
         if arch is not None:
             summary['arch'] = arch

@@ -22,20 +22,25 @@ class DartsModule(SearchModule, DartsLightningModule):
     """NNI's DARTS module with the curriculum's weight step. Top-K: the K most probable
     architectures under the softmax of the alphas (exact, without enumerating the space)."""
 
-    def architecture_step(self, batch, batch_idx: int) -> None:
+    def architecture_step(self, batch, batch_idx: int, train_batch=None) -> None:
         # As NNI's DartsLightningModule.training_step phase 1 (same order, same loss), unweighted.
         if self.warmup_epochs and self.current_epoch < self.warmup_epochs:
             return
         arc_optim = self.architecture_optimizers()
         self.resample()
         arc_optim.zero_grad()
+        self.architecture_gradient(batch, batch_idx, train_batch)
+        arc_optim.step()
+
+    def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
+        """Fill the alphas' ``.grad``. DARTS-V1: the gradient of the validation loss (plus NNI's
+        penalty, if any); second-order algorithms override this."""
         loss = self.architecture_loss(batch, batch_idx)
         if self.penalty is not None:
             loss, details = self.penalty(loss, self.export_probs())
             self.log_dict({f'penalty/{k}': v for k, v in details.items()})
         self.check_finite(loss, 'architecture', batch_idx)
         self.manual_backward(loss)
-        arc_optim.step()
 
     def architecture_loss(self, batch, batch_idx: int):
         if self._supervised:
@@ -63,6 +68,21 @@ class DartsModule(SearchModule, DartsLightningModule):
 
     def current_architecture(self) -> Sample:
         return self.export()
+
+    def policy(self):
+        return self.export_probs()
+
+    def weight_parameters(self) -> List[torch.nn.Parameter]:
+        """The supernet weights, in the weight optimiser's order (NNI removes the alphas from it)."""
+        return [p for group in self.weight_optimizer().param_groups for p in group['params']]
+
+    def weight_optimizer(self) -> torch.optim.Optimizer:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        weight_optimizers = [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+        if len(weight_optimizers) != 1:
+            raise ValueError(f'{type(self).__name__} needs exactly one weight optimiser, got {len(weight_optimizers)}')
+        return getattr(weight_optimizers[0], 'optimizer', weight_optimizers[0])
 
 
 class DARTS(CurriculumStrategy, nni_strategy.DARTS):
