@@ -29,6 +29,7 @@ setup(
         'pillow>=9',
         'scikit-learn>=1.2',
         'tqdm>=4.60',
+        'matplotlib>=3.7',  # the figures of nni-cnas ranks and sweep-plot
     ],
     extras_require={
         'test': ['pytest>=7', 'hypothesis>=6'],

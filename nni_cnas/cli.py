@@ -32,6 +32,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _search_parser(sub) -> None:
+    p = sub.add_parser('search', help='run a (curriculum) architecture search', argument_default=argparse.SUPPRESS,
+                       description='Search an architecture with a one-shot strategy, with or without the '
+                                   'Curriculum-NAS data curriculum. Defaults are NATS-Bench\'s weight-sharing '
+                                   'settings (C=16, N=5, 100 epochs, batch 64, SGD 0.025 cosine to 0.001).')
+    _add_search_options(p, sweep=False)
+    p.set_defaults(run=_cmd_search)
+
+
+def _sweep_parser(sub) -> None:
+    p = sub.add_parser('sweep', help='a search per K and seed (paper Fig. 5), resumable',
+                       argument_default=argparse.SUPPRESS,
+                       description='Run one search per (K, seed) into <out>/k<K>-s<seed>. Finished runs are skipped '
+                                   'and interrupted ones resumed, so the same command continues a sweep. K=0 is the '
+                                   'plain strategy. Every search option applies to all runs.')
+    p.add_argument('--ks', default='0,1,3,5,7,9,15', help='comma-separated K values (default 0,1,3,5,7,9,15)')
+    p.add_argument('--seeds', default='0,1,2', help='comma-separated seeds (default 0,1,2)')
+    p.add_argument('--out', required=True, help='sweep folder')
+    p.add_argument('--png', help='also draw accuracy against K to this PNG when the sweep is done')
+    _add_search_options(p, sweep=True)
+    p.set_defaults(run=_cmd_sweep)
+
+
+def _add_search_options(p, sweep: bool) -> None:
     import dataclasses
 
     from .curriculum import SCHEDULES
@@ -44,15 +67,12 @@ def _search_parser(sub) -> None:
 
     # No argparse defaults: only the options given on the command line override --config and the
     # strategy's defaults (SearchConfig).
-    p = sub.add_parser('search', help='run a (curriculum) architecture search', argument_default=argparse.SUPPRESS,
-                       description='Search an architecture with a one-shot strategy, with or without the '
-                                   'Curriculum-NAS data curriculum. Defaults are NATS-Bench\'s weight-sharing '
-                                   'settings (C=16, N=5, 100 epochs, batch 64, SGD 0.025 cosine to 0.001).')
     g = p.add_argument_group('what to search')
     g.add_argument('--space', help=f'search space: nb201 {d("space")}')
     g.add_argument('--strategy', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} {d("strategy")}')
     g.add_argument('--curriculum', help=f'data curriculum schedule: {", ".join(SCHEDULES)} {d("curriculum")}')
-    g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
+    if not sweep:
+        g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
     g.add_argument('--estimator', help='how uncertainty is measured: exact (K extra forward passes, the paper; '
                                        'default) or amortised (rsps/gdas/setn/enas: the last K training losses, no extra pass)')
     g = p.add_argument_group('data')
@@ -83,17 +103,17 @@ def _search_parser(sub) -> None:
     g = p.add_argument_group('run')
     g.add_argument('--config', dest='config_file', help='YAML file of options (names as in a run\'s config.yaml); '
                                                         'options given here override it')
-    g.add_argument('--resume', help='continue the search in this run folder from its newest usable checkpoint')
-    g.add_argument('--seed', type=int, help=d('seed'))
+    if not sweep:
+        g.add_argument('--resume', help='continue the search in this run folder from its newest usable checkpoint')
+        g.add_argument('--seed', type=int, help=d('seed'))
+        g.add_argument('--out', help='run folder (default runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>)')
+        g.add_argument('--overwrite', action='store_true', help='reuse an existing run folder')
     g.add_argument('--device', help=f'{", ".join(DEVICES)} (default auto: GPU when there is one)')
-    g.add_argument('--out', help='run folder (default runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>)')
-    g.add_argument('--overwrite', action='store_true', help='reuse an existing run folder')
     g.add_argument('--nb201-table', help='NAS-Bench-201 accuracy table CSV (default $NNI_CNAS_NB201_TABLE or '
                                          '../shared/data/nasbench201/)')
     g.add_argument('--nats-bench', help='official NATS-Bench topology file/folder, looked up through nats_bench')
     g.add_argument('--progress-bar', action=argparse.BooleanOptionalAction,
                    help='Lightning\'s per-step progress bar (default: on when the output is a terminal)')
-    p.set_defaults(run=_cmd_search)
 
 
 def _lookup_parser(sub) -> None:
@@ -107,6 +127,30 @@ def _lookup_parser(sub) -> None:
     p.set_defaults(run=_cmd_lookup)
 
 
+def _ranks_parser(sub) -> None:
+    p = sub.add_parser('ranks', help='rank of found architectures under each run\'s policy, per epoch (paper Fig. 4)',
+                       description='For differentiable searches (darts, darts-v2, amended-darts, gdas, setn): the '
+                                   'rank, under each run\'s policy of every epoch, of the architecture each run found '
+                                   '(and of any --arch given). Writes a CSV and draws a PNG.')
+    p.add_argument('runs', nargs='+', help='run folders of finished searches')
+    p.add_argument('--arch', action='append', default=[], metavar='NAME=ARCH',
+                   help='also trace this NB201 arch string under the name NAME (repeatable)')
+    p.add_argument('--csv', help='write the ranks to this CSV')
+    p.add_argument('--png', help='draw the figure to this PNG')
+    p.set_defaults(run=_cmd_ranks)
+
+
+def _sweep_plot_parser(sub) -> None:
+    p = sub.add_parser('sweep-plot', help='accuracy against K of a sweep folder (paper Fig. 5)',
+                       description='Mean and std over seeds of the found cells\' NAS-Bench-201 test accuracy (or, '
+                                   'without a look-up, their validation accuracy) for each K, the plain strategy '
+                                   '(K=0) as a line.')
+    p.add_argument('folder', help='sweep folder (nni-cnas sweep --out)')
+    p.add_argument('--png', required=True, help='the figure to write')
+    p.add_argument('--dataset', default='cifar10', help='benchmark dataset of the look-up (default cifar10)')
+    p.set_defaults(run=_cmd_sweep_plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
@@ -114,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--version', action='version', version=f'nni-cnas {__version__}')
     sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
     _search_parser(sub)
+    _sweep_parser(sub)
+    _sweep_plot_parser(sub)
+    _ranks_parser(sub)
     _lookup_parser(sub)
     return parser
 
@@ -202,6 +249,94 @@ def _cmd_search(args) -> int:
     else:
         print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
     print(f'  run folder: {result["run_folder"]}')
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .search import SearchConfig
+    from .sweep import parse_int_list, run_sweep
+
+    ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
+    given = {key: value for key, value in vars(args).items()
+             if key not in ('command', 'run', 'config_file', 'ks', 'seeds', 'out', 'png')}
+    values = _load_yaml(args.config_file) if getattr(args, 'config_file', None) else {}
+    if not isinstance(values, dict):
+        raise UserError(f'config file {args.config_file} must hold a mapping of option names to values')
+    for name in ('k', 'seed', 'out', 'overwrite'):
+        if name in values:
+            raise UserError(f'a sweep sets {name} itself; remove it from {args.config_file}')
+    values.update(given)
+    SearchConfig.from_mapping(values, 'options')  # names and types, before anything runs
+    _quiet_libraries()
+    results = run_sweep(values, ks, seeds, args.out)
+    print(f'\n{len(results)} finished runs in {args.out}')
+    if getattr(args, 'png', None):
+        _draw_sweep(args.out, args.png, 'cifar10')
+    return 0
+
+
+def _draw_sweep(folder: str, png: str, dataset: str) -> None:
+    from .plots import plot_accuracy_against_k
+    from .sweep import sweep_points, sweep_results
+
+    results = sweep_results(folder)
+    if not results:
+        raise UserError(f'{folder} has no finished runs yet; run nni-cnas sweep --out {folder}')
+    points, metric = sweep_points(results, dataset)
+    strategies = sorted({r['strategy'] for r in results})
+    summary = plot_accuracy_against_k(points, png, metric, title=f'{"/".join(strategies)} on {results[0]["dataset"]}')
+    print(f'{metric}, mean ± std over seeds:')
+    for k, (mean, std, runs) in summary.items():
+        print(f'  K={k:<3} {mean:6.2f} ± {std:5.2f}  ({runs} runs){"  plain" if k == 0 else ""}')
+    print(f'wrote {png}')
+
+
+def _cmd_sweep_plot(args) -> int:
+    _draw_sweep(args.folder, args.png, args.dataset)
+    return 0
+
+
+def _cmd_ranks(args) -> int:
+    from pathlib import Path
+
+    from .ranks import trace_ranks, write_rank_csv
+    from .runs import RunFolder
+    from .spaces.nb201_arch import arch_to_sample
+
+    if not args.csv and not args.png:
+        raise UserError('nothing to write: give --csv, --png or both')
+    archs, runs = {}, []
+    for folder in args.runs:
+        run = RunFolder(Path(folder))
+        result_path = run.path / 'result.json'
+        if not result_path.is_file():
+            raise UserError(f'{folder} has no result.json; give folders of finished searches')
+        result = json.loads(result_path.read_text(encoding='utf-8'))
+        metrics = run.metrics()
+        if not any(m.get('policy') for m in metrics):
+            raise UserError(f'{folder}: the {result["strategy"]} search recorded no policy; ranks need a differentiable '
+                            f'strategy (darts, darts-v2, amended-darts, gdas, setn)')
+        name = run.path.name
+        archs[f'found by {name}'] = result['sample']
+        runs.append((name, metrics))
+    for spec in args.arch:
+        name, sep, arch = spec.partition('=')
+        if not sep or not name:
+            raise UserError(f'--arch takes NAME=ARCH, not {spec!r}')
+        archs[name] = arch_to_sample(arch)  # a bad string is a one-line UserError
+    traces = {name: trace_ranks(metrics, archs) for name, metrics in runs}
+    if args.csv:
+        write_rank_csv([dict(row, run=name) for name, rows in traces.items() for row in rows], Path(args.csv))
+        print(f'wrote {args.csv}')
+    if args.png:
+        from .plots import plot_rank_traces
+
+        plot_rank_traces(traces, Path(args.png))
+        print(f'wrote {args.png}')
+    for name, rows in traces.items():
+        last = max(row['epoch'] for row in rows)
+        ranks = ', '.join(f'{row["name"]}: {row["rank"]}' for row in rows if row['epoch'] == last)
+        print(f'{name}, last epoch: {ranks}')
     return 0
 
 

@@ -69,7 +69,7 @@ class RunFolder:
         if path.is_dir() and any(path.iterdir()):
             if not overwrite:
                 raise UserError(f'run folder {path} already exists; choose another --out, or add --overwrite')
-            for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json'):
+            for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json', 'ranks.csv'):
                 (path / name).unlink(missing_ok=True)
             # A previous run's checkpoints would be resumed from: they go too.
             shutil.rmtree(path / 'checkpoints', ignore_errors=True)

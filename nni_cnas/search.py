@@ -224,6 +224,15 @@ def build_strategy(config: SearchConfig):
     return STRATEGIES[config.strategy](**common)
 
 
+def _write_ranks(run, sample) -> None:
+    """``ranks.csv``: the found architecture's rank under each epoch's policy (differentiable searches)."""
+    from .ranks import trace_ranks, write_rank_csv
+
+    rows = trace_ranks(run.metrics(), {'found': sample})
+    if rows:
+        write_rank_csv(rows, run.path / 'ranks.csv')
+
+
 def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``."""
     return _search(config.resolve(), stream or sys.stdout)
@@ -326,12 +335,14 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
         'selected_by': (f'best of {selection.num_candidates} candidates on {selection.batch_size} validation samples'
                         if selection else 'argmax of the architecture parameters'),
         'selection_score': selection.score if selection else None,
+        'val_acc': selection.score if selection else search_module.score(sample),
         'lookup': benchmark.lookup(arch) if benchmark else None,
         'benchmark_dataset': benchmark_dataset,
         'search_seconds': round(time.time() - started, 2),
         'run_folder': str(run.path),
     }
     run.write_result(result)
+    _write_ranks(run, sample)
     run.set_status('finished')
     return result
 

@@ -88,6 +88,10 @@ BAD_SEARCHES = {
     'zero epochs': (['--epochs', '0'], '--epochs must be positive'),
     'not a number': (['--epochs', 'many'], 'invalid int value'),
     'unknown option': (['--epoch', '3'], 'unrecognized arguments'),
+    'amended option for darts-v2': (['--strategy', 'darts-v2', '--eta', '0.2'], 'applies to amended-darts'),
+    'unknown hvp': (['--strategy', 'amended-darts', '--hvp', 'newton'], 'unknown hvp'),
+    'negative eta': (['--strategy', 'amended-darts', '--eta', '-1'], '--eta must be 0 or more'),
+    'amortised darts-v2': (['--strategy', 'darts-v2', '--estimator', 'amortised'], 'trains the whole mixture'),
 }
 
 

@@ -1,0 +1,79 @@
+"""Figures from run folders: rank traces (paper Fig. 4) and accuracy against K (paper Fig. 5).
+matplotlib draws off screen (Agg), so they work on a headless machine."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+__all__ = ['plot_rank_traces', 'plot_accuracy_against_k']
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> None:
+    """Write next to the target, then rename: no half-written PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + '.partial')
+    figure.savefig(partial, format=path.suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
+    partial.replace(path)
+
+
+def plot_rank_traces(traces: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> None:
+    """One panel per run (its policy), one line per traced architecture: rank against epoch."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(1, len(traces), figsize=(5 * len(traces), 3.6), squeeze=False, sharey=True)
+    for axis, (run_name, rows) in zip(axes[0], traces.items()):
+        for name in dict.fromkeys(row['name'] for row in rows):
+            points = [(row['epoch'] + 1, row['rank']) for row in rows if row['name'] == name]
+            axis.plot(*zip(*points), marker='o', markersize=3, label=name)
+        axis.set_yscale('log')
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_title(f'policy of {run_name}', fontsize=9)
+        axis.set_xlabel('epoch')
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel('rank under the policy (1 = most probable)')
+    axes[0][-1].legend(fontsize=8)
+    _save(figure, path)
+    plt.close(figure)
+
+
+def plot_accuracy_against_k(points: Sequence[Tuple[int, float]], path: Path, metric: str,
+                            title: str = '') -> Dict[int, Tuple[float, float, int]]:
+    """Mean and std over seeds per K (K=0 is the plain strategy, drawn as a line with its band).
+    Returns ``{k: (mean, std, runs)}``."""
+    by_k: Dict[int, List[float]] = {}
+    for k, value in points:
+        by_k.setdefault(k, []).append(value)
+    summary = {k: (statistics.fmean(v), statistics.pstdev(v), len(v)) for k, v in sorted(by_k.items())}
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(5, 3.6))
+    curriculum = [(k, s) for k, s in summary.items() if k > 0]
+    if curriculum:
+        ks = [k for k, _ in curriculum]
+        axis.errorbar(ks, [s[0] for _, s in curriculum], yerr=[s[1] for _, s in curriculum], marker='o',
+                      capsize=3, label='curriculum')
+        axis.set_xticks(ks)
+    if 0 in summary:
+        mean, std, _ = summary[0]
+        axis.axhline(mean, color='gray', linestyle='--', label='plain')
+        axis.axhspan(mean - std, mean + std, color='gray', alpha=0.15)
+    axis.set_xlabel('K (subnets measuring uncertainty)')
+    axis.set_ylabel(metric)
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    _save(figure, path)
+    plt.close(figure)
+    return summary

@@ -1,0 +1,94 @@
+"""K sweeps (paper Fig. 5): one search per (K, seed) in its own run folder under one sweep folder.
+
+Resumable: a finished run (``result.json``) is skipped, an interrupted one continues from its
+checkpoint, so the same command can be run again after any stop. K=0 is the plain strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .errors import UserError
+
+__all__ = ['run_sweep', 'sweep_results', 'sweep_points', 'parse_int_list']
+
+
+def parse_int_list(text: str, name: str) -> List[int]:
+    try:
+        values = [int(part) for part in text.split(',') if part.strip()]
+    except ValueError:
+        raise UserError(f'{name} must be comma-separated integers such as 1,3,5, not {text!r}') from None
+    if not values:
+        raise UserError(f'{name} is empty; give comma-separated integers such as 1,3,5')
+    if len(set(values)) != len(values):
+        raise UserError(f'{name} repeats a value: {text!r}')
+    return values
+
+
+def run_folder_name(k: int, seed: int) -> str:
+    return f'k{k}-s{seed}'
+
+
+def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, stream=None) -> List[Dict]:
+    """Run every (K, seed) not finished yet; returns all results of the sweep folder."""
+    import sys
+
+    from .search import SearchConfig, resume_search, run_search
+
+    stream = stream or sys.stdout
+    out = Path(out)
+    if any(k < 0 for k in ks):
+        raise UserError('--ks must be 0 or more (0 is the plain strategy)')
+    configs = []
+    for k in ks:
+        for seed in seeds:
+            values = dict(base, k=k, seed=seed, out=str(out / run_folder_name(k, seed)))
+            if k == 0:
+                values['curriculum'] = 'none'
+                values.pop('estimator', None)
+            configs.append(SearchConfig.from_mapping(values, 'sweep options').resolve())  # all checked before any run
+    for number, config in enumerate(configs, 1):
+        folder = Path(config.out)
+        status = _status(folder)
+        prefix = f'[{number}/{len(configs)}] k={config.k} seed={config.seed}'
+        if (folder / 'result.json').is_file() and status == 'finished':
+            print(f'{prefix}: finished before, skipped', file=stream, flush=True)
+            continue
+        if status in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
+            print(f'{prefix}: resuming {folder}', file=stream, flush=True)
+            resume_search(folder, stream=stream)
+        else:
+            print(f'{prefix}: searching in {folder}', file=stream, flush=True)
+            run_search(dataclasses.replace(config, overwrite=True), stream=stream)
+    return sweep_results(out)
+
+
+def _status(folder: Path) -> Optional[str]:
+    try:
+        return json.loads((folder / 'status.json').read_text(encoding='utf-8')).get('state')
+    except (OSError, ValueError):
+        return None
+
+
+def _finished_runs(out: Path) -> Iterator[Path]:
+    for folder in sorted(Path(out).iterdir()):
+        if folder.is_dir() and (folder / 'result.json').is_file() and _status(folder) == 'finished':
+            yield folder
+
+
+def sweep_results(out: Path) -> List[Dict]:
+    if not Path(out).is_dir():
+        raise UserError(f'{out} is not a sweep folder; run nni-cnas sweep --out {out} first')
+    return [json.loads((folder / 'result.json').read_text(encoding='utf-8')) for folder in _finished_runs(out)]
+
+
+def sweep_points(results: Sequence[Mapping[str, Any]], dataset: str) -> Tuple[List[Tuple[int, float]], str]:
+    """``(K, value)`` per finished run: the NAS-Bench-201 test accuracy of the found cell on
+    ``dataset`` when every run was looked up, else the found cell's accuracy (%) on the validation
+    batch that scores candidates (digits, or no benchmark table)."""
+    if results and all(r.get('lookup') for r in results):
+        return [(r['k'], r['lookup'][dataset]['test']) for r in results], f'NAS-Bench-201 {dataset} test accuracy (%)'
+    return [(r['k'], 100 * r['val_acc']) for r in results], 'validation accuracy of the found cell (%)'
