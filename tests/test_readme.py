@@ -58,3 +58,24 @@ def test_the_drop_in_example_runs(tmp_path):
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert process.returncode == 0, process.stderr[-2000:]
     assert re.search(r'^\|\w+~0\|\+', process.stdout, flags=re.M)
+
+
+def readme_commands():
+    """Every concrete ``nni-cnas`` command of the README's shell blocks (synopses with {a,b} or
+    [optional] parts are not commands)."""
+    commands = []
+    for block in code_blocks('bash'):
+        for line in block.replace('\\\n', ' ').splitlines():
+            line = line.split(' #')[0].strip()
+            if line.startswith('nni-cnas ') and not re.search(r'[{\[]', line):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_every_readme_command_parses():
+    from nni_cnas.cli import build_parser
+
+    commands = readme_commands()
+    assert {c[0] for c in commands} >= {'search', 'lookup', 'ranks', 'sweep', 'sweep-plot'}
+    for argv in commands:
+        build_parser().parse_args(argv)  # a renamed option fails here
