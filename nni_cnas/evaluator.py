@@ -64,6 +64,18 @@ class SearchClassificationModule(ClassificationModule):
         self._lr_factor.total = max(int(self.trainer.estimated_stepping_batches), 1)
         return super().on_train_start()
 
+    def _final_report(self):
+        # NNI's report (inside an NNI trial only) reads this fit's logged train/val metric. A search
+        # resumed from the checkpoint of its last epoch runs no step and has none: it was reported
+        # (or the trial died) before, so there is nothing new to report, rather than a KeyError.
+        if nni.get_current_parameter() is None:
+            return
+        try:
+            result = self._get_result_for_report()
+        except KeyError:
+            return
+        nni.report_final_result(result)
+
 
 def build_evaluator(module: SearchClassificationModule, loaders: Dict[str, Any], *, max_epochs: int,
                     accelerator: str = 'auto', callbacks: Optional[List] = None,
