@@ -212,21 +212,27 @@ def _load_yaml(path: str) -> dict:
     return {} if values is None else values
 
 
+def _given_options(args, skip=()) -> dict:
+    """Options of ``--config`` (YAML) overridden by those given on the command line."""
+    given = {key: value for key, value in vars(args).items()
+             if key not in ('command', 'run', 'config_file', *skip)}
+    config_file = getattr(args, 'config_file', None)
+    values = _load_yaml(config_file) if config_file else {}
+    if not isinstance(values, dict):
+        raise UserError(f'config file {config_file} must hold a mapping of option names to values')
+    return {**values, **given}
+
+
 def _search_config(args):
     from .search import SearchConfig
 
-    given = {key: value for key, value in vars(args).items() if key not in ('command', 'run', 'config_file', 'resume')}
     if getattr(args, 'resume', None) is not None:
+        given = {key for key in vars(args) if key not in ('command', 'run', 'config_file', 'resume')}
         if given or getattr(args, 'config_file', None):
             raise UserError(f'--resume continues a run with its own options; drop {", ".join(sorted(given)) or "--config"}')
         return None
-    values = {}
-    if getattr(args, 'config_file', None):
-        values = _load_yaml(args.config_file)
-        if not isinstance(values, dict):
-            raise UserError(f'config file {args.config_file} must hold a mapping of option names to values')
-    values.update(given)
-    return SearchConfig.from_mapping(values, args.config_file if getattr(args, 'config_file', None) else 'options').resolve()
+    values = _given_options(args, skip=('resume',))
+    return SearchConfig.from_mapping(values, getattr(args, 'config_file', None) or 'options').resolve()
 
 
 def _cmd_search(args) -> int:
@@ -257,15 +263,10 @@ def _cmd_sweep(args) -> int:
     from .sweep import parse_int_list, run_sweep
 
     ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
-    given = {key: value for key, value in vars(args).items()
-             if key not in ('command', 'run', 'config_file', 'ks', 'seeds', 'out', 'png')}
-    values = _load_yaml(args.config_file) if getattr(args, 'config_file', None) else {}
-    if not isinstance(values, dict):
-        raise UserError(f'config file {args.config_file} must hold a mapping of option names to values')
+    values = _given_options(args, skip=('ks', 'seeds', 'out', 'png'))
     for name in ('k', 'seed', 'out', 'overwrite'):
-        if name in values:
+        if name in values:  # only a --config file can hold these; the sweep parser has no such options
             raise UserError(f'a sweep sets {name} itself; remove it from {args.config_file}')
-    values.update(given)
     SearchConfig.from_mapping(values, 'options')  # names and types, before anything runs
     _quiet_libraries()
     results = run_sweep(values, ks, seeds, args.out)

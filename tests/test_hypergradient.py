@@ -137,9 +137,9 @@ class Quadratic(torch.nn.Module):
         return torch.linalg.solve(self.H, self.C.T @ self.a)
 
 
-def random_quadratic(h, seed=0, isotropic=False):
+def random_quadratic(n, seed=0, isotropic=False, m=3):
+    """``n`` weights, ``m`` architecture parameters."""
     generator = torch.Generator().manual_seed(seed)
-    n, m = h, 3
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
@@ -185,7 +185,7 @@ def test_true_second_term_is_the_implicit_function_formula():
 
 @pytest.mark.parametrize('seed', range(20))
 def test_amended_term_agrees_in_direction_with_the_true_term_for_isotropic_hessians(seed):
-    """The paper's Eq. 8: a non-negative inner product, here ``eta/c |C g|^2 * c^2``."""
+    """The paper's Eq. 8: with ``H = c I`` the inner product is ``(C g / c) . (eta c C g) = eta |C g|^2 >= 0``."""
     problem = random_quadratic(5, seed=seed, isotropic=True)
     true_second, amended = second_terms(problem)
     assert float(true_second @ amended) >= 0

@@ -62,6 +62,14 @@ def wait_for(path: Path, process, timeout=240):
         time.sleep(0.05)
 
 
+def killed_after(run: Path, checkpoint: str) -> None:
+    """A GDAS search in ``run`` SIGKILLed once ``checkpoint`` is on disk."""
+    process = start(search_argv(run, 'gdas', 'epoch'))
+    wait_for(run / CHECKPOINT_DIR / checkpoint, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def run_to_end(argv):
     process = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-3000:]
@@ -87,10 +95,7 @@ def test_same_config_and_seed_give_the_same_search(reference_runs, tmp_path):
 
 def test_sigkill_after_epoch_2_then_resume_is_bit_identical(reference_runs, tmp_path):
     run = tmp_path / 'killed'
-    process = start(search_argv(run, 'gdas', 'epoch'))
-    wait_for(run / CHECKPOINT_DIR / 'epoch-0001.ckpt', process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed_after(run, 'epoch-0001.ckpt')
     assert json.loads((run / 'status.json').read_text())['state'] == 'running'  # killed: no chance to say more
     resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
     assert 'resuming from' in resumed.stdout
@@ -117,10 +122,7 @@ def test_sigterm_mid_epoch_saves_and_resumes_bit_identically(reference_runs, tmp
 
 def test_a_truncated_checkpoint_falls_back_to_the_previous(reference_runs, tmp_path):
     run = tmp_path / 'torn'
-    process = start(search_argv(run, 'gdas', 'epoch'))
-    wait_for(run / CHECKPOINT_DIR / 'epoch-0002.ckpt', process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    killed_after(run, 'epoch-0002.ckpt')
     newest = latest_checkpoint(run / CHECKPOINT_DIR)
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])

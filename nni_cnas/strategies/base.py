@@ -23,7 +23,7 @@ import copy
 import dataclasses
 import random
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ from ..curriculum import (
 from ..errors import NonFiniteLoss
 from ..data.indexed import dataset_size, with_indices, yields_indices
 from ..supernet import fixed_architecture
+from ..topk import space_options
 
 __all__ = ['SearchModule', 'CurriculumStrategy', 'Selection']
 
@@ -161,6 +162,14 @@ class SearchModule:
         metrics); None when only the final selection can tell (RSPS)."""
         return None
 
+    @property
+    def options(self) -> Dict[str, List[Any]]:
+        """``{label: values}`` of the supernet's choices (read once)."""
+        options = self._cache.get('options')
+        if options is None:
+            options = self._cache['options'] = space_options(self.model)
+        return options
+
     def policy(self) -> Optional[Dict[str, Dict[Any, float]]]:
         """The search policy as ``{label: {value: probability}}`` (recorded each epoch to trace
         ranks), or None when it has no closed form (RSPS, ENAS)."""
@@ -256,12 +265,16 @@ class SearchModule:
         meter.update(logits, y, losses.detach())
         return loss, logits, losses.detach()
 
+    def evaluator_loss(self, batch, step: int) -> torch.Tensor:
+        """The loss of the evaluator's own ``training_step`` (evaluators without a ``criterion``)."""
+        output = self.training_module.training_step((batch[0], batch[1]), step)
+        return output['loss'] if isinstance(output, dict) else output
+
     def plain_loss(self, batch) -> torch.Tensor:
         """The unweighted training loss of a batch, without touching the epoch meters."""
         if self._supervised:
             return self.training_module.criterion(self.training_module(batch[0]), batch[1])
-        output = self.training_module.training_step((batch[0], batch[1]), 0)
-        return output['loss'] if isinstance(output, dict) else output
+        return self.evaluator_loss(batch, 0)
 
     def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
         """Stop the search on a NaN or infinite loss, naming where it happened."""
@@ -294,8 +307,7 @@ class SearchModule:
             if self.amortised:
                 self.loss_history.record(batch[2], losses)
         else:
-            output = self.training_module.training_step((batch[0], batch[1]), 2 * batch_idx + 1)
-            loss = output['loss'] if isinstance(output, dict) else output
+            loss = self.evaluator_loss(batch, 2 * batch_idx + 1)
         self.check_finite(loss, 'weight', batch_idx)
         self._applied_weights.append(
             weights.detach() if weights is not None else torch.ones(len(batch[0]), device=self.device))

@@ -45,8 +45,7 @@ class DartsModule(SearchModule, DartsLightningModule):
     def architecture_loss(self, batch, batch_idx: int):
         if self._supervised:
             return self.supervised_loss(batch, self._arch_meter)[0]
-        output = self.training_module.training_step((batch[0], batch[1]), 2 * batch_idx)
-        return output['loss'] if isinstance(output, dict) else output
+        return self.evaluator_loss(batch, 2 * batch_idx)
 
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)

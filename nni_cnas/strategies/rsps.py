@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List
+from typing import List
 
 import nni.nas.strategy as nni_strategy
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ..supernet import apply_architecture
-from ..topk import space_options, uniform_samples
+from ..topk import uniform_samples
 from .base import CurriculumStrategy, Sample, SearchModule
 
 __all__ = ['RSPS', 'RspsModule', 'PathSamplingSearch']
@@ -29,13 +29,6 @@ class PathSamplingSearch(SearchModule):
     def __init__(self, training_module, *, gradient_clip_val=None, **kwargs):
         super().__init__(training_module, **kwargs)
         self.gradient_clip_val = gradient_clip_val
-
-    @property
-    def options(self) -> Dict[str, List[Any]]:
-        options = self._cache.get('options')
-        if options is None:
-            options = self._cache['options'] = space_options(self.model)
-        return options
 
     def draw(self, rng: random.Random) -> Sample:
         """One architecture of the base algorithm's policy."""

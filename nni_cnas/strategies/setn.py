@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import List
 
 from ..supernet import fixed_architecture
-from ..topk import space_options, uniform_samples
+from ..topk import uniform_samples
 from .base import Sample
 from .darts import DARTS, DartsModule
 
@@ -28,14 +28,9 @@ class SetnModule(DartsModule):
 
     single_path = True
 
-    def draw_path(self) -> Sample:
-        options = self._cache.get('options')
-        if options is None:
-            options = self._cache['options'] = space_options(self.model)
-        return uniform_samples(options, 1, self.rng, distinct=False)[0]
-
     def weight_step(self, batch, batch_idx, weights):
-        with fixed_architecture(self.model, self.draw_path()):
+        path = uniform_samples(self.options, 1, self.rng, distinct=False)[0]
+        with fixed_architecture(self.model, path):
             return super().weight_step(batch, batch_idx, weights)
 
     def export_candidates(self) -> List[Sample]:
