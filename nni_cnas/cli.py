@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import List, Optional
 
 from .errors import NonFiniteLoss, SearchInterrupted, UserError
@@ -79,6 +80,7 @@ def _add_search_options(p, sweep: bool) -> None:
     g.add_argument('--dataset', help=f'digits (embedded), cifar10, cifar100, imagenet16-120, folder {d("dataset")}')
     g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
     g.add_argument('--subset', type=int, help='keep only this many samples of each search split')
+    g.add_argument('--image-size', type=int, help='resize the images to this many pixels a side (default: as stored)')
     g = p.add_argument_group('network and training')
     g.add_argument('--epochs', type=int, help=d('epochs'))
     g.add_argument('--batch-size', type=int, help=d('batch_size'))
@@ -94,6 +96,9 @@ def _add_search_options(p, sweep: bool) -> None:
     g.add_argument('--candidates', dest='num_candidates', type=int,
                    help=f'RSPS/SETN/ENAS: candidates scored for the final choice {d("num_candidates")}')
     g.add_argument('--selection-size', type=int, help=f'validation samples that score candidates {d("selection_size")}')
+    g.add_argument('--rank-cells', type=int, help='after the search, score this many random cells with the supernet '
+                                                  'and rank them against NAS-Bench-201 (Kendall tau; default 0: off)')
+    g.add_argument('--rank-samples', type=int, help=f'validation images that score them {d("rank_samples")}')
     g.add_argument('--tau-max', type=float, help='GDAS: initial Gumbel temperature (default 10)')
     g.add_argument('--tau-min', type=float, help='GDAS: final Gumbel temperature (default 0.1)')
     g.add_argument('--controller-steps', type=int, help='ENAS: controller updates per epoch (default 50)')
@@ -151,6 +156,25 @@ def _sweep_plot_parser(sub) -> None:
     p.set_defaults(run=_cmd_sweep_plot)
 
 
+def _quality_parsers(sub) -> None:
+    p = sub.add_parser('quality', help='the search-quality protocol: plain vs curriculum over seeds, resumable',
+                       description='Run every (seed, strategy, curriculum) of a protocol file that is not in the results '
+                                   'file yet, appending one JSON line per finished search (look-up test accuracy of the '
+                                   'found cell, Kendall tau of the supernet over random cells). Run it again to continue.')
+    p.add_argument('protocol', help='protocol YAML file (e.g. benchmarks/quality-cpu.yaml)')
+    p.add_argument('--results', required=True, help='JSON-lines results file (appended)')
+    p.add_argument('--runs-dir', required=True, help='folder for the run folders of the searches')
+    p.add_argument('--strategies', help='only these of the protocol\'s strategies (comma-separated)')
+    p.add_argument('--seeds', help='only these of the protocol\'s seeds (comma-separated)')
+    p.set_defaults(run=_cmd_quality)
+    p = sub.add_parser('quality-table', help='table and figure of search-quality results',
+                       description='Mean and std over seeds per strategy and curriculum of a quality results file.')
+    p.add_argument('results', help='JSON-lines results file of nni-cnas quality')
+    p.add_argument('--md', help='also write the Markdown table to this file')
+    p.add_argument('--png', help='draw test accuracy and Kendall tau per strategy to this PNG')
+    p.set_defaults(run=_cmd_quality_table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
@@ -161,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_parser(sub)
     _sweep_plot_parser(sub)
     _ranks_parser(sub)
+    _quality_parsers(sub)
     _lookup_parser(sub)
     return parser
 
@@ -297,9 +322,42 @@ def _cmd_sweep_plot(args) -> int:
     return 0
 
 
-def _cmd_ranks(args) -> int:
-    from pathlib import Path
+def _cmd_quality(args) -> int:
+    from .quality import Protocol, format_quality_table, quality_table, run_protocol
+    from .sweep import parse_int_list
 
+    protocol = Protocol.load(Path(args.protocol)).select(
+        [name.strip() for name in args.strategies.split(',') if name.strip()] if args.strategies else None,
+        parse_int_list(args.seeds, '--seeds') if args.seeds else None)
+    _quiet_libraries()
+    records = run_protocol(protocol, Path(args.results), Path(args.runs_dir))
+    print(f'\n{len(records)} runs of {args.protocol} in {args.results}')
+    print(format_quality_table(quality_table(records)))
+    return 0
+
+
+def _cmd_quality_table(args) -> int:
+    from .quality import format_quality_table, quality_table, read_results
+
+    records = read_results(Path(args.results))
+    if not records:
+        raise UserError(f'{args.results} holds no results; run nni-cnas quality first')
+    table = format_quality_table(quality_table(records))
+    print(table)
+    if args.md:
+        from .runs import atomic_write_text
+
+        atomic_write_text(Path(args.md), table + '\n')
+        print(f'wrote {args.md}')
+    if args.png:
+        from .plots import plot_quality
+
+        plot_quality(records, Path(args.png))
+        print(f'wrote {args.png}')
+    return 0
+
+
+def _cmd_ranks(args) -> int:
     from .ranks import trace_ranks, write_rank_csv
     from .runs import RunFolder
     from .spaces.nb201_arch import arch_to_sample

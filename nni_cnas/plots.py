@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-__all__ = ['plot_rank_traces', 'plot_accuracy_against_k']
+__all__ = ['plot_rank_traces', 'plot_accuracy_against_k', 'plot_quality']
 
 
 def _pyplot():
@@ -77,3 +77,34 @@ def plot_accuracy_against_k(points: Sequence[Tuple[int, float]], path: Path, met
     _save(figure, path)
     plt.close(figure)
     return summary
+
+
+def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Search-quality protocol: look-up test accuracy and Kendall's tau per strategy, one marker per
+    seed and the mean, each curriculum setting side by side."""
+    plt = _pyplot()
+    strategies = list(dict.fromkeys(r['strategy'] for r in records))
+    curricula = list(dict.fromkeys(r['curriculum'] for r in records))
+    panels = [('look-up test accuracy (%)', lambda r: r.get('test_acc')),
+              ('Kendall tau, supernet vs NAS-Bench-201', lambda r: (r.get('ranking') or {}).get('kendall_tau'))]
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
+    width = 0.7 / max(1, len(curricula))
+    for axis, (label, value) in zip(axes[0], panels):
+        for c, curriculum in enumerate(curricula):
+            offset = (c - (len(curricula) - 1) / 2) * width
+            for s, strategy in enumerate(strategies):
+                values = [value(r) for r in records if r['strategy'] == strategy and r['curriculum'] == curriculum]
+                values = [v for v in values if v is not None]
+                if not values:
+                    continue
+                x = s + offset
+                axis.scatter([x] * len(values), values, s=14, alpha=0.6, color=f'C{c}',
+                             label=curriculum if s == 0 else None)
+                axis.hlines(statistics.fmean(values), x - width / 2.5, x + width / 2.5, color=f'C{c}', linewidth=2)
+        axis.set_xticks(range(len(strategies)))
+        axis.set_xticklabels(strategies)
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3, axis='y')
+    axes[0][0].legend(title='curriculum', fontsize=8)
+    _save(figure, path)
+    plt.close(figure)

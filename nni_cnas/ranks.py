@@ -10,8 +10,6 @@ sorted), so it does not enumerate the space.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
@@ -76,11 +74,6 @@ def trace_ranks(metrics: Sequence[Mapping[str, Any]], archs: Mapping[str, Mappin
 
 
 def write_rank_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    from .runs import atomic_write_text
+    from .runs import atomic_write_csv
 
-    buffer = io.StringIO()
-    extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in RANK_COLUMNS]
-    writer = csv.DictWriter(buffer, fieldnames=[*extra, *RANK_COLUMNS])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(Path(path), buffer.getvalue())
+    atomic_write_csv(Path(path), rows, RANK_COLUMNS)

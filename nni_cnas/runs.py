@@ -16,20 +16,22 @@ run never leaves a half-written file.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import yaml
 from pytorch_lightning.callbacks import Callback
 
 from .errors import UserError
 
-__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text']
+__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_csv']
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -39,6 +41,16 @@ def atomic_write_text(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
+
+
+def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """``rows`` as CSV with ``columns`` first and any other keys of the rows before them."""
+    buffer = io.StringIO()
+    extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in columns]
+    writer = csv.DictWriter(buffer, fieldnames=[*extra, *columns])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(path), buffer.getvalue())
 
 
 def _jsonable(value: Any) -> Any:

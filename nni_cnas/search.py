@@ -58,6 +58,7 @@ class SearchConfig:
     dataset: str = 'digits'
     data_dir: Optional[str] = None
     subset: Optional[int] = None
+    image_size: Optional[int] = None
     epochs: int = 100
     batch_size: int = 64
     channels: int = 16
@@ -70,6 +71,8 @@ class SearchConfig:
     arch_learning_rate: Optional[float] = None
     num_candidates: int = 100
     selection_size: int = 512
+    rank_cells: int = 0
+    rank_samples: int = 1000
     tau_max: Optional[float] = None
     tau_min: Optional[float] = None
     controller_steps: Optional[int] = None
@@ -118,7 +121,8 @@ class SearchConfig:
         if self.dataset == 'digits' and self.data_dir is not None:
             raise UserError('digits is embedded and takes no --data-dir')
         positive = ['epochs', 'batch_size', 'channels', 'cells', 'num_candidates', 'selection_size',
-                    'learning_rate', 'controller_steps', 'controller_aggregate', 'arch_learning_rate', 'subset']
+                    'learning_rate', 'controller_steps', 'controller_aggregate', 'arch_learning_rate', 'subset',
+                    'image_size', 'rank_samples']
         for name in positive:
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -132,6 +136,8 @@ class SearchConfig:
                 raise UserError(f'--{name.replace("_", "-")} must not be negative')
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise UserError(f'--grad-clip must be positive, not {self.grad_clip}')
+        if not 0 <= self.rank_cells <= 15625:
+            raise UserError(f'--rank-cells must be between 0 (off) and 15625 (every cell), not {self.rank_cells}')
         if self.k is not None and self.k < 0:
             raise UserError(f'--k must be 0 or more (0 is the plain algorithm), not {self.k}')
         _check_device(self.device)
@@ -233,6 +239,22 @@ def _write_ranks(run, sample) -> None:
         write_rank_csv(rows, run.path / 'ranks.csv')
 
 
+def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stream) -> Dict[str, Any]:
+    """``ranking.csv`` and the ranking summary: the supernet's accuracy of random cells (issue 9)."""
+    from .ranking import rank_supernet
+    from .runs import atomic_write_csv
+
+    print(f'ranking: the supernet\'s accuracy of {config.rank_cells} random cells on {config.rank_samples} '
+          'validation images', file=stream, flush=True)
+    rows, summary = rank_supernet(search_module, val_loader, config.rank_cells, config.rank_samples,
+                                  benchmark.lookup if benchmark else None, dataset)
+    atomic_write_csv(run.path / 'ranking.csv', rows, ['arch', 'supernet_acc', 'benchmark_test_acc'])
+    if 'kendall_tau' in summary:
+        print(f'ranking: Kendall tau {summary["kendall_tau"]:.3f} against NAS-Bench-201 {dataset} test accuracy',
+              file=stream, flush=True)
+    return summary
+
+
 def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``."""
     return _search(config.resolve(), stream or sys.stdout)
@@ -261,7 +283,7 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
     from .spaces.nb201_arch import sample_to_arch
     from .topk import check_k, space_options
 
-    data = load_search_data(config.dataset, config.data_dir, config.subset)
+    data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
     benchmark = open_benchmark(config.nb201_table, config.nats_bench)
     seed_everything(config.seed)
     space = NasBench201Space(channels=config.channels, cells=config.cells, num_classes=data.num_classes,
@@ -296,7 +318,8 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
                            benchmark_dataset=benchmark_dataset, stream=stream)
     checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR)
     accelerator = 'gpu' if config.device == 'cuda' else config.device
-    evaluator = build_evaluator(module, data.loaders(config.batch_size, config.seed), max_epochs=config.epochs,
+    loaders = data.loaders(config.batch_size, config.seed)
+    evaluator = build_evaluator(module, loaders, max_epochs=config.epochs,
                                 accelerator=accelerator, callbacks=[recorder, checkpoints],
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
@@ -341,6 +364,8 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
         'search_seconds': round(time.time() - started, 2),
         'run_folder': str(run.path),
     }
+    if config.rank_cells:
+        result['ranking'] = _rank_cells(config, search_module, loaders['val'], benchmark, benchmark_dataset, run, stream)
     run.write_result(result)
     _write_ranks(run, sample)
     run.set_status('finished')

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 
-__all__ = ['run_sweep', 'sweep_results', 'sweep_points', 'parse_int_list']
+__all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
 
 def parse_int_list(text: str, name: str) -> List[int]:
@@ -36,7 +36,7 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
     """Run every (K, seed) not finished yet; returns all results of the sweep folder."""
     import sys
 
-    from .search import SearchConfig, resume_search, run_search
+    from .search import SearchConfig
 
     stream = stream or sys.stdout
     out = Path(out)
@@ -51,19 +51,25 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
                 values.pop('estimator', None)
             configs.append(SearchConfig.from_mapping(values, 'sweep options').resolve())  # all checked before any run
     for number, config in enumerate(configs, 1):
-        folder = Path(config.out)
-        status = _status(folder)
-        prefix = f'[{number}/{len(configs)}] k={config.k} seed={config.seed}'
-        if (folder / 'result.json').is_file() and status == 'finished':
-            print(f'{prefix}: finished before, skipped', file=stream, flush=True)
-            continue
-        if status in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
-            print(f'{prefix}: resuming {folder}', file=stream, flush=True)
-            resume_search(folder, stream=stream)
-        else:
-            print(f'{prefix}: searching in {folder}', file=stream, flush=True)
-            run_search(dataclasses.replace(config, overwrite=True), stream=stream)
+        search_or_resume(config, f'[{number}/{len(configs)}] k={config.k} seed={config.seed}', stream)
     return sweep_results(out)
+
+
+def search_or_resume(config, prefix: str, stream) -> Dict:
+    """The result of the search ``config`` describes in its run folder ``config.out``: read when it
+    finished before, continued from its checkpoint when it was interrupted, else run afresh."""
+    from .search import resume_search, run_search
+
+    folder = Path(config.out)
+    status = _status(folder)
+    if (folder / 'result.json').is_file() and status == 'finished':
+        print(f'{prefix}: finished before, skipped', file=stream, flush=True)
+        return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
+    if status in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
+        print(f'{prefix}: resuming {folder}', file=stream, flush=True)
+        return resume_search(folder, stream=stream)
+    print(f'{prefix}: searching in {folder}', file=stream, flush=True)
+    return run_search(dataclasses.replace(config, overwrite=True), stream=stream)
 
 
 def _status(folder: Path) -> Optional[str]:

@@ -217,3 +217,14 @@ def test_the_shared_jpeg_cifar10():
     assert torch.bincount(train.labels).tolist() == [5000] * 10
     means = train.images.double().mean(dim=(0, 2, 3)) / 255
     assert torch.allclose(means, torch.tensor([0.4914, 0.4822, 0.4465], dtype=torch.float64), atol=0.005)
+
+
+def test_image_size_area_downsamples_and_scales_the_crop_padding():
+    from nni_cnas.data import _resize
+
+    images = torch.tensor([[[[0, 10, 100, 200], [20, 30, 100, 0], [5, 5, 7, 9], [5, 5, 7, 9]]]], dtype=torch.uint8)
+    assert _resize(images, 2).tolist() == [[[[15, 100], [5, 8]]]]  # 2x2 block means, rounded
+    digits = load_search_data('digits', subset=20, image_size=4)
+    assert tuple(digits.train.images.shape[1:]) == (1, 4, 4) and digits.augment.pad == 1
+    with pytest.raises(UserError, match='at least 4'):
+        load_search_data('digits', subset=20, image_size=2)

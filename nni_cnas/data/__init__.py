@@ -20,6 +20,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import UserError
 from ..paths import shared_data_dir
@@ -143,8 +144,18 @@ DATASETS: Dict[str, Callable[[Optional[Path]], SearchData]] = {
 }
 
 
-def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optional[int] = None) -> SearchData:
-    """The search splits of dataset ``name``; ``subset`` keeps that many samples of each half."""
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Area-downsampled (or bilinearly upsampled) copies of ``uint8 [N, C, H, W]`` images."""
+    mode = 'area' if size < images.shape[-1] else 'bilinear'
+    resized = F.interpolate(images.float(), size=(size, size), mode=mode,
+                            **({} if mode == 'area' else {'align_corners': False}))
+    return resized.round().clamp(0, 255).to(torch.uint8)
+
+
+def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optional[int] = None,
+                     image_size: Optional[int] = None) -> SearchData:
+    """The search splits of dataset ``name``; ``subset`` keeps that many samples of each half;
+    ``image_size`` resizes the images (a CPU-sized proxy of the search), scaling the crop padding."""
     if name not in DATASETS:
         raise UserError(f'unknown dataset {name!r}; choose one of {", ".join(DATASETS)}')
     if subset is not None and subset < 1:
@@ -155,4 +166,12 @@ def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optiona
     if subset is not None:
         data.train = data.train.subset(range(min(subset, len(data.train))))
         data.val = data.val.subset(range(min(subset, len(data.val))))
+    if image_size is not None and image_size != data.image_size:
+        if image_size < 4:
+            raise UserError(f'--image-size must be at least 4 pixels, not {image_size}')
+        original = data.image_size
+        data.train = ImageSet(_resize(data.train.images, image_size), data.train.labels)
+        data.val = ImageSet(_resize(data.val.images, image_size), data.val.labels)
+        if data.augment is not None and data.augment.pad > 0:
+            data.augment = dataclasses.replace(data.augment, pad=max(1, round(data.augment.pad * image_size / original)))
     return data

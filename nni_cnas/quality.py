@@ -1,0 +1,222 @@
+"""The CPU search-quality protocol (issue 9): plain against curriculum, several seeds, measured by
+the found cell's NAS-Bench-201 test accuracy and by the supernet's ranking of random cells.
+
+A protocol file (YAML) fixes everything::
+
+    search:            # SearchConfig options shared by every run (data, size, epochs, ranking)
+      dataset: cifar10
+      subset: 2000
+      ...
+    strategies: [rsps, darts, gdas, enas, setn]
+    curricula: [none, epoch]
+    seeds: [0, 1, 2]
+    k: 5
+
+``run_protocol`` runs every (seed, strategy, curriculum) not in the results file yet, seeds outer so
+that a partial run already compares all strategies, and appends one JSON line per finished search;
+a search stopped midway continues from its checkpoint in its run folder. ``quality_table`` renders
+mean and std per strategy and curriculum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .errors import UserError
+
+__all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table']
+
+#: Options the protocol sets per run; the ``search`` section may not hold them.
+PER_RUN = ('strategy', 'curriculum', 'k', 'seed', 'out', 'overwrite')
+
+
+class Protocol:
+    """A validated protocol file: shared search options and the grid of runs."""
+
+    def __init__(self, search: Mapping[str, Any], strategies: Sequence[str], curricula: Sequence[str],
+                 seeds: Sequence[int], k: int, source: str = 'protocol'):
+        from .search import SearchConfig
+
+        fixed = [name for name in PER_RUN if name in search]
+        if fixed:
+            raise UserError(f'{source}: the protocol sets {", ".join(fixed)} per run; remove it from "search"')
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise UserError(f'{source}: k must be a positive integer (the curriculum\'s subnets), not {k!r}')
+        for name, values, kind in (('strategies', strategies, str), ('curricula', curricula, str), ('seeds', seeds, int)):
+            if (not isinstance(values, (list, tuple)) or not values
+                    or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
+                raise UserError(f'{source}: {name} must be a non-empty list of {kind.__name__}s, not {values!r}')
+            if len(set(values)) != len(values):
+                raise UserError(f'{source}: {name} repeats a value: {list(values)}')
+        self.search, self.k, self.source = dict(search), k, source
+        self.strategies, self.curricula, self.seeds = list(strategies), list(curricula), list(seeds)
+        SearchConfig.from_mapping(self.search, f'{source} "search"')
+        for strategy in self.strategies:  # every run's options, before any run starts
+            for curriculum in self.curricula:
+                self.config(strategy, curriculum, self.seeds[0], Path('.'))
+
+    @classmethod
+    def load(cls, path: Path) -> 'Protocol':
+        import yaml
+
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding='utf-8'))
+        except FileNotFoundError:
+            raise UserError(f'protocol file {path} does not exist') from None
+        except yaml.YAMLError as error:
+            raise UserError(f'{path} is not valid YAML ({str(error).splitlines()[0]})') from None
+        expected = {'search', 'strategies', 'curricula', 'seeds', 'k'}
+        if not isinstance(values, dict) or set(values) != expected:
+            found = sorted(values) if isinstance(values, dict) else type(values).__name__
+            raise UserError(f'{path} must hold exactly the keys {", ".join(sorted(expected))}; found {found}')
+        if not isinstance(values['search'], dict):
+            raise UserError(f'{path}: "search" must be a mapping of search options')
+        return cls(values['search'], values['strategies'], values['curricula'], values['seeds'], values['k'], str(path))
+
+    def select(self, strategies: Optional[Sequence[str]] = None, seeds: Optional[Sequence[int]] = None) -> 'Protocol':
+        """The same protocol restricted to some of its strategies or seeds (for a partial run)."""
+        for name, chosen, known in (('strategies', strategies, self.strategies), ('seeds', seeds, self.seeds)):
+            unknown = [v for v in chosen or () if v not in known]
+            if unknown:
+                raise UserError(f'{", ".join(map(str, unknown))} not among the protocol\'s {name} ({", ".join(map(str, known))})')
+        return Protocol(self.search, strategies or self.strategies, self.curricula, seeds or self.seeds, self.k, self.source)
+
+    def options(self) -> Dict[str, Any]:
+        """What makes results comparable: the shared options and K."""
+        return {**self.search, 'k': self.k}
+
+    def config(self, strategy: str, curriculum: str, seed: int, runs_dir: Path):
+        from .search import SearchConfig
+
+        values = dict(self.search, strategy=strategy, curriculum=curriculum, seed=seed,
+                      k=0 if curriculum == 'none' else self.k, out=str(Path(runs_dir) / run_name(strategy, curriculum, seed)))
+        return SearchConfig.from_mapping(values, f'{self.source}').resolve()
+
+    def grid(self) -> List[Tuple[str, str, int]]:
+        return [(strategy, curriculum, seed) for seed in self.seeds for strategy in self.strategies
+                for curriculum in self.curricula]
+
+
+def run_name(strategy: str, curriculum: str, seed: int) -> str:
+    return f'{strategy}-{curriculum}-s{seed}'
+
+
+def read_results(path: Path) -> List[Dict[str, Any]]:
+    """The records of a results file; a line torn by a crash while appending is ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding='utf-8').splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and 'run' in record:
+            records.append(record)
+    return records
+
+
+def _append(path: Path, record: Mapping[str, Any]) -> None:
+    """One whole line per record, flushed to disk; starts a fresh line after a torn one."""
+    text = json.dumps(record, sort_keys=True) + '\n'
+    if path.is_file() and path.stat().st_size:
+        with open(path, 'rb') as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b'\n':
+                text = '\n' + text
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _record(protocol: Protocol, strategy: str, curriculum: str, seed: int, result: Mapping[str, Any]) -> Dict:
+    lookup = result.get('lookup') or {}
+    dataset = result.get('benchmark_dataset', 'cifar10')
+    return {
+        'run': run_name(strategy, curriculum, seed), 'strategy': strategy, 'curriculum': curriculum,
+        'k': result['k'], 'seed': seed, 'arch': result['arch'], 'val_acc': result['val_acc'],
+        'test_acc': lookup.get(dataset, {}).get('test'), 'benchmark_dataset': dataset,
+        'ranking': result.get('ranking'), 'search_seconds': result['search_seconds'],
+        'options': protocol.options(),
+    }
+
+
+def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None) -> List[Dict[str, Any]]:
+    """Run what is missing from ``results``; returns all its records for this protocol."""
+    import sys
+
+    from .benchmarks.nb201 import open_benchmark
+    from .sweep import search_or_resume
+
+    stream = stream or sys.stdout
+    results, runs_dir = Path(results), Path(runs_dir)
+    open_benchmark(protocol.search.get('nb201_table'), protocol.search.get('nats_bench'), required=True)
+    done = {}
+    for record in read_results(results):
+        if record.get('options') != protocol.options():
+            raise UserError(f'{results} holds results of other protocol options ({record.get("run")}); '
+                            'give another --results file, or restore the protocol file they came from')
+        done[record['run']] = record
+    results.parent.mkdir(parents=True, exist_ok=True)
+    grid = protocol.grid()
+    for number, (strategy, curriculum, seed) in enumerate(grid, 1):
+        name = run_name(strategy, curriculum, seed)
+        prefix = f'[{number}/{len(grid)}] {name}'
+        if name in done:
+            print(f'{prefix}: in {results}, skipped', file=stream, flush=True)
+            continue
+        result = search_or_resume(protocol.config(strategy, curriculum, seed, runs_dir), prefix, stream)
+        done[name] = _record(protocol, strategy, curriculum, seed, result)
+        _append(results, done[name])
+        print(f'{prefix}: test accuracy {done[name]["test_acc"]}, Kendall tau '
+              f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
+    return [done[run_name(*cell)] for cell in grid]
+
+
+def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return float('nan'), float('nan')
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def quality_table(records: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Per (strategy, curriculum), in the order first seen: runs, and mean and sample std over seeds
+    of the look-up test accuracy, Kendall's tau and the supernet's top-10 mean true accuracy."""
+    groups: Dict[Tuple[str, str], List[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record['strategy'], record['curriculum']), []).append(record)
+    rows = []
+    for (strategy, curriculum), group in groups.items():
+        rankings = [r.get('ranking') or {} for r in group]
+        rows.append({
+            'strategy': strategy, 'curriculum': curriculum, 'runs': len(group),
+            'seeds': sorted(r['seed'] for r in group),
+            'test_acc': _mean_std([r.get('test_acc') for r in group]),
+            'kendall_tau': _mean_std([r.get('kendall_tau') for r in rankings]),
+            'top10_acc': _mean_std([r.get('top10_mean_true_acc') for r in rankings]),
+            'minutes': statistics.fmean(r['search_seconds'] for r in group) / 60,
+        })
+    return rows
+
+
+def format_quality_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of :func:`quality_table` rows."""
+    def pm(pair, digits):
+        mean, std = pair
+        return '-' if mean != mean else f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+    lines = ['| strategy | curriculum | seeds | look-up test acc. (%) | Kendall tau | '
+             'top-10 mean true acc. (%) | minutes per search |',
+             '|---|---|---|---|---|---|---|']
+    for row in rows:
+        lines.append(f'| {row["strategy"]} | {row["curriculum"]} | {len(row["seeds"])} | {pm(row["test_acc"], 2)} | '
+                     f'{pm(row["kendall_tau"], 3)} | {pm(row["top10_acc"], 2)} | {row["minutes"]:.1f} |')
+    return '\n'.join(lines)

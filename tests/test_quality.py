@@ -1,0 +1,89 @@
+"""The search-quality protocol (issue 9): the protocol file is checked before any run, runs are
+appended once and skipped after, a torn results line is survived, the table is mean and std."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+import yaml
+
+from nni_cnas.cli import main
+from nni_cnas.errors import UserError
+from nni_cnas.quality import Protocol, quality_table, read_results, run_protocol
+
+TINY_SEARCH = {'dataset': 'digits', 'subset': 48, 'epochs': 1, 'channels': 4, 'cells': 1, 'batch_size': 16,
+               'num_candidates': 4, 'selection_size': 32, 'rank_cells': 10, 'rank_samples': 40, 'progress_bar': False}
+
+
+def write_protocol(path, **changes):
+    values = {'search': TINY_SEARCH, 'strategies': ['rsps'], 'curricula': ['none', 'epoch'], 'seeds': [0], 'k': 2}
+    values.update(changes)
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'search': dict(TINY_SEARCH, seed=3)}, 'sets seed per run'),
+    ({'k': 0}, 'k must be a positive integer'),
+    ({'strategies': ['rsps', 'nope']}, "unknown strategy 'nope'"),
+    ({'curricula': ['none', 'sometimes']}, "unknown curriculum 'sometimes'"),
+    ({'seeds': []}, 'seeds must be a non-empty list'),
+    ({'seeds': [0, 0]}, 'repeats a value'),
+    ({'search': dict(TINY_SEARCH, epochz=3)}, "unknown option 'epochz'"),
+    ({'extra': 1}, 'must hold exactly the keys'),
+])
+def test_a_bad_protocol_file_is_one_clear_error(tmp_path, changes, message):
+    with pytest.raises(UserError, match=message):
+        Protocol.load(write_protocol(tmp_path / 'p.yaml', **changes))
+
+
+def test_protocol_runs_once_resumes_past_a_torn_line_and_refuses_other_options(tmp_path, nb201_table, capsys):
+    protocol = Protocol.load(write_protocol(tmp_path / 'p.yaml'))
+    results = tmp_path / 'results.jsonl'
+    records = run_protocol(protocol, results, tmp_path / 'runs')
+    assert [r['run'] for r in records] == ['rsps-none-s0', 'rsps-epoch-s0']
+    assert records[0]['k'] == 0 and records[1]['k'] == 2
+    for record in records:
+        assert -1 <= record['ranking']['kendall_tau'] <= 1 and record['test_acc'] > 0
+    assert len(results.read_text().splitlines()) == 2
+
+    # A crash while appending leaves a torn line; the next run ignores it and starts a fresh line.
+    with open(results, 'a') as f:
+        f.write('{"run": "rsps-none-s1", "stra')
+    wider = Protocol.load(write_protocol(tmp_path / 'p.yaml', seeds=[0, 1]))
+    capsys.readouterr()
+    records = run_protocol(wider.select(seeds=[0, 1]), results, tmp_path / 'runs')
+    log = capsys.readouterr().out
+    assert log.count('skipped') == 2 and 'rsps-none-s1: searching' in log
+    assert [r['run'] for r in read_results(results)] == ['rsps-none-s0', 'rsps-epoch-s0', 'rsps-none-s1', 'rsps-epoch-s1']
+
+    other = Protocol.load(write_protocol(tmp_path / 'q.yaml', k=3))
+    with pytest.raises(UserError, match='other protocol options'):
+        run_protocol(other, results, tmp_path / 'runs')
+
+
+def test_quality_table_is_mean_and_sample_std_by_hand():
+    records = [{'strategy': 'rsps', 'curriculum': c, 'seed': s, 'test_acc': acc, 'search_seconds': 60.0,
+                'ranking': {'kendall_tau': tau, 'top10_mean_true_acc': 90.0}}
+               for c, s, acc, tau in [('none', 0, 90.0, 0.1), ('none', 1, 92.0, 0.3), ('epoch', 0, 93.0, 0.2)]]
+    rows = quality_table(records)
+    assert [(r['strategy'], r['curriculum'], r['seeds']) for r in rows] == [('rsps', 'none', [0, 1]), ('rsps', 'epoch', [0])]
+    assert rows[0]['test_acc'] == pytest.approx((91.0, statistics.stdev([90.0, 92.0])))
+    assert rows[0]['kendall_tau'] == pytest.approx((0.2, statistics.stdev([0.1, 0.3])))
+    assert rows[1]['test_acc'] == (93.0, 0.0) and rows[0]['minutes'] == 1.0
+
+
+def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
+    protocol = write_protocol(tmp_path / 'p.yaml', strategies=['rsps', 'gdas'])
+    results = tmp_path / 'r.jsonl'
+    assert main(['quality', str(protocol), '--results', str(results), '--runs-dir', str(tmp_path / 'runs'),
+                 '--strategies', 'gdas']) == 0
+    assert {json.loads(line)['strategy'] for line in results.read_text().splitlines()} == {'gdas'}
+    assert main(['quality-table', str(results), '--md', str(tmp_path / 't.md'), '--png', str(tmp_path / 't.png')]) == 0
+    assert (tmp_path / 't.md').read_text().startswith('| strategy |') and (tmp_path / 't.png').stat().st_size > 0
+    assert main(['quality', str(protocol), '--results', str(results), '--runs-dir', str(tmp_path / 'runs'),
+                 '--strategies', 'enas']) == 2
+    assert 'not among the protocol' in capsys.readouterr().err
+    assert main(['quality-table', str(tmp_path / 'missing.jsonl')]) == 2

@@ -1,0 +1,99 @@
+"""Ranking quality (issue 9): Kendall's tau by hand and against scipy, the top-10 true ranks, the
+random cells, and the supernet's accuracy of a cell against NNI's frozen network of that cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from nni_cnas.ranking import kendall_tau, random_cells, rank_supernet, ranking_quality, supernet_accuracies
+from nni_cnas.spaces.nb201_arch import arch_to_sample, parse_arch
+from nni_cnas.strategies import RSPS
+
+from helpers import run_tiny_search, standalone_from_supernet
+
+
+def test_kendall_tau_by_hand():
+    # Pairs of (1,2,3,4) against (1,3,2,4): 5 concordant, 1 discordant (the 2-3 pair) -> 4/6.
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # One tie in x: pairs (1,2)=+1, (1,3)=+1, (2,3) tied in x; tau-b = 2 / sqrt(2 * 3).
+    assert kendall_tau([1, 2, 2], [1, 2, 3]) == pytest.approx(2 / math.sqrt(6))
+    assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_kendall_tau_equals_scipy_with_ties(seed):
+    stats = pytest.importorskip('scipy.stats')
+    rng = random.Random(seed)
+    a = [rng.randint(0, 6) for _ in range(40)]
+    b = [x + rng.randint(-3, 3) for x in a]
+    assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
+
+
+def test_ranking_quality_names_the_true_ranks_of_the_supernets_top_cells():
+    supernet = [0.9, 0.1, 0.5, 0.7]
+    true = [60.0, 90.0, 80.0, 70.0]  # true ranks: 4, 1, 2, 3
+    summary = ranking_quality(supernet, true, top=2)
+    assert summary['top2_true_ranks'] == [4, 3]  # the supernet's best two are cells 0 and 3
+    assert summary['top2_mean_true_acc'] == pytest.approx(65.0)
+    assert summary['best_true_acc'] == 90.0
+    assert summary['kendall_tau'] == pytest.approx(kendall_tau(supernet, true))
+
+
+def test_random_cells_are_distinct_valid_and_fixed():
+    cells = random_cells(200)
+    assert len(set(cells)) == 200 and cells == random_cells(200)
+    for cell in cells:
+        parse_arch(cell)
+    assert len(set(random_cells(15625))) == 15625  # every cell reachable
+    with pytest.raises(ValueError):
+        random_cells(0)
+
+
+def test_supernet_accuracy_of_a_cell_is_the_accuracy_of_its_standalone_network(digits):
+    search_module = _trained_search_module(digits)
+    loader = digits.loaders(16, 0)['val'].view(shuffle=False, augment=None, batch_size=32, with_index=False)
+    batches = list(loader)
+    cells = random_cells(3, seed=1)
+    ours = supernet_accuracies(search_module, cells, batches)
+    for cell, accuracy in zip(cells, ours):
+        frozen = standalone_from_supernet(search_module.model, arch_to_sample(cell), channels=4, cells=1,
+                                          num_classes=10, in_channels=1).eval()
+        with torch.no_grad():
+            correct = sum(int((frozen(x).argmax(1) == y).sum()) for x, y in batches)
+        assert accuracy == pytest.approx(correct / sum(len(y) for _, y in batches))
+
+
+def _trained_search_module(digits):
+    strategy = RSPS()
+    run_tiny_search(strategy, digits, epochs=1)
+    return strategy.search_module
+
+
+def test_search_with_rank_cells_writes_ranking_csv_and_summary(tmp_path, nb201_table):
+    from nni_cnas.search import SearchConfig, run_search
+
+    config = SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=48, epochs=1, channels=4,
+                          cells=1, batch_size=16, num_candidates=4, selection_size=32, rank_cells=12,
+                          rank_samples=40, out=str(tmp_path / 'run'), progress_bar=False)
+    result = run_search(config)
+    ranking = result['ranking']
+    assert ranking['cells'] == 12 and ranking['samples'] == 40 and -1 <= ranking['kendall_tau'] <= 1
+    assert len(ranking['top10_true_ranks']) == 10 and all(1 <= r <= 12 for r in ranking['top10_true_ranks'])
+    with open(tmp_path / 'run' / 'ranking.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [row['arch'] for row in rows] == random_cells(12)
+    assert json.loads((tmp_path / 'run' / 'result.json').read_text())['ranking'] == ranking
+
+
+def test_rank_supernet_without_a_benchmark_still_scores_cells(digits):
+    search_module = _trained_search_module(digits)
+    rows, summary = rank_supernet(search_module, digits.loaders(16, 0)['val'], cells=5, samples=20)
+    assert len(rows) == 5 and 'kendall_tau' not in summary and summary['samples'] == 20
+    assert all(0 <= row['supernet_acc'] <= 1 for row in rows)
