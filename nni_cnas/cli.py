@@ -76,6 +76,8 @@ def _add_search_options(p, sweep: bool) -> None:
         g.add_argument('--k', type=int, help='subnets that measure uncertainty (default 5; 0 = plain algorithm)')
     g.add_argument('--estimator', help='how uncertainty is measured: exact (K extra forward passes, the paper; '
                                        'default) or amortised (rsps/gdas/setn/enas: the last K training losses, no extra pass)')
+    g.add_argument('--uncertainty-precision', help='arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
+                                                   'CUDA GPU, else fp32; default), fp32 or bf16')
     g = p.add_argument_group('data')
     g.add_argument('--dataset', help=f'digits (embedded), cifar10, cifar100, imagenet16-120, folder {d("dataset")}')
     g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')

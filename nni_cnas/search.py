@@ -26,7 +26,7 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 from ._version import __version__
-from .curriculum import ESTIMATORS, SCHEDULES
+from .curriculum import ESTIMATORS, PRECISIONS, SCHEDULES
 from .errors import NonFiniteLoss, SearchInterrupted, UserError
 
 __all__ = ['SearchConfig', 'run_search', 'resume_search', 'STRATEGY_NAMES', 'DEVICES']
@@ -55,6 +55,7 @@ class SearchConfig:
     curriculum: str = 'epoch'
     k: Optional[int] = None
     estimator: str = 'exact'
+    uncertainty_precision: str = 'auto'
     dataset: str = 'digits'
     data_dir: Optional[str] = None
     subset: Optional[int] = None
@@ -101,6 +102,7 @@ class SearchConfig:
         choose('strategy', self.strategy, STRATEGY_NAMES)
         choose('curriculum', self.curriculum, SCHEDULES)
         choose('estimator', self.estimator, ESTIMATORS)
+        choose('uncertainty precision', self.uncertainty_precision, PRECISIONS)
         choose('dataset', self.dataset, DATASETS)
         choose('device', self.device, DEVICES)
         for name, strategies in _ONLY_FOR.items():
@@ -116,6 +118,9 @@ class SearchConfig:
             choose('hvp', self.hvp, HVP_METHODS)
         if self.eta is not None and not self.eta >= 0:
             raise UserError(f'--eta must be 0 or more, not {self.eta}')
+        if self.uncertainty_precision != 'auto' and (self.curriculum == 'none' or self.estimator != 'exact'):
+            raise UserError('--uncertainty-precision sets the exact estimator\'s passes; this search runs none '
+                            '(drop it, or use --curriculum epoch|batch --estimator exact)')
         if self.estimator != 'exact' and self.curriculum == 'none':
             raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
         if self.dataset == 'digits' and self.data_dir is not None:
@@ -216,7 +221,8 @@ def build_strategy(config: SearchConfig):
     """The strategy object for a resolved config."""
     from .strategies import STRATEGIES
 
-    common = dict(curriculum=config.curriculum, k=config.k, estimator=config.estimator, num_candidates=config.num_candidates,
+    common = dict(curriculum=config.curriculum, k=config.k, estimator=config.estimator,
+                  uncertainty_precision=config.uncertainty_precision, num_candidates=config.num_candidates,
                   selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip)
     if config.strategy in DIFFERENTIABLE:
         common['arc_learning_rate'] = config.arch_learning_rate

@@ -273,3 +273,20 @@ def test_amortised_weights_come_from_the_recorded_training_losses(digits):
 def test_amortised_estimator_needs_a_single_path_strategy():
     with pytest.raises(ValueError, match='single-path'):
         nni_cnas.DARTS(estimator='amortised')
+
+
+def test_bf16_uncertainty_passes_stay_close_to_fp32_and_auto_is_fp32_on_cpu(digits):
+    """The GPU default (bf16 autocast for the exact estimator's passes), forced here on the CPU:
+    data weights within bf16 rounding of the fp32 ones; ``auto`` on the CPU is fp32 bit for bit."""
+    def weights_after_one_epoch(precision):
+        capture = Capture(at_epoch=0, extra=lambda module: module.data_weights.weights.clone())
+        run_tiny_search(make('rsps', curriculum='epoch', k=3, uncertainty_precision=precision), digits,
+                        callbacks=[capture])
+        return capture.captured
+
+    fp32, auto, bf16 = (weights_after_one_epoch(p) for p in ('fp32', 'auto', 'bf16'))
+    assert torch.equal(fp32, auto)
+    assert not torch.equal(fp32, bf16)  # autocast really ran
+    assert (fp32 - bf16).abs().max() < 0.05 and bf16.sum().item() == pytest.approx(len(fp32))
+    with pytest.raises(ValueError, match='uncertainty precision'):
+        make('rsps', uncertainty_precision='fp16')

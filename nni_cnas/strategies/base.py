@@ -331,11 +331,13 @@ class SearchModule:
     def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
         """``[K, B]`` per-sample losses of a batch under each of the K subnets, shared weights."""
         x, y = batch[0], batch[1]
-        with evaluation_mode(self):
+        bf16 = self.curriculum.uses_bf16(self.device)
+        with evaluation_mode(self), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             rows = []
             for arch in archs:
                 with fixed_architecture(self.model, arch):
-                    rows.append(self.per_sample_loss(self.training_module(x), y))
+                    logits = self.training_module(x)
+                    rows.append(self.per_sample_loss(logits.float() if bf16 else logits, y))
         return torch.stack(rows)
 
     def update_epoch_weights(self) -> None:
@@ -467,6 +469,9 @@ class CurriculumStrategy:
     estimator
         ``'exact'`` (K extra forward passes, the paper) or ``'amortised'`` (single-path strategies
         only: each sample's last K training losses, no extra pass; see :class:`~nni_cnas.curriculum.LossHistory`).
+    uncertainty_precision
+        Arithmetic of the exact estimator's passes: ``'auto'`` (bf16 autocast on a CUDA GPU with bf16,
+        else fp32), ``'fp32'`` or ``'bf16'``. The weight and architecture steps are not affected.
     num_candidates
         Candidates scored on one validation batch for the final choice (where the algorithm selects).
     selection_size
@@ -479,9 +484,11 @@ class CurriculumStrategy:
     needs_validation_batches = True
 
     def __init__(self, *, curriculum: Optional[str] = 'epoch', k: int = 5, estimator: str = 'exact',
-                 num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
+                 uncertainty_precision: str = 'auto', num_candidates: int = 100, selection_size: int = 512,
+                 seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, estimator)
+        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, estimator,
+                                                  uncertainty_precision)
         if estimator == 'amortised' and not self.module_class.single_path:
             raise ValueError(f'the amortised estimator reuses the losses of single-path weight steps (RSPS, GDAS, '
                              f'ENAS, SETN); {type(self).__name__} trains the whole mixture, use estimator="exact"')
