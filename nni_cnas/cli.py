@@ -55,7 +55,18 @@ def _sweep_parser(sub) -> None:
     p.set_defaults(run=_cmd_sweep)
 
 
-def _add_search_options(p, sweep: bool) -> None:
+def _trial_parser(sub) -> None:
+    p = sub.add_parser('trial', help='one search as an NNI trial (the trialCommand of an nnictl experiment)',
+                       argument_default=argparse.SUPPRESS,
+                       description='Run one search with these options and the NNI tuner\'s parameters over them '
+                                   '(names as in a run\'s config.yaml), reporting each epoch as an intermediate '
+                                   'result and the found architecture in the final result. The run folder defaults '
+                                   'to the trial\'s output folder. Outside nnictl it runs as a plain search.')
+    _add_search_options(p, sweep=False, resume=False)
+    p.set_defaults(run=_cmd_trial)
+
+
+def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     import dataclasses
 
     from .curriculum import SCHEDULES
@@ -111,7 +122,8 @@ def _add_search_options(p, sweep: bool) -> None:
     g.add_argument('--config', dest='config_file', help='YAML file of options (names as in a run\'s config.yaml); '
                                                         'options given here override it')
     if not sweep:
-        g.add_argument('--resume', help='continue the search in this run folder from its newest usable checkpoint')
+        if resume:
+            g.add_argument('--resume', help='continue the search in this run folder from its newest usable checkpoint')
         g.add_argument('--seed', type=int, help=d('seed'))
         g.add_argument('--out', help='run folder (default runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>)')
         g.add_argument('--overwrite', action='store_true', help='reuse an existing run folder')
@@ -188,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_plot_parser(sub)
     _ranks_parser(sub)
     _quality_parsers(sub)
+    _trial_parser(sub)
+    p = sub.add_parser('nnictl-loopback', help='path of the preload that binds NNI\'s manager to 127.0.0.1',
+                       description='Print the path of a Node.js preload script; with NODE_OPTIONS="--require PATH", '
+                                   'nnictl\'s manager and web UI listen on 127.0.0.1 only instead of every interface.')
+    p.set_defaults(run=_cmd_nnictl_loopback)
     _lookup_parser(sub)
     return parser
 
@@ -282,6 +299,22 @@ def _cmd_search(args) -> int:
     else:
         print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
     print(f'  run folder: {result["run_folder"]}')
+    return 0
+
+
+def _cmd_nnictl_loopback(args) -> int:
+    from .nnictl import loopback_script
+
+    print(loopback_script())
+    return 0
+
+
+def _cmd_trial(args) -> int:
+    from .trial import run_trial
+
+    _quiet_libraries()
+    result = run_trial(_given_options(args))
+    print(f'\nfound architecture: {result["arch"]}\n  run folder: {result["run_folder"]}')
     return 0
 
 

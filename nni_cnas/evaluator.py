@@ -47,6 +47,8 @@ class SearchClassificationModule(ClassificationModule):
         super().__init__(criterion=nn.CrossEntropyLoss, learning_rate=learning_rate, weight_decay=weight_decay,
                          optimizer=torch.optim.SGD, export_onnx=False, num_classes=num_classes)
         self.momentum, self.nesterov, self.eta_min = momentum, nesterov, eta_min
+        #: Off when the caller reports to NNI itself (an ``nni-cnas trial``), so a trial has one final result.
+        self.nni_final_report = True
 
     def configure_optimizers(self):
         lr = self.hparams.learning_rate
@@ -68,7 +70,7 @@ class SearchClassificationModule(ClassificationModule):
         # NNI's report (inside an NNI trial only) reads this fit's logged train/val metric. A search
         # resumed from the checkpoint of its last epoch runs no step and has none: it was reported
         # (or the trial died) before, so there is nothing new to report, rather than a KeyError.
-        if nni.get_current_parameter() is None:
+        if not self.nni_final_report or nni.get_current_parameter() is None:
             return
         try:
             result = self._get_result_for_report()

@@ -142,14 +142,17 @@ class RunRecorder(Callback):
 
     def __init__(self, run: RunFolder, describe: Callable[[Dict], str],
                  lookup: Optional[Callable[[str], Dict]] = None, benchmark_dataset: str = 'cifar10',
-                 stream=None):
-        self.run, self.describe, self.lookup = run, describe, lookup
+                 stream=None, seconds_before: float = 0.0, on_record: Optional[Callable[[Dict], None]] = None):
+        self.run, self.describe, self.lookup, self.on_record = run, describe, lookup, on_record
         self.benchmark_dataset = benchmark_dataset
         self.stream = stream or sys.stdout
-        self._started = time.time()
+        # A resumed search counts on from its last recorded epoch (the part of an interrupted epoch
+        # that was not recorded is not counted).
+        self.seconds_before = seconds_before
+        self._started = time.time() - seconds_before
 
     def on_train_start(self, trainer, pl_module):
-        self._started = time.time()
+        self._started = time.time() - self.seconds_before
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         # The module finishes its epoch inside the last training step; record it right after that
@@ -166,6 +169,8 @@ class RunRecorder(Callback):
             if self.lookup is not None:
                 summary['lookup'] = self.lookup(summary['arch_string'])
         self.run.append_metrics(summary)
+        if self.on_record is not None:
+            self.on_record(summary)
         test = summary.get('lookup', {}).get(self.benchmark_dataset, {}).get('test')
         line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  '
                 f'train acc {_format_percent(summary.get("train_acc"))}  '

@@ -261,9 +261,12 @@ def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stre
     return summary
 
 
-def run_search(config: SearchConfig, stream=None) -> Dict[str, Any]:
-    """Run one search; returns the result also written to ``<out>/result.json``."""
-    return _search(config.resolve(), stream or sys.stdout)
+def run_search(config: SearchConfig, stream=None, on_epoch=None) -> Dict[str, Any]:
+    """Run one search; returns the result also written to ``<out>/result.json``.
+
+    ``on_epoch(record)`` is called with each epoch's ``metrics.jsonl`` record; a caller that passes
+    it reports to NNI itself (:mod:`nni_cnas.trial`), so the evaluator's own final report is off."""
+    return _search(config.resolve(), stream or sys.stdout, on_epoch=on_epoch)
 
 
 def resume_search(run_folder, stream=None) -> Dict[str, Any]:
@@ -276,7 +279,7 @@ def resume_search(run_folder, stream=None) -> Dict[str, Any]:
     return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run)
 
 
-def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
+def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[str, Any]:
     # Everything that can fail on bad input happens before the run folder is written.
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -320,8 +323,12 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
         run = RunFolder.create(Path(config.out), record, overwrite=config.overwrite)
         checkpoint_path = None
     benchmark_dataset = data.benchmark or 'cifar10'
+    recorded = run.metrics() if resume is not None else []
+    seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
     recorder = RunRecorder(run, describe=sample_to_arch, lookup=benchmark.lookup if benchmark else None,
-                           benchmark_dataset=benchmark_dataset, stream=stream)
+                           benchmark_dataset=benchmark_dataset, stream=stream, seconds_before=seconds_before,
+                           on_record=on_epoch)
+    module.nni_final_report = on_epoch is None
     checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR)
     accelerator = 'gpu' if config.device == 'cuda' else config.device
     loaders = data.loaders(config.batch_size, config.seed)
@@ -333,7 +340,7 @@ def _search(config: SearchConfig, stream, resume=None) -> Dict[str, Any]:
         # torch's weights_only loading refuses. These are the run's own files; resume only run
         # folders you trust.
         evaluator.fit_kwargs.update(ckpt_path=str(checkpoint_path), weights_only=False)
-    started = time.time()
+    started = time.time() - seconds_before
     try:
         supernet = strategy.mutate_model(space)
         strategy.mutate_evaluator(evaluator).evaluate(supernet)

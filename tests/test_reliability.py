@@ -97,9 +97,14 @@ def test_sigkill_after_epoch_2_then_resume_is_bit_identical(reference_runs, tmp_
     run = tmp_path / 'killed'
     killed_after(run, 'epoch-0001.ckpt')
     assert json.loads((run / 'status.json').read_text())['state'] == 'running'  # killed: no chance to say more
+    before = [json.loads(line)['seconds'] for line in (run / 'metrics.jsonl').read_text().splitlines()[:2]]
     resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
     assert 'resuming from' in resumed.stdout
     assert_same_search(reference_runs['gdas'], run)
+    # Time counts on across the interruption: the first two epochs' seconds are kept and later ones exceed them.
+    after = [json.loads(line)['seconds'] for line in (run / 'metrics.jsonl').read_text().splitlines()]
+    assert after[:2] == before and after[2] > before[1]
+    assert json.loads((run / 'result.json').read_text())['search_seconds'] >= after[-1]
 
 
 def test_sigterm_mid_epoch_saves_and_resumes_bit_identically(reference_runs, tmp_path):

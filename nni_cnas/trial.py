@@ -1,0 +1,104 @@
+"""One curriculum search as an NNI trial, so that ``nnictl`` experiments sweep searches (issue 5).
+
+One-shot NAS runs in NNI's sequential engine and reports nothing to the web UI. Here an ``nnictl``
+experiment is an HPO experiment instead: the tuner picks search options (strategy, curriculum, K,
+seed, ... with the names of :class:`~nni_cnas.search.SearchConfig`), the trial command
+``nni-cnas trial [search options]`` runs one search with them, and each epoch is reported with
+``nni.report_intermediate_result`` and the end with ``nni.report_final_result``: per-epoch curves
+and a final metric per trial in the web UI, the found architecture in the final result.
+
+Metric ``default``: the NAS-Bench-201 test accuracy (%) of the current cell when the benchmark can
+look it up, else its validation accuracy (%) on the selection batch, else the search's train accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from .errors import UserError
+
+__all__ = ['trial_options', 'epoch_metrics', 'final_metrics', 'run_trial']
+
+
+def trial_options(base: Mapping[str, Any], parameters: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Search options of a trial: the command's ``base`` options with the tuner's ``parameters``
+    over them. A search space that sweeps ``curriculum`` over ``none`` and K together would give
+    plain runs a K; for those K (and the estimator) are dropped."""
+    options = dict(base)
+    for name, value in (parameters or {}).items():
+        options[str(name).replace('-', '_')] = value
+    if options.get('curriculum') == 'none':
+        options.pop('k', None)
+        options.pop('estimator', None)
+        options.pop('uncertainty_precision', None)
+    if 'out' not in options:
+        output = os.environ.get('NNI_OUTPUT_DIR')
+        if output:
+            options['out'] = str(Path(output) / 'search')
+            options['overwrite'] = True  # a retried trial reuses its own folder
+    return options
+
+
+def _percent(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(100.0 * float(value), 4)
+
+
+def epoch_metrics(record: Mapping[str, Any], dataset: str = 'cifar10') -> Dict[str, Any]:
+    """The intermediate result of one epoch's record (a ``metrics.jsonl`` line)."""
+    lookup = (record.get('lookup') or {}).get(dataset, {}).get('test')
+    metrics = {
+        'train_acc': _percent(record.get('train_acc')),
+        'val_acc': _percent(record.get('val_acc')),
+        'arch_acc': _percent(record.get('arch_acc')),
+        'lookup_test_acc': lookup,
+        'data_weight_gini': (record.get('data_weights') or {}).get('gini'),
+    }
+    metrics = {key: value for key, value in metrics.items() if value is not None}
+    metrics['default'] = next(metrics[key] for key in ('lookup_test_acc', 'val_acc', 'train_acc', 'arch_acc')
+                              if key in metrics) if metrics else 0.0
+    return metrics
+
+
+def final_metrics(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """The final result of a finished search, with its architecture."""
+    dataset = result.get('benchmark_dataset', 'cifar10')
+    lookup = (result.get('lookup') or {}).get(dataset, {}).get('test')
+    metrics = {'val_acc': _percent(result.get('val_acc')), 'lookup_test_acc': lookup,
+               'arch': result['arch'], 'run_folder': result['run_folder']}
+    ranking = result.get('ranking') or {}
+    if 'kendall_tau' in ranking:
+        metrics['kendall_tau'] = ranking['kendall_tau']
+    metrics['default'] = lookup if lookup is not None else (metrics['val_acc'] or 0.0)
+    return {key: value for key, value in metrics.items() if value is not None}
+
+
+def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
+    """Run the search of this trial and report it to NNI; outside an NNI trial the reports go to
+    NNI's standalone log (the command then works as a plain search)."""
+    import nni
+
+    from .search import SearchConfig, run_search
+
+    stream = stream or sys.stdout
+    parameters = nni.get_next_parameter()
+    check_parameters(parameters)
+    config = SearchConfig.from_mapping(trial_options(base, parameters), 'trial parameters').resolve()
+    dataset = 'cifar10'
+
+    def report(record):
+        nni.report_intermediate_result(epoch_metrics(record, dataset))
+
+    print(f'nni-cnas trial: {config.strategy}, curriculum {config.curriculum} (k={config.k}), seed {config.seed}; '
+          f'run folder {config.out}', file=stream, flush=True)
+    result = run_search(config, stream=stream, on_epoch=report)
+    final = final_metrics(result)
+    nni.report_final_result(final)
+    return result
+
+
+def check_parameters(parameters: Any) -> None:
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise UserError(f'the tuner gave {type(parameters).__name__} parameters; a search space of named options is needed')

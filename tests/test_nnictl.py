@@ -1,0 +1,145 @@
+"""A real nnictl experiment of curriculum searches (issue 5): NNI's bundled Node.js manager on a
+free loopback port, two tiny trials (one that succeeds, one with a bad strategy that must fail with
+its reason in the log), checked through the REST API, stopped with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nni_cnas.nnictl import loopback_env
+from nni_cnas.trial import epoch_metrics, final_metrics, trial_options
+
+NNICTL = str(Path(sys.executable).with_name('nnictl'))
+TRIAL = [sys.executable, '-m', 'nni_cnas.cli', 'trial', '--dataset', 'digits', '--subset', '48', '--epochs', '2',
+         '--channels', '4', '--cells', '1', '--batch-size', '16', '--candidates', '4', '--selection-size', '32', '--k', '2']
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str):
+    with urllib.request.urlopen(f'http://127.0.0.1:{port}/api/v1/nni/{path}', timeout=10) as response:
+        body = response.read().decode()
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def decode(data):
+    """A metric as NNI stores it: JSON, possibly of a JSON string."""
+    while isinstance(data, str):
+        data = json.loads(data)
+    return data
+
+
+def listening_addresses(port: int):
+    """Local addresses listening on ``port`` (from /proc/net/tcp and tcp6), as hex strings."""
+    found = []
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(':', 1)
+            if int(hex_port, 16) == port and state == '0A':  # LISTEN
+                found.append(address)
+    return found
+
+
+def test_trial_options_merge_parameters_and_drop_k_for_plain_runs(monkeypatch):
+    monkeypatch.setenv('NNI_OUTPUT_DIR', '/tmp/trial-x')
+    options = trial_options({'dataset': 'digits', 'k': 5}, {'strategy': 'gdas', 'curriculum': 'none', 'seed': 2})
+    assert options == {'dataset': 'digits', 'strategy': 'gdas', 'curriculum': 'none', 'seed': 2,
+                       'out': '/tmp/trial-x/search', 'overwrite': True}
+    assert trial_options({}, {'curriculum': 'epoch', 'k': 3, 'out': 'here'}) == {'curriculum': 'epoch', 'k': 3, 'out': 'here'}
+
+
+def test_epoch_and_final_metrics_prefer_the_look_up():
+    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup': {'cifar10': {'test': 91.5}}, 'data_weights': {'gini': 0.1}}
+    assert epoch_metrics(record) == {'default': 91.5, 'train_acc': 50.0, 'val_acc': 25.0, 'lookup_test_acc': 91.5,
+                                     'data_weight_gini': 0.1}
+    assert epoch_metrics({'train_acc': 0.5})['default'] == 50.0
+    final = final_metrics({'arch': 'A', 'run_folder': 'r', 'val_acc': 0.5, 'lookup': None})
+    assert final == {'default': 50.0, 'val_acc': 50.0, 'arch': 'A', 'run_folder': 'r'}
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """A started nnictl experiment (its port and folder); always stopped afterwards."""
+    port = free_port()
+    space = {'strategy': {'_type': 'choice', '_value': ['rsps', 'nope']},
+             'curriculum': {'_type': 'choice', '_value': ['epoch']}}
+    (tmp_path / 'space.json').write_text(json.dumps(space))
+    config = {
+        'experimentName': 'nni-cnas-test', 'searchSpaceFile': str(tmp_path / 'space.json'),
+        'trialCommand': ' '.join(TRIAL), 'trialCodeDirectory': str(tmp_path), 'trialConcurrency': 1,
+        'maxTrialNumber': 2, 'tuner': {'name': 'GridSearch'}, 'trainingService': {'platform': 'local'},
+        'experimentWorkingDirectory': str(tmp_path / 'experiments'),
+    }
+    (tmp_path / 'config.yml').write_text(yaml.safe_dump(config))
+    env = loopback_env()
+    env['PYTHONPATH'] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get('PYTHONPATH', '')])
+    created = subprocess.run([NNICTL, 'create', '--config', str(tmp_path / 'config.yml'), '--port', str(port)],
+                             capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    experiment_id = None
+    try:
+        assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
+        experiment_id = get(port, 'experiment')['id']
+        yield port, experiment_id, tmp_path / 'experiments' / experiment_id
+    finally:
+        subprocess.run([NNICTL, 'stop', experiment_id or '--all'], capture_output=True, timeout=120, env=env)
+        deadline = time.time() + 30
+        while listening_addresses(port) and time.time() < deadline:
+            time.sleep(0.5)
+        leftovers = subprocess.run(['pgrep', '-f', f'(--port {port})|({tmp_path})'], capture_output=True, text=True).stdout.split()
+        for pid in leftovers:  # never leave a process behind, even when the test failed
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        assert not listening_addresses(port), 'the NNI manager still listens after nnictl stop'
+        assert not leftovers, f'processes left after nnictl stop: {leftovers}'
+
+
+def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experiment):
+    port, experiment_id, folder = experiment
+    assert listening_addresses(port) and set(listening_addresses(port)) <= {'0100007F', '0000000000000000FFFF00000100007F'}
+    deadline = time.time() + 420
+    while time.time() < deadline:
+        trials = get(port, 'trial-jobs')
+        if len(trials) == 2 and all(t['status'] in ('SUCCEEDED', 'FAILED') for t in trials):
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f'trials did not finish: {get(port, "trial-jobs")}')
+    by_strategy = {json.loads(t['hyperParameters'][0])['parameters']['strategy']: t for t in trials}
+    good, bad = by_strategy['rsps'], by_strategy['nope']
+    assert good['status'] == 'SUCCEEDED' and bad['status'] == 'FAILED'
+
+    metrics = get(port, f'metric-data/{good["trialJobId"]}')
+    decoded = [(m['type'], decode(m['data'])) for m in metrics]
+    periodical = [data for kind, data in decoded if kind == 'PERIODICAL']
+    final = [data for kind, data in decoded if kind == 'FINAL']
+    assert len(periodical) == 2 and all('default' in data and 'train_acc' in data for data in periodical)
+    assert len(final) == 1 and final[0]['arch'].count('~') == 6 and isinstance(final[0]['default'], float)
+    assert get(port, f'metric-data/{bad["trialJobId"]}') == []
+
+    stderr = get(port, f'trial-file/{bad["trialJobId"]}/stderr')
+    assert "nni-cnas: error: unknown strategy 'nope'" in stderr
