@@ -31,6 +31,7 @@ setup(
         'scikit-learn>=1.2',
         'tqdm>=4.60',
         'matplotlib>=3.7',  # the figures of nni-cnas ranks and sweep-plot
+        'tensorboardX>=2.6',  # Lightning's TensorBoard logger of each run (tensorboard itself is not needed)
     ],
     extras_require={
         'test': ['pytest>=7', 'hypothesis>=6'],

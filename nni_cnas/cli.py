@@ -131,6 +131,8 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     g.add_argument('--nb201-table', help='NAS-Bench-201 accuracy table CSV (default $NNI_CNAS_NB201_TABLE or '
                                          '../shared/data/nasbench201/)')
     g.add_argument('--nats-bench', help='official NATS-Bench topology file/folder, looked up through nats_bench')
+    g.add_argument('--tensorboard', action=argparse.BooleanOptionalAction,
+                   help='Lightning\'s TensorBoard log in RUN/tensorboard (default: on)')
     g.add_argument('--progress-bar', action=argparse.BooleanOptionalAction,
                    help='Lightning\'s per-step progress bar (default: on when the output is a terminal)')
 
@@ -201,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     _ranks_parser(sub)
     _quality_parsers(sub)
     _trial_parser(sub)
+    p = sub.add_parser('report', help='table and figures of run folders (curves, data-weight histograms)',
+                       description='One row per run folder (finished or not); with --png-dir, curves.png (per-epoch '
+                                   'accuracies of every run on shared axes: plain dashed, curriculum solid) and '
+                                   'weights.png (data-weight histogram per epoch of each curriculum run).')
+    p.add_argument('runs', nargs='+', help='run folders of nni-cnas search (or trial)')
+    p.add_argument('--md', help='also write the table to this Markdown file')
+    p.add_argument('--png-dir', help='write curves.png and weights.png into this folder')
+    p.set_defaults(run=_cmd_report)
     p = sub.add_parser('nnictl-loopback', help='path of the preload that binds NNI\'s manager to 127.0.0.1',
                        description='Print the path of a Node.js preload script; with NODE_OPTIONS="--require PATH", '
                                    'nnictl\'s manager and web UI listen on 127.0.0.1 only instead of every interface.')
@@ -299,6 +309,29 @@ def _cmd_search(args) -> int:
     else:
         print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
     print(f'  run folder: {result["run_folder"]}')
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import format_runs, read_runs
+    from .runs import atomic_write_text
+
+    runs = read_runs(args.runs)
+    table = format_runs(runs)
+    print(table)
+    if args.md:
+        atomic_write_text(Path(args.md), table + '\n')
+        print(f'wrote {args.md}')
+    if args.png_dir:
+        from .plots import plot_search_curves, plot_weight_histograms
+
+        folder = Path(args.png_dir)
+        plot_search_curves(runs, folder / 'curves.png')
+        print(f'wrote {folder / "curves.png"}')
+        if plot_weight_histograms(runs, folder / 'weights.png'):
+            print(f'wrote {folder / "weights.png"}')
+        else:
+            print('no run recorded data weights (plain runs only): no weights.png')
     return 0
 
 

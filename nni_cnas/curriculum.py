@@ -111,9 +111,13 @@ class WeightStatistics:
     normalized_entropy: float
     gini: float
     count: int
+    #: Samples per weight bin: ``[0, 0.1), [0.1, 0.2), ..., [2.9, inf)`` (weights average 1).
+    histogram: tuple = ()
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        values = dict(self.__dict__)
+        values['histogram'] = list(self.histogram)
+        return values
 
 
 def weight_statistics(weights: torch.Tensor) -> WeightStatistics:
@@ -133,8 +137,18 @@ def weight_statistics(weights: torch.Tensor) -> WeightStatistics:
     return WeightStatistics(
         min=float(v.min()), max=float(v.max()), std=float(v.std(unbiased=False)),
         entropy=entropy, normalized_entropy=entropy / math.log(n) if n > 1 else 1.0,
-        gini=max(gini, 0.0), count=n,
+        gini=max(gini, 0.0), count=n, histogram=weight_histogram(v),
     )
+
+
+#: Width and number of the bins of :attr:`WeightStatistics.histogram`.
+HISTOGRAM_BIN, HISTOGRAM_BINS = 0.1, 30
+
+
+def weight_histogram(weights: torch.Tensor) -> tuple:
+    """Counts of ``weights`` in bins of 0.1 from 0; the last bin holds everything from 2.9 up."""
+    index = (weights.detach().to(torch.float64).flatten().cpu() / HISTOGRAM_BIN).floor().clamp(0, HISTOGRAM_BINS - 1)
+    return tuple(int(c) for c in torch.bincount(index.long(), minlength=HISTOGRAM_BINS))
 
 
 class DataWeights(nn.Module):

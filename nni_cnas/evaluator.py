@@ -89,5 +89,6 @@ def build_evaluator(module: SearchClassificationModule, loaders: Dict[str, Any],
         # Checkpoints only through a callback we pass (nni_cnas.checkpoint), never Lightning's default one.
         enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
         enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
+        log_every_n_steps=1,  # the per-epoch summary is logged within the epoch's last step
     )
     return Lightning(module, trainer, train_dataloaders=loaders['train'], val_dataloaders=loaders['val'])

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-__all__ = ['plot_rank_traces', 'plot_accuracy_against_k', 'plot_quality']
+__all__ = ['plot_rank_traces', 'plot_accuracy_against_k', 'plot_quality', 'plot_search_curves', 'plot_weight_histograms']
 
 
 def _pyplot():
@@ -108,3 +108,58 @@ def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     axes[0][0].legend(title='curriculum', fontsize=8)
     _save(figure, path)
     plt.close(figure)
+
+
+def plot_search_curves(runs, path: Path) -> None:
+    """Per epoch, one line per run: train accuracy, and the current cell's validation accuracy and
+    look-up test accuracy (where recorded)."""
+    plt = _pyplot()
+    panels = [('train accuracy (%)', lambda m: 100 * m['train_acc'] if m.get('train_acc') is not None else None),
+              ('current cell: validation accuracy (%)', lambda m: 100 * m['val_acc'] if m.get('val_acc') is not None else None),
+              ('current cell: look-up test accuracy (%)',
+               lambda m: (m.get('lookup') or {}).get('cifar10', {}).get('test'))]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for axis, (label, value) in zip(axes[0], panels):
+        for number, run in enumerate(runs):
+            points = [(m['epoch'] + 1, value(m)) for m in run.metrics if value(m) is not None]
+            if points:
+                plain = run.config.get('curriculum') == 'none' or not run.config.get('k')
+                axis.plot(*zip(*points), marker='o', markersize=3, color=f'C{number % 10}',
+                          linestyle='--' if plain else '-', label=run.label)
+        axis.set_xlabel('epoch')
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    _save(figure, path)
+    plt.close(figure)
+
+
+def plot_weight_histograms(runs, path: Path) -> bool:
+    """One panel per run with data weights: samples per weight bin (x) and epoch (y), log colour.
+    Returns False (and draws nothing) when no run recorded weights."""
+    import numpy as np
+
+    from .curriculum import HISTOGRAM_BIN, HISTOGRAM_BINS
+
+    with_weights = []
+    for run in runs:
+        recorded = [m for m in run.metrics if (m.get('data_weights') or {}).get('histogram')]
+        rows = [(m['epoch'] + 1, m['data_weights']['histogram']) for m in recorded]
+        if any((m['data_weights'].get('gini') or 0) > 0 for m in recorded):  # plain runs: all weights 1
+            with_weights.append((run, rows))
+    if not with_weights:
+        return False
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(with_weights), figsize=(4.6 * len(with_weights), 3.6), squeeze=False)
+    for axis, (run, rows) in zip(axes[0], with_weights):
+        counts = np.array([histogram for _, histogram in rows], dtype=float)
+        image = axis.imshow(np.log10(1 + counts), aspect='auto', origin='lower', cmap='viridis',
+                            extent=(0, HISTOGRAM_BIN * HISTOGRAM_BINS, rows[0][0] - 0.5, rows[-1][0] + 0.5))
+        axis.axvline(1.0, color='white', linewidth=0.8, linestyle=':')
+        axis.set_xlabel(f'data weight (last bin: {HISTOGRAM_BIN * (HISTOGRAM_BINS - 1):.1f} and above)')
+        axis.set_ylabel('epoch')
+        axis.set_title(run.label, fontsize=8)
+        figure.colorbar(image, ax=axis, label='log10(1 + samples)')
+    _save(figure, path)
+    plt.close(figure)
+    return True

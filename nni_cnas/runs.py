@@ -81,7 +81,7 @@ class RunFolder:
         if path.is_dir() and any(path.iterdir()):
             if not overwrite:
                 raise UserError(f'run folder {path} already exists; choose another --out, or add --overwrite')
-            for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json', 'ranks.csv'):
+            for name in ('config.yaml', 'status.json', 'metrics.jsonl', 'result.json', 'ranks.csv', 'ranking.csv'):
                 (path / name).unlink(missing_ok=True)
             # A previous run's checkpoints would be resumed from: they go too.
             shutil.rmtree(path / 'checkpoints', ignore_errors=True)

@@ -87,6 +87,7 @@ class SearchConfig:
     nb201_table: Optional[str] = None
     nats_bench: Optional[str] = None
     progress_bar: Optional[bool] = None  # None: a per-step bar when the output is a terminal
+    tensorboard: bool = True  # Lightning's TensorBoard log in <out>/tensorboard
 
     def resolve(self) -> 'SearchConfig':
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
@@ -332,7 +333,12 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR)
     accelerator = 'gpu' if config.device == 'cuda' else config.device
     loaders = data.loaders(config.batch_size, config.seed)
-    evaluator = build_evaluator(module, loaders, max_epochs=config.epochs,
+    logger = False
+    if config.tensorboard:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        logger = TensorBoardLogger(str(run.path / 'tensorboard'), name='', version='', default_hp_metric=False)
+    evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger,
                                 accelerator=accelerator, callbacks=[recorder, checkpoints],
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:

@@ -52,6 +52,9 @@ def test_statistics_by_hand():
     two = weight_statistics(torch.tensor([1.5, 0.5]))
     assert two.entropy == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))
     assert two.gini == pytest.approx(0.25) and two.std == pytest.approx(0.5)
+    # Bins of 0.1: 0.5 -> bin 5, 1.5 -> bin 15; 4.0 and 7.2 -> the last bin (29); 0.0 -> bin 0.
+    assert two.histogram[5] == 1 and two.histogram[15] == 1 and sum(two.histogram) == 2 and len(two.histogram) == 30
+    assert weight_statistics(torch.tensor([0.0, 4.0, 7.2, 0.05])).histogram[0::29] == (2, 2)
 
 
 def test_data_weights_module_epoch_update():

@@ -1,0 +1,81 @@
+"""``nni-cnas report``: what a set of run folders did, as a table and figures, without nnictl.
+
+One row per run (finished, running, interrupted or failed) and, with ``--png-dir``: ``curves.png``
+(train accuracy, the current cell's validation and look-up accuracy per epoch, every run on the same
+axes, so plain and curriculum runs sit side by side) and ``weights.png`` (each curriculum run's
+data-weight histogram per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from .errors import UserError
+
+__all__ = ['RunSummary', 'read_runs', 'format_runs']
+
+
+class RunSummary:
+    """One run folder, read: its name, config, status, per-epoch metrics and result (if any)."""
+
+    def __init__(self, path: Path):
+        from .runs import RunFolder
+
+        folder = RunFolder(Path(path))
+        self.path = folder.path
+        self.name = self.path.name
+        self.config = folder.read_record()['config']
+        try:
+            self.status = json.loads((self.path / 'status.json').read_text(encoding='utf-8')).get('state', '?')
+        except (OSError, ValueError):
+            self.status = '?'
+        self.metrics = folder.metrics()
+        result_path = self.path / 'result.json'
+        self.result = json.loads(result_path.read_text(encoding='utf-8')) if result_path.is_file() else None
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        curriculum = 'plain' if c.get('curriculum') == 'none' or not c.get('k') else f'CL k={c.get("k")}'
+        return f'{self.name} ({c.get("strategy")}, {curriculum})'
+
+    def row(self) -> Dict[str, Any]:
+        c, r = self.config, self.result or {}
+        last = self.metrics[-1] if self.metrics else {}
+        dataset = r.get('benchmark_dataset', 'cifar10')
+        lookup = (r.get('lookup') or last.get('lookup') or {}).get(dataset, {}).get('test')
+        return {
+            'run': self.name, 'strategy': c.get('strategy'), 'curriculum': c.get('curriculum'), 'k': c.get('k'),
+            'seed': c.get('seed'), 'status': self.status, 'epochs': f'{len(self.metrics)}/{c.get("epochs")}',
+            'arch': r.get('arch') or last.get('arch_string') or '-',
+            'val_acc': r.get('val_acc', last.get('val_acc')), 'lookup_test': lookup,
+            'kendall_tau': (r.get('ranking') or {}).get('kendall_tau'),
+            'minutes': (r.get('search_seconds') or last.get('seconds') or 0) / 60,
+        }
+
+
+def read_runs(folders: Sequence[str]) -> List[RunSummary]:
+    runs = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise UserError(f'{folder} is not a folder; give run folders of nni-cnas search')
+        runs.append(RunSummary(Path(folder)))
+    return runs
+
+
+def format_runs(runs: Sequence[RunSummary]) -> str:
+    """Markdown table, one row per run."""
+    def number(value, digits=2, scale=1.0):
+        return '-' if value is None else f'{value * scale:.{digits}f}'
+
+    lines = ['| run | strategy | curriculum | k | seed | status | epochs | val acc. (%) | look-up test (%) | '
+             'Kendall tau | minutes | found cell |', '|' + '---|' * 12]
+    for run in runs:
+        row = run.row()
+        lines.append(f'| {row["run"]} | {row["strategy"]} | {row["curriculum"]} | {row["k"]} | {row["seed"]} | '
+                     f'{row["status"]} | {row["epochs"]} | {number(row["val_acc"], 2, 100)} | '
+                     f'{number(row["lookup_test"])} | {number(row["kendall_tau"], 3)} | {row["minutes"]:.1f} | '
+                     f'`{row["arch"].replace("|", chr(92) + "|")}` |')  # a bare | would end the cell
+    return '\n'.join(lines)
