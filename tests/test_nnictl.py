@@ -143,3 +143,29 @@ def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experi
 
     stderr = get(port, f'trial-file/{bad["trialJobId"]}/stderr')
     assert "nni-cnas: error: unknown strategy 'nope'" in stderr
+
+
+@pytest.mark.parametrize('name', ['nnictl_nb201_digits.yml', 'nnictl_nb201_cifar10.yml'])
+def test_every_trial_of_the_example_experiments_has_valid_options(name):
+    """NNI accepts the config, and each grid point of its search space merged into its trial command
+    gives a search config that resolves (so no trial of the example fails on its options)."""
+    import itertools
+    import shlex
+
+    from nni.experiment.config import ExperimentConfig
+
+    from nni_cnas.cli import _given_options, build_parser
+    from nni_cnas.search import SearchConfig
+
+    path = Path(__file__).resolve().parents[1] / 'examples' / name
+    config = ExperimentConfig.load(str(path))
+    space = json.loads((path.parent / config.search_space_file).read_text())
+    argv = shlex.split(config.trial_command)
+    assert argv[:2] == ['nni-cnas', 'trial']
+    base = _given_options(build_parser().parse_args(argv[1:]))
+    names = list(space)
+    for values in itertools.product(*(space[n]['_value'] for n in names)):
+        options = trial_options(base, dict(zip(names, values)))
+        options.pop('data_dir', None)
+        SearchConfig.from_mapping(options).resolve()
+    assert config.max_trial_number == len(list(itertools.product(*(space[n]['_value'] for n in names))))

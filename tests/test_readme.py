@@ -76,6 +76,6 @@ def test_every_readme_command_parses():
     from nni_cnas.cli import build_parser
 
     commands = readme_commands()
-    assert {c[0] for c in commands} >= {'search', 'lookup', 'ranks', 'sweep', 'sweep-plot', 'quality', 'quality-table'}
+    assert {c[0] for c in commands} >= {'search', 'lookup', 'ranks', 'sweep', 'sweep-plot', 'quality', 'quality-table', 'report'}
     for argv in commands:
         build_parser().parse_args(argv)  # a renamed option fails here
