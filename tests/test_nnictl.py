@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,9 +82,10 @@ def test_epoch_and_final_metrics_prefer_the_look_up():
     assert final == {'default': 50.0, 'val_acc': 50.0, 'arch': 'A', 'run_folder': 'r'}
 
 
-@pytest.fixture
-def experiment(tmp_path):
-    """A started nnictl experiment (its port and folder); always stopped afterwards."""
+@pytest.fixture(scope='module')
+def experiment(tmp_path_factory):
+    """A started nnictl experiment (its port, id and folder); always stopped afterwards."""
+    tmp_path = tmp_path_factory.mktemp('nnictl')
     port = free_port()
     space = {'strategy': {'_type': 'choice', '_value': ['rsps', 'nope']},
              'curriculum': {'_type': 'choice', '_value': ['epoch']}}
@@ -118,17 +121,22 @@ def experiment(tmp_path):
         assert not leftovers, f'processes left after nnictl stop: {leftovers}'
 
 
-def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experiment):
-    port, experiment_id, folder = experiment
-    assert listening_addresses(port) and set(listening_addresses(port)) <= {'0100007F', '0000000000000000FFFF00000100007F'}
+@pytest.fixture(scope='module')
+def finished_trials(experiment):
+    port = experiment[0]
     deadline = time.time() + 420
     while time.time() < deadline:
         trials = get(port, 'trial-jobs')
         if len(trials) == 2 and all(t['status'] in ('SUCCEEDED', 'FAILED') for t in trials):
-            break
+            return trials
         time.sleep(2)
-    else:
-        pytest.fail(f'trials did not finish: {get(port, "trial-jobs")}')
+    pytest.fail(f'trials did not finish: {get(port, "trial-jobs")}')
+
+
+def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experiment, finished_trials):
+    port, experiment_id, folder = experiment
+    assert listening_addresses(port) and set(listening_addresses(port)) <= {'0100007F', '0000000000000000FFFF00000100007F'}
+    trials = finished_trials
     by_strategy = {json.loads(t['hyperParameters'][0])['parameters']['strategy']: t for t in trials}
     good, bad = by_strategy['rsps'], by_strategy['nope']
     assert good['status'] == 'SUCCEEDED' and bad['status'] == 'FAILED'
@@ -169,3 +177,25 @@ def test_every_trial_of_the_example_experiments_has_valid_options(name):
         options.pop('data_dir', None)
         SearchConfig.from_mapping(options).resolve()
     assert config.max_trial_number == len(list(itertools.product(*(space[n]['_value'] for n in names))))
+
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='Chromium is not installed (Debian: apt-get install chromium; .ci/run does)')
+def test_web_ui_shows_the_trials_in_headless_chromium(experiment, finished_trials, tmp_path):
+    port = experiment[0]
+    flags = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+             '--window-size=1400,1000', '--virtual-time-budget=20000', f'--user-data-dir={tmp_path / "profile"}']
+    url = f'http://127.0.0.1:{port}/oview'
+    shot = tmp_path / 'webui.png'
+    subprocess.run([*flags, f'--screenshot={shot}', url], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 10000  # a rendered page, not a blank one
+    dom = subprocess.run([*flags, '--dump-dom', url], capture_output=True, text=True, timeout=120).stdout
+    text = re.sub(r'<[^>]+>', ' ', dom)
+    assert re.search(r'Trial numbers', text), text[:2000]
+    counts = re.findall(r'(Succeeded|Failed)\s+(\d+)', text)
+    assert ('Succeeded', '1') in counts and ('Failed', '1') in counts, counts
+    artifacts = os.environ.get('NNI_CNAS_TEST_ARTIFACTS')
+    if artifacts:  # keep the screenshot (CI) to look at
+        shutil.copy(shot, Path(artifacts) / 'nni-webui.png')
