@@ -312,16 +312,21 @@ def _cmd_search(args) -> int:
     return 0
 
 
+def _print_table(table: str, md: Optional[str]) -> None:
+    """Print a Markdown table, and write it to ``md`` when given."""
+    print(table)
+    if md:
+        from .runs import atomic_write_text
+
+        atomic_write_text(Path(md), table + '\n')
+        print(f'wrote {md}')
+
+
 def _cmd_report(args) -> int:
     from .report import format_runs, read_runs
-    from .runs import atomic_write_text
 
     runs = read_runs(args.runs)
-    table = format_runs(runs)
-    print(table)
-    if args.md:
-        atomic_write_text(Path(args.md), table + '\n')
-        print(f'wrote {args.md}')
+    _print_table(format_runs(runs), args.md)
     if args.png_dir:
         from .plots import plot_search_curves, plot_weight_histograms
 
@@ -410,13 +415,7 @@ def _cmd_quality_table(args) -> int:
     records = read_results(Path(args.results))
     if not records:
         raise UserError(f'{args.results} holds no results; run nni-cnas quality first')
-    table = format_quality_table(quality_table(records))
-    print(table)
-    if args.md:
-        from .runs import atomic_write_text
-
-        atomic_write_text(Path(args.md), table + '\n')
-        print(f'wrote {args.md}')
+    _print_table(format_quality_table(quality_table(records)), args.md)
     if args.png:
         from .plots import plot_quality
 

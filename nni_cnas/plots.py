@@ -116,8 +116,7 @@ def plot_search_curves(runs, path: Path) -> None:
     plt = _pyplot()
     panels = [('train accuracy (%)', lambda m: 100 * m['train_acc'] if m.get('train_acc') is not None else None),
               ('current cell: validation accuracy (%)', lambda m: 100 * m['val_acc'] if m.get('val_acc') is not None else None),
-              ('current cell: look-up test accuracy (%)',
-               lambda m: (m.get('lookup') or {}).get('cifar10', {}).get('test'))]
+              ('current cell: look-up test accuracy (%)', lambda m: m.get('lookup_test'))]
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for axis, (label, value) in zip(axes[0], panels):
         for number, run in enumerate(runs):

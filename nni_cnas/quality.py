@@ -20,8 +20,6 @@ mean and std per strategy and curriculum.
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -108,41 +106,16 @@ def run_name(strategy: str, curriculum: str, seed: int) -> str:
 
 def read_results(path: Path) -> List[Dict[str, Any]]:
     """The records of a results file; a line torn by a crash while appending is ignored."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding='utf-8').splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and 'run' in record:
-            records.append(record)
-    return records
+    from .runs import read_json_lines
 
-
-def _append(path: Path, record: Mapping[str, Any]) -> None:
-    """One whole line per record, flushed to disk; starts a fresh line after a torn one."""
-    text = json.dumps(record, sort_keys=True) + '\n'
-    if path.is_file() and path.stat().st_size:
-        with open(path, 'rb') as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b'\n':
-                text = '\n' + text
-    with open(path, 'a', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    return [record for record in read_json_lines(path) if 'run' in record]
 
 
 def _record(protocol: Protocol, strategy: str, curriculum: str, seed: int, result: Mapping[str, Any]) -> Dict:
-    lookup = result.get('lookup') or {}
-    dataset = result.get('benchmark_dataset', 'cifar10')
     return {
         'run': run_name(strategy, curriculum, seed), 'strategy': strategy, 'curriculum': curriculum,
         'k': result['k'], 'seed': seed, 'arch': result['arch'], 'val_acc': result['val_acc'],
-        'test_acc': lookup.get(dataset, {}).get('test'), 'benchmark_dataset': dataset,
+        'test_acc': result.get('lookup_test'), 'benchmark_dataset': result.get('benchmark_dataset'),
         'ranking': result.get('ranking'), 'search_seconds': result['search_seconds'],
         'options': protocol.options(),
     }
@@ -153,6 +126,7 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
     import sys
 
     from .benchmarks.nb201 import open_benchmark
+    from .runs import append_json_line
     from .sweep import search_or_resume
 
     stream = stream or sys.stdout
@@ -174,7 +148,7 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
             continue
         result = search_or_resume(protocol.config(strategy, curriculum, seed, runs_dir), prefix, stream)
         done[name] = _record(protocol, strategy, curriculum, seed, result)
-        _append(results, done[name])
+        append_json_line(results, done[name])
         print(f'{prefix}: test accuracy {done[name]["test_acc"]}, Kendall tau '
               f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
     return [done[run_name(*cell)] for cell in grid]

@@ -108,7 +108,6 @@ def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=No
     on ``dataset`` and the :func:`ranking_quality`. Returns ``(rows, summary)``."""
     device = next(search_module.parameters()).device
     view = val_loader.view(shuffle=False, augment=None, batch_size=256, with_index=False)
-    view.sampler.set_epoch(0)
     batches, seen = [], 0
     for x, y in view:
         keep = min(len(y), samples - seen)

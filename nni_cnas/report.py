@@ -27,10 +27,7 @@ class RunSummary:
         self.path = folder.path
         self.name = self.path.name
         self.config = folder.read_record()['config']
-        try:
-            self.status = json.loads((self.path / 'status.json').read_text(encoding='utf-8')).get('state', '?')
-        except (OSError, ValueError):
-            self.status = '?'
+        self.status = folder.state() or '?'
         self.metrics = folder.metrics()
         result_path = self.path / 'result.json'
         self.result = json.loads(result_path.read_text(encoding='utf-8')) if result_path.is_file() else None
@@ -44,8 +41,7 @@ class RunSummary:
     def row(self) -> Dict[str, Any]:
         c, r = self.config, self.result or {}
         last = self.metrics[-1] if self.metrics else {}
-        dataset = r.get('benchmark_dataset', 'cifar10')
-        lookup = (r.get('lookup') or last.get('lookup') or {}).get(dataset, {}).get('test')
+        lookup = r.get('lookup_test', last.get('lookup_test'))
         return {
             'run': self.name, 'strategy': c.get('strategy'), 'curriculum': c.get('curriculum'), 'k': c.get('k'),
             'seed': c.get('seed'), 'status': self.status, 'epochs': f'{len(self.metrics)}/{c.get("epochs")}',

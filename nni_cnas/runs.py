@@ -31,7 +31,7 @@ from pytorch_lightning.callbacks import Callback
 
 from .errors import UserError
 
-__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_csv']
+__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_csv', 'append_json_line', 'read_json_lines']
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -51,6 +51,38 @@ def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Seq
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(Path(path), buffer.getvalue())
+
+
+def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
+    """Append ``record`` as one whole JSON line, flushed to disk; after a line torn by a crash
+    while appending, start a fresh line (:func:`read_json_lines` skips the torn one)."""
+    path = Path(path)
+    text = json.dumps(_jsonable(record)) + '\n'
+    if path.is_file() and path.stat().st_size:
+        with open(path, 'rb') as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b'\n':
+                text = '\n' + text
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_json_lines(path: Path) -> list:
+    """The JSON objects of a JSON-lines file (none when it does not exist); torn lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding='utf-8').splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def _jsonable(value: Any) -> Any:
@@ -95,9 +127,15 @@ class RunFolder:
         record = {'state': state, 'time': time.strftime('%Y-%m-%dT%H:%M:%S'), **details}
         atomic_write_text(self.path / 'status.json', json.dumps(_jsonable(record), indent=2) + '\n')
 
+    def state(self) -> Optional[str]:
+        """``running``, ``finished``, ``interrupted`` or ``failed``; None without a readable status."""
+        try:
+            return json.loads((self.path / 'status.json').read_text(encoding='utf-8')).get('state')
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def append_metrics(self, record: Dict[str, Any]) -> None:
-        with open(self.path / 'metrics.jsonl', 'a', encoding='utf-8') as f:
-            f.write(json.dumps(_jsonable(record)) + '\n')
+        append_json_line(self.path / 'metrics.jsonl', record)
 
     def write_result(self, result: Dict[str, Any]) -> None:
         atomic_write_text(self.path / 'result.json', json.dumps(_jsonable(result), indent=2) + '\n')
@@ -123,10 +161,7 @@ class RunFolder:
         atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(_jsonable(m)) + '\n' for m in kept))
 
     def metrics(self) -> list:
-        path = self.path / 'metrics.jsonl'
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+        return read_json_lines(self.path / 'metrics.jsonl')
 
 
 def _format_percent(value: Optional[float]) -> str:
@@ -168,10 +203,12 @@ class RunRecorder(Callback):
             summary['arch_string'] = self.describe(summary['arch'])
             if self.lookup is not None:
                 summary['lookup'] = self.lookup(summary['arch_string'])
+                # The search's own benchmark dataset, so readers need not know which one it is.
+                summary['lookup_test'] = summary['lookup'][self.benchmark_dataset]['test']
+        test = summary.get('lookup_test')
         self.run.append_metrics(summary)
         if self.on_record is not None:
             self.on_record(summary)
-        test = summary.get('lookup', {}).get(self.benchmark_dataset, {}).get('test')
         line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  '
                 f'train acc {_format_percent(summary.get("train_acc"))}  '
                 f'val acc {_format_percent(summary.get("val_acc"))}  '

@@ -368,6 +368,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
         run.set_status('failed', reason=f'{type(error).__name__}: {error}')
         raise
     arch = sample_to_arch(sample)
+    lookup = benchmark.lookup(arch) if benchmark else None
     selection = search_module.selection
     result = {
         'arch': arch,
@@ -378,8 +379,9 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
                         if selection else 'argmax of the architecture parameters'),
         'selection_score': selection.score if selection else None,
         'val_acc': selection.score if selection else search_module.score(sample),
-        'lookup': benchmark.lookup(arch) if benchmark else None,
+        'lookup': lookup,
         'benchmark_dataset': benchmark_dataset,
+        'lookup_test': lookup[benchmark_dataset]['test'] if lookup else None,
         'search_seconds': round(time.time() - started, 2),
         'run_folder': str(run.path),
     }

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from .errors import UserError
+from .runs import RunFolder
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
@@ -61,7 +62,7 @@ def search_or_resume(config, prefix: str, stream) -> Dict:
     from .search import resume_search, run_search
 
     folder = Path(config.out)
-    status = _status(folder)
+    status = RunFolder(folder).state()
     if (folder / 'result.json').is_file() and status == 'finished':
         print(f'{prefix}: finished before, skipped', file=stream, flush=True)
         return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
@@ -72,16 +73,9 @@ def search_or_resume(config, prefix: str, stream) -> Dict:
     return run_search(dataclasses.replace(config, overwrite=True), stream=stream)
 
 
-def _status(folder: Path) -> Optional[str]:
-    try:
-        return json.loads((folder / 'status.json').read_text(encoding='utf-8')).get('state')
-    except (OSError, ValueError):
-        return None
-
-
 def _finished_runs(out: Path) -> Iterator[Path]:
     for folder in sorted(Path(out).iterdir()):
-        if folder.is_dir() and (folder / 'result.json').is_file() and _status(folder) == 'finished':
+        if folder.is_dir() and (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished':
             yield folder
 
 

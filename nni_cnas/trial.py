@@ -46,14 +46,13 @@ def _percent(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(100.0 * float(value), 4)
 
 
-def epoch_metrics(record: Mapping[str, Any], dataset: str = 'cifar10') -> Dict[str, Any]:
+def epoch_metrics(record: Mapping[str, Any]) -> Dict[str, Any]:
     """The intermediate result of one epoch's record (a ``metrics.jsonl`` line)."""
-    lookup = (record.get('lookup') or {}).get(dataset, {}).get('test')
     metrics = {
         'train_acc': _percent(record.get('train_acc')),
         'val_acc': _percent(record.get('val_acc')),
         'arch_acc': _percent(record.get('arch_acc')),
-        'lookup_test_acc': lookup,
+        'lookup_test_acc': record.get('lookup_test'),
         'data_weight_gini': (record.get('data_weights') or {}).get('gini'),
     }
     metrics = {key: value for key, value in metrics.items() if value is not None}
@@ -64,8 +63,7 @@ def epoch_metrics(record: Mapping[str, Any], dataset: str = 'cifar10') -> Dict[s
 
 def final_metrics(result: Mapping[str, Any]) -> Dict[str, Any]:
     """The final result of a finished search, with its architecture."""
-    dataset = result.get('benchmark_dataset', 'cifar10')
-    lookup = (result.get('lookup') or {}).get(dataset, {}).get('test')
+    lookup = result.get('lookup_test')
     metrics = {'val_acc': _percent(result.get('val_acc')), 'lookup_test_acc': lookup,
                'arch': result['arch'], 'run_folder': result['run_folder']}
     ranking = result.get('ranking') or {}
@@ -86,16 +84,13 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     parameters = nni.get_next_parameter()
     check_parameters(parameters)
     config = SearchConfig.from_mapping(trial_options(base, parameters), 'trial parameters').resolve()
-    dataset = 'cifar10'
-
     def report(record):
-        nni.report_intermediate_result(epoch_metrics(record, dataset))
+        nni.report_intermediate_result(epoch_metrics(record))
 
     print(f'nni-cnas trial: {config.strategy}, curriculum {config.curriculum} (k={config.k}), seed {config.seed}; '
           f'run folder {config.out}', file=stream, flush=True)
     result = run_search(config, stream=stream, on_epoch=report)
-    final = final_metrics(result)
-    nni.report_final_result(final)
+    nni.report_final_result(final_metrics(result))
     return result
 
 

@@ -74,7 +74,7 @@ def test_trial_options_merge_parameters_and_drop_k_for_plain_runs(monkeypatch):
 
 
 def test_epoch_and_final_metrics_prefer_the_look_up():
-    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup': {'cifar10': {'test': 91.5}}, 'data_weights': {'gini': 0.1}}
+    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5, 'data_weights': {'gini': 0.1}}
     assert epoch_metrics(record) == {'default': 91.5, 'train_acc': 50.0, 'val_acc': 25.0, 'lookup_test_acc': 91.5,
                                      'data_weight_gini': 0.1}
     assert epoch_metrics({'train_acc': 0.5})['default'] == 50.0
