@@ -26,7 +26,7 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 
 __all__ = [
     'FixableMixedLayer', 'FixableMixedInput', 'FixableMixedCell',
-    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'ArchitectureMismatch',
+    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'active_value', 'ArchitectureMismatch',
 ]
 
 _PATH_SAMPLING = (PathSamplingLayer, PathSamplingInput, PathSamplingCell, PathSamplingRepeat)
@@ -83,6 +83,9 @@ class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
             return self[self._fixed[self.label]](*args, **kwargs)
         return super().forward(*args, **kwargs)
 
+    def active_value(self):
+        return None if self._fixed is None else self._fixed[self.label]
+
 
 class FixableMixedInput(_Fixable, DifferentiableMixedInput):
     """DARTS mixed input; when fixed, reduces only the chosen inputs."""
@@ -113,6 +116,20 @@ class FixableMixedCell(_Fixable, DifferentiableMixedCell):
             return PathSamplingCell.forward(self, *inputs)
         finally:
             self._sampled = saved
+
+
+def active_value(choice: nn.Module) -> Optional[Any]:
+    """The value a (supernet) layer choice runs now, when it runs one: a fixed subnet, a sampled
+    path, a GDAS draw, a frozen choice that knows its value; None while it runs a mixture."""
+    own = getattr(choice, 'active_value', None)
+    if callable(own):
+        return own()
+    if isinstance(choice, PathSamplingLayer):
+        sampled = choice._sampled
+        if isinstance(sampled, list):
+            return sampled[0] if len(sampled) == 1 else None
+        return sampled
+    return None
 
 
 def supernet_modules(model: nn.Module) -> Iterator[BaseSuperNetModule]:

@@ -34,7 +34,7 @@ from ..curriculum import (
 from ..errors import NonFiniteLoss
 from ..data.indexed import dataset_size, with_indices, yields_indices
 from ..supernet import fixed_architecture
-from ..topk import space_options
+from ..decisions import Decisions, decisions_of
 
 __all__ = ['SearchModule', 'CurriculumStrategy', 'Selection']
 
@@ -163,12 +163,22 @@ class SearchModule:
         return None
 
     @property
+    def decisions(self) -> Decisions:
+        """The space's independent decisions (read once): NNI's labels, or the space's own
+        (DARTS cells: one decision per node, see :mod:`nni_cnas.decisions`)."""
+        decisions = self._cache.get('decisions')
+        if decisions is None:
+            decisions = self._cache['decisions'] = decisions_of(self.model)
+        return decisions
+
+    @property
     def options(self) -> Dict[str, List[Any]]:
-        """``{label: values}`` of the supernet's choices (read once)."""
-        options = self._cache.get('options')
-        if options is None:
-            options = self._cache['options'] = space_options(self.model)
-        return options
+        """``{decision: values}``; samplers draw from these and :meth:`expand` their draws."""
+        return self.decisions.options
+
+    def expand(self, decided: Sample) -> Sample:
+        """The NNI sample of an architecture drawn from :attr:`options`."""
+        return self.decisions.expand(decided)
 
     def policy(self) -> Optional[Dict[str, Dict[Any, float]]]:
         """The search policy as ``{label: {value: probability}}`` (recorded each epoch to trace

@@ -63,10 +63,18 @@ class DartsModule(SearchModule, DartsLightningModule):
         return list(unique.values())
 
     def top_k(self, k: int) -> List[Sample]:
-        return [sample for _, sample in most_probable(self.export_probs(), k)]
+        probs = self.decisions.probabilities(self.export_probs())
+        return [self.expand(decided) for _, decided in most_probable(probs, k)]
+
+    def export(self) -> Sample:
+        # The most probable valid architecture: NNI's argmax per label where labels are the
+        # decisions (NAS-Bench-201), DARTS' two-strongest-edges derivation on DARTS cells.
+        if self.export_candidates() is not None:
+            return super().export()
+        return self.top_k(1)[0]
 
     def current_architecture(self) -> Sample:
-        return self.export()
+        return self.top_k(1)[0]
 
     def policy(self):
         return self.export_probs()

@@ -44,7 +44,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
 
     def set_model(self, model) -> None:
         super().set_model(model)
-        self._cache.pop('options', None)
+        self._cache.pop('decisions', None)
         self.controller = LstmController(self.options)
 
     def configure_architecture_optimizers(self):
@@ -55,7 +55,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         was_training = self.controller.training
         self.controller.eval()
         try:
-            return self.controller.sample(rng)
+            return self.expand(self.controller.sample(rng))
         finally:
             self.controller.train(was_training)
 
@@ -68,7 +68,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
 
     def current_architecture(self) -> Sample:
         with torch.no_grad():
-            return self.controller(greedy=True)[2]
+            return self.expand(self.controller(greedy=True)[2])
 
     def end_of_epoch(self) -> None:
         if self.current_epoch < self.warmup_epochs:
@@ -86,7 +86,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         for step in range(self.controller_steps * self.controller_aggregate):
             x, y = self._device_batch(next(batches))[:2]
             log_prob, entropy, sample = controller(self.rng)
-            with evaluation_mode(self.training_module), fixed_architecture(self.model, sample):
+            with evaluation_mode(self.training_module), fixed_architecture(self.model, self.expand(sample)):
                 accuracy = float((self.training_module(x).argmax(1) == y).float().mean())
             reward = accuracy + self.entropy_weight * float(entropy.detach())
             baseline = controller.update_baseline(reward, self.baseline_decay)

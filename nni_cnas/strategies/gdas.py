@@ -49,6 +49,11 @@ class GdasMixedLayer(FixableMixedLayer):
         others = [weights[i] for i in range(len(self.names)) if i != index]
         return out + sum(others) if others else out
 
+    def active_value(self):
+        if self._fixed is not None or self._draw is None:
+            return super().active_value()
+        return self.names[self._draw[1]]
+
 
 class GdasModule(DartsModule):
     """DARTS module whose forwards use one hard Gumbel sample per label, redrawn at each resample."""

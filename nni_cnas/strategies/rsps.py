@@ -48,13 +48,13 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
     """Uniform single-path training; K uniform subnets; best of ``num_candidates`` uniform ones."""
 
     def draw(self, rng: random.Random) -> Sample:
-        return uniform_samples(self.options, 1, rng, distinct=False)[0]
+        return self.expand(uniform_samples(self.options, 1, rng, distinct=False)[0])
 
     def top_k(self, k: int) -> List[Sample]:
-        return uniform_samples(self.options, k, self.curriculum_rng)
+        return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum_rng)]
 
     def export_candidates(self) -> List[Sample]:
-        return uniform_samples(self.options, self.num_candidates, self.candidate_rng())
+        return [self.expand(s) for s in uniform_samples(self.options, self.num_candidates, self.candidate_rng())]
 
 
 class RSPS(CurriculumStrategy, nni_strategy.RandomOneShot):

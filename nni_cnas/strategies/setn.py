@@ -29,7 +29,7 @@ class SetnModule(DartsModule):
     single_path = True
 
     def weight_step(self, batch, batch_idx, weights):
-        path = uniform_samples(self.options, 1, self.rng, distinct=False)[0]
+        path = self.expand(uniform_samples(self.options, 1, self.rng, distinct=False)[0])
         with fixed_architecture(self.model, path):
             return super().weight_step(batch, batch_idx, weights)
 

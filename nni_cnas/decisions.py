@@ -1,0 +1,95 @@
+"""What an architecture of a space is, as independent decisions, and how it becomes an NNI sample.
+
+The samplers (:mod:`nni_cnas.topk`) and the ENAS controller work on independent categorical
+decisions. In most spaces these are NNI's labels themselves (:class:`Decisions`). DARTS' space is
+not: each edge is a choice among ops including ``none``, and a valid cell keeps exactly two edges
+per node. :class:`DartsDecisions` makes each *node* one decision (its two inputs and their ops), so
+that uniform draws, top-K and the controller only ever produce valid cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, List, Mapping, Sequence
+
+__all__ = ['Decisions', 'DartsDecisions', 'decisions_of']
+
+Sample = Dict[str, Any]
+
+
+class Decisions:
+    """One decision per NNI label; an architecture is its NNI sample."""
+
+    def __init__(self, options: Mapping[str, Sequence[Any]]):
+        self.options: Dict[str, List[Any]] = {label: list(values) for label, values in options.items()}
+
+    def expand(self, decided: Mapping[str, Any]) -> Sample:
+        """The NNI sample of an architecture given as decisions."""
+        return dict(decided)
+
+    def probabilities(self, probs: Mapping[str, Mapping[Any, float]]) -> Dict[str, Dict[Any, float]]:
+        """Each decision's options and their (possibly unnormalised) probabilities under a policy
+        given as NNI's ``export_probs()``."""
+        return {label: dict(probs[label]) for label in self.options}
+
+
+class DartsDecisions(Decisions):
+    """DARTS cells: the decision of node ``i`` of cell type ``c`` (label ``c/node_i``) is a pair
+    ``((a, op_a), (b, op_b))``, ``a < b < i``, ops other than ``none``. Its NNI sample sets edge
+    ``c/{j}_{i}`` to ``op_a`` for ``j = a``, ``op_b`` for ``j = b`` and ``none`` otherwise.
+
+    Under DARTS' alphas (a softmax over all ops, ``none`` included, on each edge), a node's
+    probability is ``p_a(op_a) * p_b(op_b)``: its most probable value is exactly DARTS' derivation
+    (the two edges with the strongest non-``none`` op), so top-1 is the genotype DARTS exports.
+    """
+
+    def __init__(self, cell_types: Sequence[str], nodes: int, ops: Sequence[str]):
+        self.cell_types, self.nodes = tuple(cell_types), nodes
+        self.ops = [op for op in ops if op != 'none']
+        options = {}
+        for cell in self.cell_types:
+            for i in range(2, 2 + nodes):
+                options[f'{cell}/node_{i}'] = [
+                    ((a, op_a), (b, op_b))
+                    for a, b in itertools.combinations(range(i), 2)
+                    for op_a in self.ops for op_b in self.ops
+                ]
+        super().__init__(options)
+
+    def expand(self, decided):
+        sample = {}
+        for cell in self.cell_types:
+            for i in range(2, 2 + self.nodes):
+                chosen = dict(decided[f'{cell}/node_{i}'])
+                for j in range(i):
+                    sample[f'{cell}/{j}_{i}'] = chosen.get(j, 'none')
+        return sample
+
+    def contract(self, sample: Mapping[str, Any]) -> Sample:
+        """The decisions of an NNI sample; it must keep exactly two edges per node."""
+        decided = {}
+        for cell in self.cell_types:
+            for i in range(2, 2 + self.nodes):
+                kept = tuple((j, sample[f'{cell}/{j}_{i}']) for j in range(i) if sample[f'{cell}/{j}_{i}'] != 'none')
+                if len(kept) != 2:
+                    raise ValueError(f'{cell} node {i} keeps {len(kept)} edges; a DARTS node keeps exactly 2')
+                decided[f'{cell}/node_{i}'] = kept
+        return decided
+
+    def probabilities(self, probs):
+        out = {}
+        for label, values in self.options.items():
+            cell, node = label.split('/node_')
+            out[label] = {value: probs[f'{cell}/{value[0][0]}_{node}'][value[0][1]]
+                          * probs[f'{cell}/{value[1][0]}_{node}'][value[1][1]] for value in values}
+        return out
+
+
+def decisions_of(model) -> Decisions:
+    """The space's own decisions (``architecture_decisions()``), else one per NNI label."""
+    own = getattr(model, 'architecture_decisions', None)
+    if callable(own):
+        return own()
+    from .topk import space_options
+
+    return Decisions(space_options(model))
