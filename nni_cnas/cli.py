@@ -80,7 +80,7 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     # No argparse defaults: only the options given on the command line override --config and the
     # strategy's defaults (SearchConfig).
     g = p.add_argument_group('what to search')
-    g.add_argument('--space', help=f'search space: nb201 {d("space")}')
+    g.add_argument('--space', help=f'search space: nb201, darts, nasnet {d("space")}')
     g.add_argument('--strategy', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} {d("strategy")}')
     g.add_argument('--curriculum', help=f'data curriculum schedule: {", ".join(SCHEDULES)} {d("curriculum")}')
     if not sweep:
@@ -98,7 +98,10 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     g.add_argument('--epochs', type=int, help=d('epochs'))
     g.add_argument('--batch-size', type=int, help=d('batch_size'))
     g.add_argument('--channels', type=int, help=f'width C of the network {d("channels")}')
-    g.add_argument('--cells', type=int, help=f'cells per stage N {d("cells")}')
+    g.add_argument('--cells', type=int, help='cells per stage N (default 5 on nb201; 2 on darts/nasnet, '
+                                             'i.e. 8 cells with the 2 reduction cells)')
+    g.add_argument('--stem', help='darts/nasnet: cifar (one 3x3 conv) or imagenet (three stride-2 convs) '
+                                  f'{d("stem")}')
     g.add_argument('--lr', dest='learning_rate', type=float, help=f'weight learning rate {d("learning_rate")}')
     g.add_argument('--eta-min', type=float, help=f'final learning rate of the cosine schedule {d("eta_min")}')
     g.add_argument('--momentum', type=float, help=d('momentum'))
@@ -216,7 +219,59 @@ def build_parser() -> argparse.ArgumentParser:
                                    'nnictl\'s manager and web UI listen on 127.0.0.1 only instead of every interface.')
     p.set_defaults(run=_cmd_nnictl_loopback)
     _lookup_parser(sub)
+    _retrain_parser(sub)
     return parser
+
+
+def _retrain_parser(sub) -> None:
+    from .retrain import RetrainConfig
+
+    defaults = RetrainConfig()
+    p = sub.add_parser('retrain', help='retrain a found DARTS/NASNet cell from scratch (test accuracy, params, FLOPs)',
+                       description='Build the network of a genotype (a darts/nasnet run folder, a genotype.json or '
+                                   '.txt file, or Genotype(...) text) and train it from scratch with DARTS\' recipe '
+                                   '(SGD, cosine, cutout, auxiliary head, ScheduledDropPath). Checkpoints every epoch.')
+    p.add_argument('source', nargs='?', help='run folder, genotype file or Genotype(...) text')
+    p.add_argument('--resume', help='continue the retraining in this output folder from its checkpoint')
+    p.add_argument('--dataset', default=defaults.dataset, help='digits, cifar10 or cifar100 (default cifar10)')
+    p.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
+    p.add_argument('--subset', type=int, help='keep only this many training and test samples')
+    p.add_argument('--image-size', type=int, help='resize the images to this many pixels a side')
+    for name, kind, text in [
+        ('epochs', int, 'training epochs'), ('batch_size', int, 'batch size'),
+        ('channels', int, 'width C of the first stage'), ('cells', int, 'normal cells per stage (3N+2 cells in all)'),
+        ('stem', str, 'cifar or imagenet'), ('learning_rate', float, 'initial learning rate (cosine to 0)'),
+        ('momentum', float, 'SGD momentum'), ('weight_decay', float, 'weight decay'),
+        ('grad_clip', float, 'gradient norm clip (0: off)'), ('cutout', int, 'cutout square side, 0: off (default: half the image side, 16 on CIFAR)'),
+        ('auxiliary_weight', float, 'auxiliary head loss weight (0: no head)'),
+        ('drop_path', float, 'final ScheduledDropPath probability (rises linearly from 0)'),
+        ('seed', int, 'random seed'), ('device', str, 'auto, cpu or cuda'),
+    ]:
+        flag = '--lr' if name == 'learning_rate' else '--' + name.replace('_', '-')
+        default = getattr(defaults, name)
+        p.add_argument(flag, dest=name, type=kind, default=default,
+                       help=text if default is None else f'{text} (default {default})')
+    p.add_argument('--out', help='output folder (default runs/retrain-<space>-<dataset>-s<seed>-<time>)')
+    p.add_argument('--overwrite', action='store_true', help='reuse an existing output folder')
+    p.set_defaults(run=_cmd_retrain)
+
+
+def _cmd_retrain(args) -> int:
+    from .retrain import RetrainConfig, resume_retrain, run_retrain
+
+    if args.resume:
+        if args.source:
+            raise UserError('--resume continues a retraining with its own genotype and options; drop the source')
+        result = resume_retrain(args.resume)
+    else:
+        if not args.source:
+            raise UserError('give a run folder, genotype file or Genotype(...) text to retrain (or --resume OUT)')
+        options = {key: value for key, value in vars(args).items() if key not in ('run', 'resume', 'command')}
+        result = run_retrain(RetrainConfig(**options))
+    print(f'\ntest accuracy {100 * result["test_acc"]:.2f}% after {result["epochs"]} epochs; '
+          f'{result["params"] / 1e6:.3f}M parameters, {result["multiply_adds"] / 1e6:.1f}M multiply-adds; '
+          f'{result["out"]}')
+    return 0
 
 
 def _print_lookup(result: dict, stream, indent: str = '') -> None:
@@ -306,6 +361,9 @@ def _cmd_search(args) -> int:
           + (f' (score {result["selection_score"]:.4f})' if result['selection_score'] is not None else ''))
     if result['lookup']:
         _print_lookup(result['lookup'], sys.stdout, indent='  ')
+    elif result.get('genotype'):
+        print(f'  genotype, drawing: {result["run_folder"]}/genotype.txt, genotype.json, cells.png; '
+              f'retrain it with: nni-cnas retrain {result["run_folder"]}')
     else:
         print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
     print(f'  run folder: {result["run_folder"]}')

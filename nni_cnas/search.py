@@ -63,7 +63,8 @@ class SearchConfig:
     epochs: int = 100
     batch_size: int = 64
     channels: int = 16
-    cells: int = 5
+    cells: Optional[int] = None  # per stage; default 5 (nb201) or 2 (darts, nasnet)
+    stem: str = 'cifar'
     learning_rate: float = 0.025
     eta_min: float = 0.001
     momentum: float = 0.9
@@ -93,7 +94,8 @@ class SearchConfig:
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
         from .data import DATASETS
         from .hypergradient import HVP_METHODS
-        from .spaces import SPACES
+        from .spaces import STEMS
+        from .spaces import DEFAULT_CELLS, SPACES
 
         def choose(name, value, choices):
             if value not in choices:
@@ -106,6 +108,15 @@ class SearchConfig:
         choose('uncertainty precision', self.uncertainty_precision, PRECISIONS)
         choose('dataset', self.dataset, DATASETS)
         choose('device', self.device, DEVICES)
+        choose('stem', self.stem, STEMS)
+        if self.space == 'nb201':
+            if self.stem != 'cifar':
+                raise UserError('--stem applies to the darts and nasnet spaces; NAS-Bench-201 has its own stem')
+        else:
+            for name in ('rank_cells', 'nb201_table', 'nats_bench'):
+                if getattr(self, name):
+                    raise UserError(f'--{name.replace("_", "-")} needs NAS-Bench-201 (--space nb201); '
+                                    f'{self.space} cells are not in the benchmark')
         for name, strategies in _ONLY_FOR.items():
             if getattr(self, name) is not None and self.strategy not in strategies:
                 raise UserError(f'--{name.replace("_", "-")} applies to {"/".join(strategies)}, not to {self.strategy}')
@@ -149,6 +160,7 @@ class SearchConfig:
         _check_device(self.device)
 
         resolved = dataclasses.replace(self)
+        resolved.cells = DEFAULT_CELLS[self.space] if self.cells is None else self.cells
         resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
         if self.strategy == 'gdas':
             resolved.tau_max = 10.0 if self.tau_max is None else self.tau_max
@@ -246,6 +258,20 @@ def _write_ranks(run, sample) -> None:
         write_rank_csv(rows, run.path / 'ranks.csv')
 
 
+def _write_genotype(run, genotype) -> Dict[str, Any]:
+    """``genotype.txt`` (DARTS' text), ``genotype.json`` and ``cells.png`` (both cells drawn)."""
+    import json
+
+    from .plots import plot_cells
+    from .runs import atomic_write_text
+
+    data = genotype.to_json()
+    atomic_write_text(run.path / 'genotype.txt', genotype.text() + '\n')
+    atomic_write_text(run.path / 'genotype.json', json.dumps(data, indent=1) + '\n')
+    plot_cells(genotype, run.path / 'cells.png')
+    return data
+
+
 def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stream) -> Dict[str, Any]:
     """``ranking.csv`` and the ranking summary: the supernet's accuracy of random cells (issue 9)."""
     from .ranking import rank_supernet
@@ -289,17 +315,16 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     from .data import load_search_data
     from .evaluator import SearchClassificationModule, build_evaluator
     from .runs import RunFolder, RunRecorder
-    from .spaces.nb201 import NasBench201Space
-    from .spaces.nb201_arch import sample_to_arch
-    from .topk import check_k, space_options
+    from .decisions import decisions_of
+    from .spaces import build_space, describe_sample
+    from .topk import check_k
 
     data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
-    benchmark = open_benchmark(config.nb201_table, config.nats_bench)
+    benchmark = open_benchmark(config.nb201_table, config.nats_bench) if config.space == 'nb201' else None
     seed_everything(config.seed)
-    space = NasBench201Space(channels=config.channels, cells=config.cells, num_classes=data.num_classes,
-                             in_channels=data.in_channels)
+    space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem)
     try:
-        check_k(config.k, space_options(space))
+        check_k(config.k, decisions_of(space).options)
     except ValueError as error:
         raise UserError(str(error)) from None
     strategy = build_strategy(config)
@@ -326,7 +351,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     benchmark_dataset = data.benchmark or 'cifar10'
     recorded = run.metrics() if resume is not None else []
     seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
-    recorder = RunRecorder(run, describe=sample_to_arch, lookup=benchmark.lookup if benchmark else None,
+    recorder = RunRecorder(run, describe=lambda sample: describe_sample(space, sample), lookup=benchmark.lookup if benchmark else None,
                            benchmark_dataset=benchmark_dataset, stream=stream, seconds_before=seconds_before,
                            on_record=on_epoch)
     module.nni_final_report = on_epoch is None
@@ -367,7 +392,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     except BaseException as error:
         run.set_status('failed', reason=f'{type(error).__name__}: {error}')
         raise
-    arch = sample_to_arch(sample)
+    arch = describe_sample(space, sample)
     lookup = benchmark.lookup(arch) if benchmark else None
     selection = search_module.selection
     result = {
@@ -385,10 +410,13 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
         'search_seconds': round(time.time() - started, 2),
         'run_folder': str(run.path),
     }
+    if config.space != 'nb201':
+        result['genotype'] = _write_genotype(run, space.genotype(sample))
     if config.rank_cells:
         result['ranking'] = _rank_cells(config, search_module, loaders['val'], benchmark, benchmark_dataset, run, stream)
     run.write_result(result)
-    _write_ranks(run, sample)
+    if config.space == 'nb201':
+        _write_ranks(run, sample)
     run.set_status('finished')
     return result
 

@@ -27,7 +27,7 @@ from ..paths import shared_data_dir
 from .loader import Augmentation, TensorImageLoader
 from .sources import ImageSet, read_cifar, read_digits, read_image_folder, read_imagenet16
 
-__all__ = ['DATASETS', 'SearchData', 'load_search_data', 'Augmentation', 'TensorImageLoader', 'ImageSet']
+__all__ = ['DATASETS', 'RETRAIN_DATASETS', 'SearchData', 'load_search_data', 'load_retrain_data', 'Augmentation', 'TensorImageLoader', 'ImageSet']
 
 _CIFAR10_STATS = ((125.3 / 255, 123.0 / 255, 113.9 / 255), (63.0 / 255, 62.1 / 255, 66.7 / 255))
 _CIFAR100_STATS = ((129.3 / 255, 124.1 / 255, 112.4 / 255), (68.2 / 255, 65.4 / 255, 70.4 / 255))
@@ -153,14 +153,15 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optional[int] = None,
-                     image_size: Optional[int] = None) -> SearchData:
+                     image_size: Optional[int] = None, readers=None) -> SearchData:
     """The search splits of dataset ``name``; ``subset`` keeps that many samples of each half;
     ``image_size`` resizes the images (a CPU-sized proxy of the search), scaling the crop padding."""
-    if name not in DATASETS:
-        raise UserError(f'unknown dataset {name!r}; choose one of {", ".join(DATASETS)}')
+    readers = DATASETS if readers is None else readers
+    if name not in readers:
+        raise UserError(f'unknown dataset {name!r}; choose one of {", ".join(readers)}')
     if subset is not None and subset < 1:
         raise UserError(f'--subset must be a positive number of samples, not {subset}')
-    data = DATASETS[name](Path(data_dir) if data_dir is not None else None)
+    data = readers[name](Path(data_dir) if data_dir is not None else None)
     if len(data.train) == 0 or len(data.val) == 0:
         raise UserError(f'dataset {name} has an empty search split; check the data directory')
     if subset is not None:
@@ -175,3 +176,40 @@ def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optiona
         if data.augment is not None and data.augment.pad > 0:
             data.augment = dataclasses.replace(data.augment, pad=max(1, round(data.augment.pad * image_size / original)))
     return data
+
+
+def _retrain_cifar10(data_dir: Optional[Path]) -> SearchData:
+    shared = shared_data_dir()
+    default = shared / 'cifar10' / 'cifar10_images_jpg.zip' if shared else None
+    root = _require_dir(data_dir, 'CIFAR-10', default if default and default.exists() else None)
+    if root.is_file() or (root / 'train').is_dir():
+        train, test, _ = read_image_folder(root)
+        if test is None:
+            raise UserError(f'{root} has no test/ (or val/) split to measure the retrained network on')
+    else:
+        train, test = read_cifar(root, 'cifar10')
+    return SearchData('cifar10', train, test, 10, *_CIFAR10_STATS, Augmentation(pad=4, flip=True), None)
+
+
+def _retrain_cifar100(data_dir: Optional[Path]) -> SearchData:
+    train, test = read_cifar(_require_dir(data_dir, 'CIFAR-100'), 'cifar100')
+    return SearchData('cifar100', train, test, 100, *_CIFAR100_STATS, Augmentation(pad=4, flip=True), None)
+
+
+#: Retraining datasets: ``train`` is the whole training set, ``val`` holds the test set (digits:
+#: the search halves, first to train, second to test).
+RETRAIN_DATASETS: Dict[str, Callable[[Optional[Path]], SearchData]] = {
+    'digits': _digits,
+    'cifar10': _retrain_cifar10,
+    'cifar100': _retrain_cifar100,
+}
+
+
+def load_retrain_data(name: str, data_dir: Optional[Path] = None, subset: Optional[int] = None,
+                      image_size: Optional[int] = None) -> SearchData:
+    """Training and test set for retraining a found cell (``val`` is the test set)."""
+    if name not in RETRAIN_DATASETS:
+        raise UserError(f'unknown retraining dataset {name!r}; choose one of {", ".join(RETRAIN_DATASETS)}')
+    if name == 'digits' and data_dir is not None:
+        raise UserError('digits is embedded and takes no --data-dir')
+    return load_search_data(name, data_dir, subset, image_size, readers=RETRAIN_DATASETS)

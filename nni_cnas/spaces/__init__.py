@@ -1,19 +1,52 @@
-"""Search spaces in NNI 3.0's model-space API.
+"""Search spaces in NNI 3.0's model-space API: NAS-Bench-201, DARTS and NASNet.
 
 ``SPACES`` maps CLI names to builders; importing this package is cheap (the model classes import
 torch and NNI on first use).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict
+
 from .nb201_arch import arch_to_sample, sample_to_arch
 
-__all__ = ['NasBench201Space', 'arch_to_sample', 'sample_to_arch', 'SPACES']
+__all__ = ['NasBench201Space', 'DartsSpace', 'NasnetSpace', 'arch_to_sample', 'sample_to_arch', 'SPACES',
+           'DEFAULT_CELLS', 'STEMS', 'build_space', 'describe_sample']
 
 #: CLI name -> (module, class) of the model space.
-SPACES = {'nb201': ('nni_cnas.spaces.nb201', 'NasBench201Space')}
+SPACES = {
+    'nb201': ('nni_cnas.spaces.nb201', 'NasBench201Space'),
+    'darts': ('nni_cnas.spaces.darts', 'DartsSpace'),
+    'nasnet': ('nni_cnas.spaces.nasnet', 'NasnetSpace'),
+}
+#: Stems of the DARTS and NASNet networks: CIFAR-size or ImageNet-size inputs.
+STEMS = ('cifar', 'imagenet')
+#: Default cells per stage: NAS-Bench-201's 5; DARTS' 8-cell search network (2 per stage).
+DEFAULT_CELLS = {'nb201': 5, 'darts': 2, 'nasnet': 2}
+_CLASSES = {cls: module for module, cls in SPACES.values()}
+
+
+def space_class(name: str):
+    module, cls = SPACES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_space(name: str, channels: int, cells: int, num_classes: int, in_channels: int, stem: str = 'cifar'):
+    """The model space ``name`` at this size (``stem`` applies to DARTS and NASNet)."""
+    kwargs: Dict[str, Any] = dict(channels=channels, cells=cells, num_classes=num_classes, in_channels=in_channels)
+    if name != 'nb201':
+        kwargs['stem'] = stem
+    return space_class(name)(**kwargs)
+
+
+def describe_sample(space, sample) -> str:
+    """An architecture as text: a NAS-Bench-201 arch string, or a DARTS/NASNet genotype."""
+    genotype = getattr(space, 'genotype', None)
+    return str(genotype(sample)) if callable(genotype) else sample_to_arch(sample)
 
 
 def __getattr__(name):
-    if name == 'NasBench201Space':
-        from .nb201 import NasBench201Space
-        return NasBench201Space
+    if name in _CLASSES:
+        return getattr(importlib.import_module(_CLASSES[name]), name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
