@@ -208,6 +208,14 @@ def _combines(value: Any, name: str) -> Optional[Tuple[str, ...]]:
 
 def read_genotype(source: str) -> Genotype:
     """A genotype from a run folder (its ``genotype.json``), a ``.json``/``.txt`` file, or text."""
+    text = source.lstrip()
+    if text.startswith('Genotype('):
+        return Genotype.from_text(source)
+    if text.startswith('{'):
+        try:
+            return Genotype.from_json(json.loads(source))
+        except json.JSONDecodeError as error:
+            raise GenotypeError(f'not a JSON genotype: {error.msg}') from None
     path = Path(source)
     if path.is_dir():
         found = path / 'genotype.json'
@@ -216,19 +224,12 @@ def read_genotype(source: str) -> Genotype:
                                 '(NAS-Bench-201 runs have no genotype to retrain)')
         path = found
     if path.is_file():
-        text = path.read_text()
+        content = path.read_text()
         if path.suffix == '.json':
             try:
-                data = json.loads(text)
+                data = json.loads(content)
             except json.JSONDecodeError as error:
                 raise GenotypeError(f'{path}: not JSON ({error.msg} at line {error.lineno})') from None
             return Genotype.from_json(data)
-        return Genotype.from_text(text)
-    if source.lstrip().startswith('Genotype('):
-        return Genotype.from_text(source)
-    if source.lstrip().startswith('{'):
-        try:
-            return Genotype.from_json(json.loads(source))
-        except json.JSONDecodeError as error:
-            raise GenotypeError(f'not a JSON genotype: {error.msg}') from None
+        return Genotype.from_text(content)
     raise GenotypeError(f'{source!r} is neither a run folder, a genotype file nor a Genotype(...) text')
