@@ -79,3 +79,21 @@ def test_every_readme_command_parses():
     assert {c[0] for c in commands} >= {'search', 'lookup', 'ranks', 'sweep', 'sweep-plot', 'quality', 'quality-table', 'report'}
     for argv in commands:
         build_parser().parse_args(argv)  # a renamed option fails here
+
+
+def test_the_darts_search_and_retrain_commands_run(tmp_path, capsys):
+    commands = [c for c in readme_commands()
+                if c[0] == 'retrain' or ('--space' in c and c[c.index('--space') + 1] == 'darts')]
+    assert [c[0] for c in commands] == ['search', 'retrain', 'retrain']
+    folders = {}
+    for argv in commands:  # as written, with the run folders moved into tmp_path
+        argv = list(argv)
+        for flag in ('--out', '--resume'):
+            if flag in argv:
+                name = argv[argv.index(flag) + 1]
+                argv[argv.index(flag) + 1] = folders.setdefault(name, str(tmp_path / Path(name).name))
+        if argv[0] == 'retrain' and '--resume' not in argv:
+            argv[1] = folders[argv[1]]
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert 'Genotype(normal=' in out and 'test accuracy' in out
