@@ -97,3 +97,44 @@ def test_read_genotype_from_files_folders_and_text(tmp_path):
         read_genotype(str(tmp_path))
     with pytest.raises(GenotypeError, match='says space'):
         read_genotype(json.dumps(dict(genotype.to_json(), space='nasnet')))
+
+
+def _mutated(draw_text: str, edits) -> str:
+    text = draw_text
+    for position, kind, char in edits:
+        position %= len(text) + 1
+        if kind == 0:
+            text = text[:position] + text[position + 1:]
+        elif kind == 1:
+            text = text[:position] + char + text[position:]
+        else:
+            text = text[:position] + char + text[position + 1:]
+    return text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10 ** 4), st.integers(0, 2),
+                          st.sampled_from(list("()[]{},'\"=0123456789_ abcnrx~|+-") + ['\x00', 'range', 'Genotype('])),
+                min_size=1, max_size=6))
+def test_mutated_genotype_texts_give_a_genotype_or_the_clear_error(edits):
+    text = _mutated(DARTS_V2, edits)
+    try:
+        assert Genotype.from_text(text).check()
+    except GenotypeError:
+        pass
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                           lambda children: st.lists(children, max_size=5)
+                           | st.dictionaries(st.text(max_size=15), children, max_size=5), max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, st.fixed_dictionaries(
+    {'normal': json_values, 'normal_concat': json_values, 'reduce': json_values, 'reduce_concat': json_values},
+    optional={'normal_combine': json_values, 'space': json_values})))
+def test_random_json_gives_a_genotype_or_the_clear_error(data):
+    try:
+        Genotype.from_json(data)
+    except GenotypeError:
+        pass

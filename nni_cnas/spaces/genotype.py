@@ -118,6 +118,8 @@ class Genotype:
             tree = ast.parse(text.strip(), mode='eval')
         except SyntaxError as error:
             raise GenotypeError(f'not a genotype: {error.msg} in {_short(text)!r}') from None
+        except (ValueError, RecursionError, MemoryError):  # null bytes, absurd nesting
+            raise GenotypeError(f'not a genotype: {_short(text)!r} is not readable Python literal text') from None
         call = tree.body
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == 'Genotype'
                 and not call.args):
@@ -173,10 +175,13 @@ def _literal(node: ast.AST, name: Optional[str]) -> Any:
     """A keyword's value: a Python literal, or ``range(a, b)`` (DARTS writes concat that way)."""
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'range'
             and not node.keywords and 1 <= len(node.args) <= 2):
-        return list(range(*[_literal(arg, name) for arg in node.args]))
+        bounds = [_literal(arg, name) for arg in node.args]
+        if not all(isinstance(b, int) and not isinstance(b, bool) and abs(b) < 10 ** 6 for b in bounds):
+            raise GenotypeError(f'{name}: range() takes small whole numbers, not {bounds}')
+        return list(range(*bounds))
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         raise GenotypeError(f'{name}: only literals (and range(a, b)) are allowed in a genotype') from None
 
 
