@@ -53,13 +53,12 @@ def child(args) -> dict:
                                 accelerator='auto', callbacks=[timer])
     supernet = strategy.mutate_model(space)
     evaluator = strategy.mutate_evaluator(evaluator)
-    before = peak_rss_bytes()
     import psutil
 
     rss_after_setup = psutil.Process().memory_info().rss
     evaluator.evaluate(supernet)
     return {'seconds': statistics.median(timer.wall[1:]), 'steps': timer.wall,
-            'peak_mib': (max(peak_rss_bytes(), before) - rss_after_setup) / 2 ** 20,
+            'peak_mib': (peak_rss_bytes() - rss_after_setup) / 2 ** 20,
             'threads': torch.get_num_threads()}
 
 

@@ -123,7 +123,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
     import torch.nn.functional as F
 
     from .data import TensorImageLoader, load_retrain_data
-    from .runs import append_json_line, atomic_write_text, read_json_lines
+    from .runs import RunFolder, append_json_line, atomic_write_text, read_json_lines
     from .spaces.fixed import GenotypeNetwork, count_macs, count_parameters, drop_path_probability
 
     data = load_retrain_data(config.dataset, config.data_dir, config.subset, config.image_size)
@@ -161,8 +161,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         optimizer.load_state_dict(state['optimizer'])
         schedule.load_state_dict(state['schedule'])
         start, seconds_before = state['epoch'] + 1, state['seconds']
-        kept = [m for m in read_json_lines(out / 'metrics.jsonl') if m['epoch'] < start]
-        atomic_write_text(out / 'metrics.jsonl', ''.join(json.dumps(m) + '\n' for m in kept))
+        RunFolder(out).keep_metrics_through(state['epoch'])
         print(f'resuming {out} at epoch {start + 1}/{config.epochs}', file=stream, flush=True)
     print(f'retraining {genotype.space} cells: {3 * config.cells + 2} cells, C={config.channels}, '
           f'{sizes["params"] / 1e6:.3f}M parameters, {macs / 1e6:.1f}M multiply-adds, on {device}',

@@ -96,16 +96,22 @@ def _digits(data_dir: Optional[Path]) -> SearchData:
                       Augmentation(pad=1, flip=False), None)
 
 
-def _cifar10(data_dir: Optional[Path]) -> SearchData:
+def _read_cifar10(data_dir: Optional[Path]) -> Tuple[Path, ImageSet, Optional[ImageSet]]:
+    """``(root, train, test)`` of CIFAR-10: an image folder or zip (the JPEG copy in ../shared/data
+    by default), or the python pickles."""
     shared = shared_data_dir()
     default = shared / 'cifar10' / 'cifar10_images_jpg.zip' if shared else None
     root = _require_dir(data_dir, 'CIFAR-10', default if default and default.exists() else None)
     if root.is_file() or (root / 'train').is_dir():
-        train, _, classes = read_image_folder(root)
+        train, test, classes = read_image_folder(root)
         if len(classes) != 10:
             raise UserError(f'{root}: CIFAR-10 has 10 classes, found {len(classes)}')
-    else:
-        train, _ = read_cifar(root, 'cifar10')
+        return root, train, test
+    return (root,) + read_cifar(root, 'cifar10')
+
+
+def _cifar10(data_dir: Optional[Path]) -> SearchData:
+    _, train, _ = _read_cifar10(data_dir)
     first, second = _halves(len(train))
     return SearchData('cifar10', train.subset(first), train.subset(second), 10, *_CIFAR10_STATS,
                       Augmentation(pad=4, flip=True), 'cifar10')
@@ -179,15 +185,9 @@ def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optiona
 
 
 def _retrain_cifar10(data_dir: Optional[Path]) -> SearchData:
-    shared = shared_data_dir()
-    default = shared / 'cifar10' / 'cifar10_images_jpg.zip' if shared else None
-    root = _require_dir(data_dir, 'CIFAR-10', default if default and default.exists() else None)
-    if root.is_file() or (root / 'train').is_dir():
-        train, test, _ = read_image_folder(root)
-        if test is None:
-            raise UserError(f'{root} has no test/ (or val/) split to measure the retrained network on')
-    else:
-        train, test = read_cifar(root, 'cifar10')
+    root, train, test = _read_cifar10(data_dir)
+    if test is None:
+        raise UserError(f'{root} has no test/ (or val/) split to measure the retrained network on')
     return SearchData('cifar10', train, test, 10, *_CIFAR10_STATS, Augmentation(pad=4, flip=True), None)
 
 

@@ -157,6 +157,10 @@ class SearchModule:
         """Candidates for the final choice on a validation batch, or None to export directly."""
         return None
 
+    def direct_export(self) -> Sample:
+        """The architecture exported without candidates. Default: NNI's own export."""
+        return super().export()
+
     def current_architecture(self) -> Optional[Sample]:
         """The architecture the search would return now, if that is cheap to know (for per-epoch
         metrics); None when only the final selection can tell (RSPS)."""
@@ -436,7 +440,7 @@ class SearchModule:
     def export(self) -> Sample:
         candidates = self.export_candidates()
         if candidates is None:
-            return super().export()
+            return self.direct_export()
         self.selection = self.select_best(candidates)
         return self.selection.sample
 

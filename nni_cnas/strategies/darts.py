@@ -66,11 +66,9 @@ class DartsModule(SearchModule, DartsLightningModule):
         probs = self.decisions.probabilities(self.export_probs())
         return [self.expand(decided) for _, decided in most_probable(probs, k)]
 
-    def export(self) -> Sample:
+    def direct_export(self) -> Sample:
         # The most probable valid architecture: NNI's argmax per label where labels are the
         # decisions (NAS-Bench-201), DARTS' two-strongest-edges derivation on DARTS cells.
-        if self.export_candidates() is not None:
-            return super().export()
         return self.top_k(1)[0]
 
     def current_architecture(self) -> Sample:

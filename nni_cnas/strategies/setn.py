@@ -36,10 +36,6 @@ class SetnModule(DartsModule):
     def export_candidates(self) -> List[Sample]:
         return self.top_k(self.num_candidates)
 
-    def current_architecture(self) -> Sample:
-        # The most probable architecture: the cheap per-epoch view (the final one is selected).
-        return self.top_k(1)[0]
-
 
 class SETN(DARTS):
     """SETN with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain SETN.
