@@ -10,6 +10,7 @@ that uniform draws, top-K and the controller only ever produce valid cells.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Dict, List, Mapping, Sequence
 
 __all__ = ['Decisions', 'DartsDecisions', 'decisions_of']
@@ -34,45 +35,52 @@ class Decisions:
 
 
 class DartsDecisions(Decisions):
-    """DARTS cells: the decision of node ``i`` of cell type ``c`` (label ``c/node_i``) is a pair
-    ``((a, op_a), (b, op_b))``, ``a < b < i``, ops other than ``none``. Its NNI sample sets edge
-    ``c/{j}_{i}`` to ``op_a`` for ``j = a``, ``op_b`` for ``j = b`` and ``none`` otherwise.
+    """DARTS cells: the decision of node ``i`` of cell type ``c`` (label ``c/node_i``) is a tuple
+    of ``inputs`` pairs ``((a, op_a), (b, op_b))``, ``a < b < i``, ops other than ``none``. Its NNI
+    sample sets edge ``c/{j}_{i}`` to ``op_a`` for ``j = a``, ``op_b`` for ``j = b`` and ``none``
+    otherwise. Nodes are numbered from ``first`` (the cell's inputs come before): DARTS' CNN cells
+    have two inputs per node and two cell inputs; its recurrent cell one input per node and one
+    initial state (``inputs=1, first=1``).
 
     Under DARTS' alphas (a softmax over all ops, ``none`` included, on each edge), a node's
     probability is ``p_a(op_a) * p_b(op_b)``: its most probable value is exactly DARTS' derivation
-    (the two edges with the strongest non-``none`` op), so top-1 is the genotype DARTS exports.
+    (the edges with the strongest non-``none`` op), so top-1 is the genotype DARTS exports.
     """
 
-    def __init__(self, cell_types: Sequence[str], nodes: int, ops: Sequence[str]):
-        self.cell_types, self.nodes = tuple(cell_types), nodes
+    def __init__(self, cell_types: Sequence[str], nodes: int, ops: Sequence[str], inputs: int = 2, first: int = 2):
+        self.cell_types, self.nodes, self.inputs, self.first = tuple(cell_types), nodes, inputs, first
         self.ops = [op for op in ops if op != 'none']
         options = {}
         for cell in self.cell_types:
-            for i in range(2, 2 + nodes):
+            for i in self.node_indices:
                 options[f'{cell}/node_{i}'] = [
-                    ((a, op_a), (b, op_b))
-                    for a, b in itertools.combinations(range(i), 2)
-                    for op_a in self.ops for op_b in self.ops
+                    tuple(zip(chosen, ops_chosen))
+                    for chosen in itertools.combinations(range(i), inputs)
+                    for ops_chosen in itertools.product(self.ops, repeat=inputs)
                 ]
         super().__init__(options)
+
+    @property
+    def node_indices(self) -> range:
+        return range(self.first, self.first + self.nodes)
 
     def expand(self, decided):
         sample = {}
         for cell in self.cell_types:
-            for i in range(2, 2 + self.nodes):
+            for i in self.node_indices:
                 chosen = dict(decided[f'{cell}/node_{i}'])
                 for j in range(i):
                     sample[f'{cell}/{j}_{i}'] = chosen.get(j, 'none')
         return sample
 
     def contract(self, sample: Mapping[str, Any]) -> Sample:
-        """The decisions of an NNI sample; it must keep exactly two edges per node."""
+        """The decisions of an NNI sample; it must keep exactly ``inputs`` edges per node."""
         decided = {}
         for cell in self.cell_types:
-            for i in range(2, 2 + self.nodes):
+            for i in self.node_indices:
                 kept = tuple((j, sample[f'{cell}/{j}_{i}']) for j in range(i) if sample[f'{cell}/{j}_{i}'] != 'none')
-                if len(kept) != 2:
-                    raise ValueError(f'{cell} node {i} keeps {len(kept)} edges; a DARTS node keeps exactly 2')
+                if len(kept) != self.inputs:
+                    raise ValueError(f'{cell} node {i} keeps {len(kept)} edges; a node here keeps exactly {self.inputs}')
                 decided[f'{cell}/node_{i}'] = kept
         return decided
 
@@ -80,8 +88,7 @@ class DartsDecisions(Decisions):
         out = {}
         for label, values in self.options.items():
             cell, node = label.split('/node_')
-            out[label] = {value: probs[f'{cell}/{value[0][0]}_{node}'][value[0][1]]
-                          * probs[f'{cell}/{value[1][0]}_{node}'][value[1][1]] for value in values}
+            out[label] = {value: math.prod(probs[f'{cell}/{j}_{node}'][op] for j, op in value) for value in values}
         return out
 
 

@@ -1,4 +1,5 @@
-"""The evaluator of a search: NNI's classification module with NATS-Bench's weight optimiser.
+"""The evaluator of a search: NNI's classification module with NATS-Bench's weight optimiser, and a
+language-model module (token sequences) with DARTS' recurrent search settings.
 
 NNI's ``Classification`` evaluator builds ``optimizer(params, lr, weight_decay)`` with no momentum
 and no schedule. NATS-Bench's weight-sharing searches use SGD (momentum 0.9, Nesterov, weight decay
@@ -14,11 +15,12 @@ from typing import Any, Dict, List, Optional
 import nni
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from nni.nas.evaluator.pytorch import Lightning, Trainer
-from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+from nni.nas.evaluator.pytorch.lightning import ClassificationModule, SupervisedLearningModule
 from pytorch_lightning.callbacks import Checkpoint
 
-__all__ = ['SearchClassificationModule', 'CosineToMin', 'build_evaluator']
+__all__ = ['SearchClassificationModule', 'LanguageModelModule', 'SequenceCrossEntropy', 'CosineToMin', 'build_evaluator']
 
 
 class CosineToMin:
@@ -40,13 +42,13 @@ class CosineToMin:
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-@nni.trace
-class SearchClassificationModule(ClassificationModule):
-    def __init__(self, num_classes: int, learning_rate: float = 0.025, momentum: float = 0.9,
-                 nesterov: bool = True, weight_decay: float = 5e-4, eta_min: float = 0.001):
-        super().__init__(criterion=nn.CrossEntropyLoss, learning_rate=learning_rate, weight_decay=weight_decay,
-                         optimizer=torch.optim.SGD, export_onnx=False, num_classes=num_classes)
-        self.momentum, self.nesterov, self.eta_min = momentum, nesterov, eta_min
+class _SearchOptimiser:
+    """Mixin for NNI's supervised modules: SGD (momentum, Nesterov when there is momentum, weight
+    decay) with a cosine schedule to ``eta_min`` updated every step (``eta_min == learning_rate``:
+    a constant rate), and NNI's final report only when nobody else reports."""
+
+    def _set_optimiser(self, momentum: float, nesterov: bool, eta_min: float) -> None:
+        self.momentum, self.nesterov, self.eta_min = momentum, nesterov and momentum > 0, eta_min
         #: Off when the caller reports to NNI itself (an ``nni-cnas trial``), so a trial has one final result.
         self.nni_final_report = True
 
@@ -79,7 +81,50 @@ class SearchClassificationModule(ClassificationModule):
         nni.report_final_result(result)
 
 
-def build_evaluator(module: SearchClassificationModule, loaders: Dict[str, Any], *, max_epochs: int,
+@nni.trace
+class SearchClassificationModule(_SearchOptimiser, ClassificationModule):
+    def __init__(self, num_classes: int, learning_rate: float = 0.025, momentum: float = 0.9,
+                 nesterov: bool = True, weight_decay: float = 5e-4, eta_min: float = 0.001):
+        super().__init__(criterion=nn.CrossEntropyLoss, learning_rate=learning_rate, weight_decay=weight_decay,
+                         optimizer=torch.optim.SGD, export_onnx=False, num_classes=num_classes)
+        self._set_optimiser(momentum, nesterov, eta_min)
+
+
+class SequenceCrossEntropy(nn.Module):
+    """Token cross-entropy of next-token logits ``[B, T, V]`` against targets ``[B, T]``;
+    ``reduction='none'`` gives ``[B, T]`` (a sequence's loss is then its mean)."""
+
+    def __init__(self, reduction: str = 'mean'):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction='none')
+        if self.reduction == 'none':
+            return loss.view(targets.shape)
+        return loss.sum() if self.reduction == 'sum' else loss.mean()
+
+
+@nni.trace
+class LanguageModelModule(_SearchOptimiser, SupervisedLearningModule):
+    """NNI's supervised module for next-token prediction: token cross-entropy, perplexity as its
+    metric. Defaults are DARTS' recurrent search: SGD at a constant 20, weight decay 5e-7."""
+
+    #: Targets are token sequences: the search reports perplexity (exp of the mean token loss).
+    sequence_task = True
+
+    def __init__(self, learning_rate: float = 20.0, momentum: float = 0.0, weight_decay: float = 5e-7,
+                 eta_min: Optional[float] = None):
+        super().__init__(criterion=SequenceCrossEntropy, metrics={}, learning_rate=learning_rate,
+                         weight_decay=weight_decay, optimizer=torch.optim.SGD, export_onnx=False)
+        self._set_optimiser(momentum, False, learning_rate if eta_min is None else eta_min)
+
+    def _get_result_for_report(self):
+        stage = 'val' if self.trainer.val_dataloaders else 'train'
+        return math.exp(self.trainer.callback_metrics[f'{stage}_loss'].item())
+
+
+def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,
                     accelerator: str = 'auto', callbacks: Optional[List] = None,
                     progress_bar: bool = False, logger: Any = False) -> Lightning:
     """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
+import torch
 import torch.nn as nn
 from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
 from nni.nas.oneshot.pytorch.supermodule.differentiable import (
@@ -26,7 +27,8 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 
 __all__ = [
     'FixableMixedLayer', 'FixableMixedInput', 'FixableMixedCell',
-    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'active_value', 'ArchitectureMismatch',
+    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'active_value', 'runs_without_alphas',
+    'ArchitectureMismatch',
 ]
 
 _PATH_SAMPLING = (PathSamplingLayer, PathSamplingInput, PathSamplingCell, PathSamplingRepeat)
@@ -130,6 +132,17 @@ def active_value(choice: nn.Module) -> Optional[Any]:
             return sampled[0] if len(sampled) == 1 else None
         return sampled
     return None
+
+
+def runs_without_alphas(choice: nn.Module, value: Any) -> bool:
+    """Whether ``choice`` runs ``value`` now and no architecture gradient passes through it, so a
+    caller may skip the work of that value (a ``none`` edge). A GDAS draw of ``value`` still feeds
+    the alphas' gradient while training, so it is not skipped then."""
+    if active_value(choice) != value:
+        return False
+    if getattr(choice, '_fixed', None) is not None or not torch.is_grad_enabled():
+        return True
+    return not any(True for _ in getattr(choice, 'arch_parameters', lambda: ())())
 
 
 def supernet_modules(model: nn.Module) -> Iterator[BaseSuperNetModule]:

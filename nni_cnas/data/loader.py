@@ -1,4 +1,4 @@
-"""An image loader that keeps the whole dataset on the device and augments whole batches there.
+"""Loaders that keep the whole dataset on the device; images are augmented as whole batches there.
 
 CIFAR-sized datasets fit in device memory as one ``uint8`` tensor; a batch is then one gather, a
 batched pad-crop and flip, and a normalisation: no worker processes and no per-sample Python.
@@ -12,6 +12,7 @@ run resumed at an epoch boundary sees exactly the batches of an uninterrupted on
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Iterator, Optional, Sequence, Tuple
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ['Augmentation', 'EpochSampler', 'TensorImageLoader']
+__all__ = ['Augmentation', 'EpochSampler', 'TensorLoader', 'TensorImageLoader']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,74 +83,78 @@ class EpochSampler:
         return torch.Generator().manual_seed(_seed(self.seed, self.epoch, pass_index, batch_index))
 
 
-class TensorImageLoader:
-    """Batches ``(x, y, index)`` (or ``(x, y)``) of a ``uint8 [N, C, H, W]`` image tensor.
+class TensorLoader:
+    """Batches ``(x, y, index)`` (or ``(x, y)``) of two tensors held whole on the device: inputs
+    ``[N, ...]`` and targets ``[N, ...]`` (token sequences and their next tokens, for example).
 
     Parameters
     ----------
-    images, labels
+    inputs, targets
         The whole split; moved to the training device once by :meth:`to_device`.
     batch_size, shuffle, drop_last
         As in ``torch.utils.data.DataLoader``.
-    augment
-        Batched augmentation, or None.
-    mean, std
-        Per-channel normalisation of ``[0, 1]`` pixel values.
     seed
-        Seed of the order and augmentation.
+        Seed of the order (and of the subclasses' augmentation).
     with_index
         Append the sample indices to each batch (the epoch curriculum needs them).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool,
-                 augment: Optional[Augmentation], mean: Sequence[float], std: Sequence[float],
+    #: Tensors that live on the training device (a view shares them with its source).
+    _device_tensors: Tuple[str, ...] = ('inputs', 'targets')
+    #: Batched augmentation (images); plain tensors have none, so ``view(augment=None)`` fits any loader.
+    augment: Optional[Augmentation] = None
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, *, shuffle: bool,
                  seed: int = 0, drop_last: bool = False, with_index: bool = True):
-        if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError(f'images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}')
-        if len(images) != len(labels):
-            raise ValueError(f'{len(images)} images but {len(labels)} labels')
+        if len(inputs) != len(targets):
+            raise ValueError(f'{len(inputs)} inputs but {len(targets)} targets')
         if batch_size < 1:
             raise ValueError('batch_size must be positive')
-        self.images, self.labels = images, labels.long()
-        self.batch_size, self.drop_last, self.augment = batch_size, drop_last, augment
-        channels = images.shape[1]
-        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(1, channels, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).reshape(1, channels, 1, 1)
-        self.sampler = EpochSampler(len(images), shuffle, seed)
+        self.inputs, self.targets = inputs, targets
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.sampler = EpochSampler(len(inputs), shuffle, seed)
         self.yields_indices = with_index
         self._position = (0, 0, 0)  # (epoch, pass, batches served) of the current pass
         self._resume: Optional[dict] = None
-        self._source: Optional['TensorImageLoader'] = None  # the loader this one is a view of
+        self._source: Optional['TensorLoader'] = None  # the loader this one is a view of
 
     @property
     def num_samples(self) -> int:
-        return len(self.images)
+        return len(self.inputs)
 
     def __len__(self) -> int:
         n = self.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def to_device(self, device) -> 'TensorImageLoader':
+    def to_device(self, device) -> 'TensorLoader':
         if self._source is not None:  # a view: share the source's tensors, never copy them twice
             self._source.to_device(device)
-            source = self._source
-            self.images, self.labels, self.mean, self.std = source.images, source.labels, source.mean, source.std
+            for name in self._device_tensors:
+                setattr(self, name, getattr(self._source, name))
             return self
-        self.images, self.labels = self.images.to(device), self.labels.to(device)
-        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        for name in self._device_tensors:
+            setattr(self, name, getattr(self, name).to(device))
         return self
 
-    def view(self, *, shuffle: bool = False, augment: Optional[Augmentation] = None,
-             batch_size: Optional[int] = None, with_index: Optional[bool] = None) -> 'TensorImageLoader':
-        """Another loader over the same tensors (no copy), e.g. unshuffled and unaugmented."""
-        other = TensorImageLoader(
-            self.images, self.labels, batch_size or self.batch_size, shuffle=shuffle, augment=augment,
-            mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist(), seed=self.sampler.seed,
-            drop_last=self.drop_last, with_index=self.yields_indices if with_index is None else with_index,
-        )
-        other.mean, other.std = self.mean, self.std
+    def view(self, *, shuffle: bool = False, batch_size: Optional[int] = None,
+             with_index: Optional[bool] = None, **changes) -> 'TensorLoader':
+        """Another loader over the same tensors (no copy), e.g. unshuffled (and, for images,
+        ``augment=None``)."""
+        other = copy.copy(self)
+        for name, value in changes.items():
+            if not hasattr(self, name):
+                raise TypeError(f'{type(self).__name__} has no option {name!r}')
+            setattr(other, name, value)
+        other.batch_size = batch_size or self.batch_size
+        other.sampler = EpochSampler(self.num_samples, shuffle, self.sampler.seed)
+        other.yields_indices = self.yields_indices if with_index is None else with_index
+        other._position, other._resume = (0, 0, 0), None
         other._source = self._source or self
         return other
+
+    def prepare(self, x: torch.Tensor, pass_index: int, batch_index: int) -> torch.Tensor:
+        """The batch's inputs as the model takes them (images: augmented and normalised)."""
+        return x
 
     def __iter__(self) -> Iterator[tuple]:
         sampler = self.sampler
@@ -160,7 +165,7 @@ class TensorImageLoader:
             pass_index, skip = sampler.passes, 0
         sampler.passes = pass_index + 1
         order = sampler.order(pass_index)
-        device = self.images.device
+        device = self.inputs.device
         self._position = (sampler.epoch, pass_index, skip)
         for batch_index, start in enumerate(range(0, self.num_samples, self.batch_size)):
             if batch_index < skip:
@@ -169,11 +174,8 @@ class TensorImageLoader:
             if self.drop_last and len(index) < self.batch_size:
                 break
             index = index.to(device)
-            x = self.images[index]
-            if self.augment is not None:
-                x = self.augment(x, sampler.batch_generator(pass_index, batch_index))
-            x = (x.float().div_(255.0) - self.mean) / self.std
-            y = self.labels[index]
+            x = self.prepare(self.inputs[index], pass_index, batch_index)
+            y = self.targets[index]
             self._position = (sampler.epoch, pass_index, batch_index + 1)
             yield (x, y, index) if self.yields_indices else (x, y)
 
@@ -185,3 +187,35 @@ class TensorImageLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self._resume = dict(state)
+
+
+class TensorImageLoader(TensorLoader):
+    """Batches of a ``uint8 [N, C, H, W]`` image tensor and its labels, augmented and normalised
+    as whole batches on the device.
+
+    Parameters (beyond :class:`TensorLoader`'s)
+    ----------
+    augment
+        Batched augmentation, or None.
+    mean, std
+        Per-channel normalisation of ``[0, 1]`` pixel values.
+    """
+
+    _device_tensors = ('inputs', 'targets', 'mean', 'std')
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool,
+                 augment: Optional[Augmentation], mean: Sequence[float], std: Sequence[float],
+                 seed: int = 0, drop_last: bool = False, with_index: bool = True):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f'images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}')
+        super().__init__(images, labels.long(), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
+                         with_index=with_index)
+        self.augment = augment
+        channels = images.shape[1]
+        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(1, channels, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).reshape(1, channels, 1, 1)
+
+    def prepare(self, x, pass_index, batch_index):
+        if self.augment is not None:
+            x = self.augment(x, self.sampler.batch_generator(pass_index, batch_index))
+        return (x.float().div_(255.0) - self.mean) / self.std

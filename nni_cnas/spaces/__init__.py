@@ -1,4 +1,4 @@
-"""Search spaces in NNI 3.0's model-space API: NAS-Bench-201, DARTS and NASNet.
+"""Search spaces in NNI 3.0's model-space API: NAS-Bench-201, DARTS, NASNet and recurrent cells.
 
 ``SPACES`` maps CLI names to builders; importing this package is cheap (the model classes import
 torch and NNI on first use).
@@ -7,23 +7,27 @@ torch and NNI on first use).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .nb201_arch import arch_to_sample, sample_to_arch
 
-__all__ = ['NasBench201Space', 'DartsSpace', 'NasnetSpace', 'arch_to_sample', 'sample_to_arch', 'SPACES',
-           'DEFAULT_CELLS', 'STEMS', 'build_space', 'describe_sample']
+__all__ = ['NasBench201Space', 'DartsSpace', 'NasnetSpace', 'RecurrentSpace', 'arch_to_sample', 'sample_to_arch', 'SPACES',
+           'DEFAULT_CELLS', 'STEMS', 'TEXT_SPACES', 'build_space', 'build_text_space', 'describe_sample']
 
 #: CLI name -> (module, class) of the model space.
 SPACES = {
     'nb201': ('nni_cnas.spaces.nb201', 'NasBench201Space'),
     'darts': ('nni_cnas.spaces.darts', 'DartsSpace'),
     'nasnet': ('nni_cnas.spaces.nasnet', 'NasnetSpace'),
+    'rnn-darts': ('nni_cnas.spaces.rnn', 'RecurrentSpace'),
+    'rnn-enas': ('nni_cnas.spaces.rnn', 'RecurrentSpace'),
 }
+#: Recurrent cell spaces: language models on token sequences (the others classify images).
+TEXT_SPACES = ('rnn-darts', 'rnn-enas')
 #: Stems of the DARTS and NASNet networks: CIFAR-size or ImageNet-size inputs.
 STEMS = ('cifar', 'imagenet')
 #: Default cells per stage: NAS-Bench-201's 5; DARTS' 8-cell search network (2 per stage).
-DEFAULT_CELLS = {'nb201': 5, 'darts': 2, 'nasnet': 2}
+DEFAULT_CELLS = {'nb201': 5, 'darts': 2, 'nasnet': 2, 'rnn-darts': None, 'rnn-enas': None}
 _CLASSES = {cls: module for module, cls in SPACES.values()}
 
 
@@ -38,6 +42,11 @@ def build_space(name: str, channels: int, cells: int, num_classes: int, in_chann
     if name != 'nb201':
         kwargs['stem'] = stem
     return space_class(name)(**kwargs)
+
+
+def build_text_space(name: str, vocabulary: int, hidden: int, nodes: Optional[int] = None):
+    """The recurrent space ``name`` (``rnn-darts``/``rnn-enas``) for a vocabulary, at this width."""
+    return space_class(name)(vocabulary=vocabulary, hidden=hidden, preset=name, nodes=nodes)
 
 
 def describe_sample(space, sample) -> str:

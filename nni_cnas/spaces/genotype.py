@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import UserError
 from .ops import DARTS_OPS, NASNET_OPS
 
-__all__ = ['GenotypeError', 'CellGenotype', 'Genotype', 'SPACE_OPS', 'COMBINES', 'loose_ends', 'read_genotype']
+__all__ = ['GenotypeError', 'CellGenotype', 'Genotype', 'SPACE_OPS', 'COMBINES', 'loose_ends', 'read_genotype',
+           'text_fields', 'genotype_from_fields']
 
 #: Ops a genotype of each space may use (DARTS' ``none`` is never part of a found cell).
 SPACE_OPS = {'darts': tuple(op for op in DARTS_OPS if op != 'none'), 'nasnet': NASNET_OPS}
@@ -114,21 +115,7 @@ class Genotype:
     @classmethod
     def from_text(cls, text: str) -> 'Genotype':
         """Parse DARTS' genotype text (a ``Genotype(...)`` call of literals; nothing is executed)."""
-        try:
-            tree = ast.parse(text.strip(), mode='eval')
-        except SyntaxError as error:
-            raise GenotypeError(f'not a genotype: {error.msg} in {_short(text)!r}') from None
-        except (ValueError, RecursionError, MemoryError):  # null bytes, absurd nesting
-            raise GenotypeError(f'not a genotype: {_short(text)!r} is not readable Python literal text') from None
-        call = tree.body
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == 'Genotype'
-                and not call.args):
-            raise GenotypeError(f'a genotype is Genotype(normal=[...], normal_concat=[...], reduce=[...], '
-                                f'reduce_concat=[...]), not {_short(text)!r}')
-        fields = {}
-        for keyword in call.keywords:
-            fields[keyword.arg] = _literal(keyword.value, keyword.arg)
-        return cls.from_fields(fields)
+        return cls.from_fields(text_fields(text))
 
     # ------------------------------------------------------------------ JSON
 
@@ -164,6 +151,32 @@ class Genotype:
             cells[name] = CellGenotype(_nodes(fields[name], name), _indices(fields[f'{name}_concat'], f'{name}_concat'),
                                        _combines(fields.get(f'{name}_combine'), name))
         return cls(**cells).check()
+
+
+def text_fields(text: str) -> Dict[str, Any]:
+    """The keyword values of a ``Genotype(...)`` text, as Python literals (nothing is executed)."""
+    try:
+        tree = ast.parse(text.strip(), mode='eval')
+    except SyntaxError as error:
+        raise GenotypeError(f'not a genotype: {error.msg} in {_short(text)!r}') from None
+    except (ValueError, RecursionError, MemoryError):  # null bytes, absurd nesting
+        raise GenotypeError(f'not a genotype: {_short(text)!r} is not readable Python literal text') from None
+    call = tree.body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == 'Genotype'
+            and not call.args):
+        raise GenotypeError(f'a genotype is Genotype(normal=[...], normal_concat=[...], reduce=[...], '
+                            f'reduce_concat=[...]) or Genotype(recurrent=[...], concat=[...]), not {_short(text)!r}')
+    return {keyword.arg: _literal(keyword.value, keyword.arg) for keyword in call.keywords}
+
+
+def genotype_from_fields(fields: Dict[str, Any], space: Optional[str] = None):
+    """A CNN (:class:`Genotype`) or recurrent (``RecurrentGenotype``) genotype from its fields."""
+    from .rnn_genotype import RecurrentGenotype
+
+    genotype = RecurrentGenotype.from_fields(fields) if 'recurrent' in fields else Genotype.from_fields(fields)
+    if space is not None and space != genotype.space:
+        raise GenotypeError(f'the JSON says space {space!r}, but its cells are {genotype.space} cells')
+    return genotype
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -211,21 +224,29 @@ def _combines(value: Any, name: str) -> Optional[Tuple[str, ...]]:
     return tuple(value)
 
 
-def read_genotype(source: str) -> Genotype:
-    """A genotype from a run folder (its ``genotype.json``), a ``.json``/``.txt`` file, or text."""
+def _from_json(data: Any):
+    if not isinstance(data, dict):
+        raise GenotypeError(f'a JSON genotype is an object with normal, reduce, ... (or recurrent, concat); '
+                            f'not {type(data).__name__}')
+    return genotype_from_fields({key: value for key, value in data.items() if key != 'space'}, data.get('space'))
+
+
+def read_genotype(source: str):
+    """A genotype (CNN or recurrent) from a run folder (its ``genotype.json``), a ``.json``/``.txt``
+    file, or text."""
     text = source.lstrip()
     if text.startswith('Genotype('):
-        return Genotype.from_text(source)
+        return genotype_from_fields(text_fields(source))
     if text.startswith('{'):
         try:
-            return Genotype.from_json(json.loads(source))
+            return _from_json(json.loads(source))
         except json.JSONDecodeError as error:
             raise GenotypeError(f'not a JSON genotype: {error.msg}') from None
     path = Path(source)
     if path.is_dir():
         found = path / 'genotype.json'
         if not found.is_file():
-            raise GenotypeError(f'{path} has no genotype.json: it is not a finished DARTS or NASNet search '
+            raise GenotypeError(f'{path} has no genotype.json: it is not a finished DARTS, NASNet or recurrent search '
                                 '(NAS-Bench-201 runs have no genotype to retrain)')
         path = found
     if path.is_file():
@@ -235,6 +256,6 @@ def read_genotype(source: str) -> Genotype:
                 data = json.loads(content)
             except json.JSONDecodeError as error:
                 raise GenotypeError(f'{path}: not JSON ({error.msg} at line {error.lineno})') from None
-            return Genotype.from_json(data)
-        return Genotype.from_text(content)
+            return _from_json(data)
+        return genotype_from_fields(text_fields(content))
     raise GenotypeError(f'{source!r} is neither a run folder, a genotype file nor a Genotype(...) text')

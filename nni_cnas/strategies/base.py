@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import random
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -90,6 +91,11 @@ class _EpochMeter:
         if self.correct is not None:
             out[f'{prefix}_acc'] = float(self.correct) / self.count
         return out
+
+
+def perplexity(loss: float) -> float:
+    """``exp`` of a mean token cross-entropy, capped where it would overflow."""
+    return math.exp(min(loss, 700.0))
 
 
 @contextlib.contextmanager
@@ -380,6 +386,10 @@ class SearchModule:
         summary: Dict[str, Any] = {'epoch': epoch}
         summary.update(self._train_meter.summary('train'))
         summary.update(self._arch_meter.summary('arch'))
+        if self.sequence_task:
+            for prefix in ('train', 'arch'):
+                if f'{prefix}_loss' in summary:
+                    summary[f'{prefix}_ppl'] = perplexity(summary[f'{prefix}_loss'])
         if self._applied_weights:
             summary['data_weights'] = weight_statistics(torch.cat(self._applied_weights)).as_dict()
         self.end_of_epoch()
@@ -396,7 +406,11 @@ class SearchModule:
         if arch is not None:
             summary['arch'] = arch
             if self._loaders.get('selection') is not None:
-                summary['val_acc'] = self.score(arch)
+                score = self.score(arch)
+                if self.sequence_task:
+                    summary['val_ppl'] = perplexity(-score)
+                else:
+                    summary['val_acc'] = score
         self.epoch_summary = summary
         for key, value in summary.items():
             if isinstance(value, (int, float)) and key != 'epoch':
@@ -420,14 +434,29 @@ class SearchModule:
             self._cache['selection_batch'] = cached
         return cached
 
+    @property
+    def sequence_task(self) -> bool:
+        """Whether targets are token sequences (a language model): perplexities, not accuracies."""
+        return bool(getattr(self.training_module, 'sequence_task', False))
+
+    def quality(self, logits: torch.Tensor, y: torch.Tensor) -> float:
+        """Higher is better: accuracy of class predictions, else the negative mean loss (a language
+        model's log of 1 / perplexity)."""
+        if logits.dim() == 2 and not torch.is_floating_point(y):
+            return float((logits.argmax(1) == y).float().mean())
+        return -float(self.per_sample_loss(logits, y).mean())
+
+    def reward(self, logits: torch.Tensor, y: torch.Tensor) -> float:
+        """ENAS' reward of a sampled subnet on a batch: accuracy, or ``80 / perplexity`` for a
+        language model (ENAS' reward on Penn Treebank)."""
+        quality = self.quality(logits, y)
+        return 80.0 / perplexity(-quality) if self.sequence_task else quality
+
     def score(self, arch: Sample) -> float:
-        """Accuracy of a subnet on the selection batch (negative loss for non-class targets)."""
+        """:meth:`quality` of a subnet on the selection batch."""
         x, y = self.selection_batch()
         with evaluation_mode(self), fixed_architecture(self.model, arch):
-            logits = self.training_module(x)
-            if logits.dim() == 2 and not torch.is_floating_point(y):
-                return float((logits.argmax(1) == y).float().mean())
-            return -float(self.per_sample_loss(logits, y).mean())
+            return self.quality(self.training_module(x), y)
 
     def select_best(self, candidates: Sequence[Sample]) -> Selection:
         """The best candidate on one validation batch; the first one wins ties."""
