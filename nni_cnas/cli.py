@@ -80,7 +80,8 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     # No argparse defaults: only the options given on the command line override --config and the
     # strategy's defaults (SearchConfig).
     g = p.add_argument_group('what to search')
-    g.add_argument('--space', help=f'search space: nb201, darts, nasnet {d("space")}')
+    g.add_argument('--space', help=f'search space: nb201, darts, nasnet (images), rnn-darts, rnn-enas (language '
+                                   f'models) {d("space")}')
     g.add_argument('--strategy', help=f'base algorithm: {", ".join(STRATEGY_NAMES)} {d("strategy")}')
     g.add_argument('--curriculum', help=f'data curriculum schedule: {", ".join(SCHEDULES)} {d("curriculum")}')
     if not sweep:
@@ -90,28 +91,34 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     g.add_argument('--uncertainty-precision', help='arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
                                                    'CUDA GPU, else fp32; default), fp32 or bf16')
     g = p.add_argument_group('data')
-    g.add_argument('--dataset', help=f'digits (embedded), cifar10, cifar100, imagenet16-120, folder {d("dataset")}')
-    g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
-    g.add_argument('--subset', type=int, help='keep only this many samples of each search split')
+    g.add_argument('--dataset', help='digits (embedded), cifar10, cifar100, imagenet16-120, folder; ptb for the rnn '
+                                     'spaces (default digits; ptb)')
+    g.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 and ptb default to ../shared/data)')
+    g.add_argument('--subset', type=int, help='keep only this many samples (rnn: sequences) of each search split')
     g.add_argument('--image-size', type=int, help='resize the images to this many pixels a side (default: as stored)')
     g = p.add_argument_group('network and training')
     g.add_argument('--epochs', type=int, help=d('epochs'))
-    g.add_argument('--batch-size', type=int, help=d('batch_size'))
-    g.add_argument('--channels', type=int, help=f'width C of the network {d("channels")}')
+    g.add_argument('--batch-size', type=int, help='(default 64; rnn spaces 256)')
+    g.add_argument('--channels', type=int, help='width C of the network (default 16)')
     g.add_argument('--cells', type=int, help='cells per stage N (default 5 on nb201; 2 on darts/nasnet, '
                                              'i.e. 8 cells with the 2 reduction cells)')
     g.add_argument('--stem', help='darts/nasnet: cifar (one 3x3 conv) or imagenet (three stride-2 convs) '
                                   f'{d("stem")}')
-    g.add_argument('--lr', dest='learning_rate', type=float, help=f'weight learning rate {d("learning_rate")}')
-    g.add_argument('--eta-min', type=float, help=f'final learning rate of the cosine schedule {d("eta_min")}')
-    g.add_argument('--momentum', type=float, help=d('momentum'))
-    g.add_argument('--weight-decay', type=float, help=d('weight_decay'))
-    g.add_argument('--grad-clip', type=float, help='clip the weight gradients\' norm (default: off)')
+    g.add_argument('--hidden', type=int, help='rnn spaces: hidden and embedding size (default 300)')
+    g.add_argument('--bptt', type=int, help='rnn spaces: tokens per sequence, the curriculum\'s sample (default 35)')
+    g.add_argument('--nodes', type=int, help='rnn spaces: nodes of the recurrent cell (default 8; rnn-enas 12)')
+    g.add_argument('--lr', dest='learning_rate', type=float, help='weight learning rate (default 0.025; rnn spaces 20)')
+    g.add_argument('--eta-min', type=float, help='final learning rate of the cosine schedule (default 0.001; rnn '
+                                                 'spaces: the learning rate, constant)')
+    g.add_argument('--momentum', type=float, help='(default 0.9; rnn spaces 0)')
+    g.add_argument('--weight-decay', type=float, help='(default 5e-4; rnn spaces 5e-7)')
+    g.add_argument('--grad-clip', type=float, help='clip the weight gradients\' norm (default: off; rnn spaces 0.25)')
     g.add_argument('--arch-lr', dest='arch_learning_rate', type=float,
-                   help='architecture (or ENAS controller) learning rate (default 3e-4; ENAS 1e-3)')
+                   help='architecture (or ENAS controller) learning rate (default 3e-4, rnn spaces 3e-3; ENAS 1e-3)')
     g.add_argument('--candidates', dest='num_candidates', type=int,
                    help=f'RSPS/SETN/ENAS: candidates scored for the final choice {d("num_candidates")}')
-    g.add_argument('--selection-size', type=int, help=f'validation samples that score candidates {d("selection_size")}')
+    g.add_argument('--selection-size', type=int, help='validation samples that score candidates (default 512; rnn '
+                                                      'spaces 64 sequences)')
     g.add_argument('--rank-cells', type=int, help='after the search, score this many random cells with the supernet '
                                                   'and rank them against NAS-Bench-201 (Kendall tau; default 0: off)')
     g.add_argument('--rank-samples', type=int, help=f'validation images that score them {d("rank_samples")}')
@@ -225,52 +232,80 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _retrain_parser(sub) -> None:
     from .retrain import RetrainConfig
+    from .retrain_rnn import RecurrentRetrainConfig
 
-    defaults = RetrainConfig()
-    p = sub.add_parser('retrain', help='retrain a found DARTS/NASNet cell from scratch (test accuracy, params, FLOPs)',
-                       description='Build the network of a genotype (a darts/nasnet run folder, a genotype.json or '
-                                   '.txt file, or Genotype(...) text) and train it from scratch with DARTS\' recipe '
-                                   '(SGD, cosine, cutout, auxiliary head, ScheduledDropPath). Checkpoints every epoch.')
-    p.add_argument('source', nargs='?', help='run folder, genotype file or Genotype(...) text')
-    p.add_argument('--resume', help='continue the retraining in this output folder from its checkpoint')
-    p.add_argument('--dataset', default=defaults.dataset, help='digits, cifar10 or cifar100 (default cifar10)')
-    p.add_argument('--data-dir', help='folder or zip holding the dataset (cifar10 defaults to ../shared/data)')
-    p.add_argument('--subset', type=int, help='keep only this many training and test samples')
-    p.add_argument('--image-size', type=int, help='resize the images to this many pixels a side')
-    for name, kind, text in [
-        ('epochs', int, 'training epochs'), ('batch_size', int, 'batch size'),
+    cnn, rnn = RetrainConfig(), RecurrentRetrainConfig()
+    p = sub.add_parser('retrain', help='retrain a found cell from scratch: DARTS/NASNet (test accuracy, params, FLOPs) '
+                                       'or recurrent (validation and test perplexity)',
+                       argument_default=argparse.SUPPRESS,
+                       description='Build the network of a genotype (a run folder, a genotype.json or .txt file, or '
+                                   'Genotype(...) text) and train it from scratch with DARTS\' recipe: for DARTS/NASNet '
+                                   'cells SGD, cosine, cutout, auxiliary head, ScheduledDropPath; for recurrent cells '
+                                   'a tied language model trained by truncated BPTT. Checkpoints every epoch.')
+    p.add_argument('source', nargs='?', default=None, help='run folder, genotype file or Genotype(...) text')
+    p.add_argument('--resume', default=None, help='continue the retraining in this output folder from its checkpoint')
+    options = [
+        ('dataset', str, 'cifar10, cifar100 or digits; ptb for recurrent cells'),
+        ('data_dir', str, 'folder or zip holding the dataset (cifar10 and ptb default to ../shared/data)'),
+        ('subset', int, 'keep only this many training and test samples (recurrent: tokens of each split)'),
+        ('image_size', int, 'resize the images to this many pixels a side'),
+        ('epochs', int, 'training epochs'), ('batch_size', int, 'batch size (recurrent: parallel streams)'),
         ('channels', int, 'width C of the first stage'), ('cells', int, 'normal cells per stage (3N+2 cells in all)'),
-        ('stem', str, 'cifar or imagenet'), ('learning_rate', float, 'initial learning rate (cosine to 0)'),
+        ('stem', str, 'cifar or imagenet'), ('hidden', int, 'hidden and embedding size of a recurrent cell'),
+        ('bptt', int, 'tokens per truncated back-propagation piece'),
+        ('learning_rate', float, 'initial learning rate (cosine to 0; recurrent: constant)'),
         ('momentum', float, 'SGD momentum'), ('weight_decay', float, 'weight decay'),
-        ('grad_clip', float, 'gradient norm clip (0: off)'), ('cutout', int, 'cutout square side, 0: off (default: half the image side, 16 on CIFAR)'),
+        ('grad_clip', float, 'gradient norm clip (0: off)'),
+        ('cutout', int, 'cutout square side, 0: off (default: half the image side, 16 on CIFAR)'),
         ('auxiliary_weight', float, 'auxiliary head loss weight (0: no head)'),
         ('drop_path', float, 'final ScheduledDropPath probability (rises linearly from 0)'),
         ('seed', int, 'random seed'), ('device', str, 'auto, cpu or cuda'),
-    ]:
+    ]
+    for name, kind, text in options:
         flag = '--lr' if name == 'learning_rate' else '--' + name.replace('_', '-')
-        default = getattr(defaults, name)
-        p.add_argument(flag, dest=name, type=kind, default=default,
-                       help=text if default is None else f'{text} (default {default})')
+        defaults = [str(getattr(config, name)) + suffix for config, suffix in ((cnn, ''), (rnn, ' recurrent'))
+                    if getattr(config, name, None) is not None]
+        p.add_argument(flag, dest=name, type=kind, help=f'{text} (default {"; ".join(defaults)})' if defaults else text)
     p.add_argument('--out', help='output folder (default runs/retrain-<space>-<dataset>-s<seed>-<time>)')
     p.add_argument('--overwrite', action='store_true', help='reuse an existing output folder')
     p.set_defaults(run=_cmd_retrain)
 
 
 def _cmd_retrain(args) -> int:
-    from .retrain import RetrainConfig, resume_retrain, run_retrain
+    import dataclasses
 
+    from .retrain import RetrainConfig, resume_retrain, run_retrain
+    from .retrain_rnn import RecurrentRetrainConfig, run_recurrent_retrain
+    from .spaces.genotype import read_genotype
+
+    options = {key: value for key, value in vars(args).items() if key not in ('run', 'resume', 'command', 'source')}
     if args.resume:
-        if args.source:
-            raise UserError('--resume continues a retraining with its own genotype and options; drop the source')
+        if args.source or options:
+            raise UserError('--resume continues a retraining with its own genotype and options; drop the others')
         result = resume_retrain(args.resume)
     else:
         if not args.source:
             raise UserError('give a run folder, genotype file or Genotype(...) text to retrain (or --resume OUT)')
-        options = {key: value for key, value in vars(args).items() if key not in ('run', 'resume', 'command')}
-        result = run_retrain(RetrainConfig(**options))
-    print(f'\ntest accuracy {100 * result["test_acc"]:.2f}% after {result["epochs"]} epochs; '
-          f'{result["params"] / 1e6:.3f}M parameters, {result["multiply_adds"] / 1e6:.1f}M multiply-adds; '
-          f'{result["out"]}')
+        genotype = read_genotype(args.source)
+        config_class = RecurrentRetrainConfig if genotype.space == 'rnn' else RetrainConfig
+        fields = {field.name for field in dataclasses.fields(config_class)}
+        wrong = sorted(set(options) - fields)
+        if wrong:
+            kind = 'recurrent' if genotype.space == 'rnn' else genotype.space
+            raise UserError(f'--{wrong[0].replace("_", "-")} does not apply to retraining a {kind} cell')
+        config = config_class(source=args.source, **options)
+        if genotype.space == 'rnn':
+            result = run_recurrent_retrain(config, genotype)
+        else:
+            result = run_retrain(config)
+    if 'test_ppl' in result:
+        print(f'\nvalidation perplexity {result["val_ppl"]:.2f}, test perplexity {result["test_ppl"]:.2f} '
+              f'(best of {result["epochs"]} epochs: {result["best_epoch"] + 1}); {result["params"] / 1e6:.3f}M '
+              f'parameters; {result["out"]}')
+    else:
+        print(f'\ntest accuracy {100 * result["test_acc"]:.2f}% after {result["epochs"]} epochs; '
+              f'{result["params"] / 1e6:.3f}M parameters, {result["multiply_adds"] / 1e6:.1f}M multiply-adds; '
+              f'{result["out"]}')
     return 0
 
 
@@ -351,9 +386,9 @@ def _cmd_search(args) -> int:
     if config is None:
         print(f'nni-cnas search: resuming {args.resume}', flush=True)
     else:
+        size = f'hidden {config.hidden}' if config.hidden else f'C={config.channels} N={config.cells}'
         print(f'nni-cnas search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on '
-              f'{config.dataset}, {config.epochs} epochs, C={config.channels} N={config.cells}; run folder {config.out}',
-              flush=True)
+              f'{config.dataset}, {config.epochs} epochs, {size}; run folder {config.out}', flush=True)
     _quiet_libraries()
     result = resume_search(args.resume) if config is None else run_search(config)
     print(f'\nfound architecture: {result["arch"]}')

@@ -23,7 +23,8 @@ from typing import Any, Dict, Optional
 from .errors import UserError
 from .spaces.genotype import Genotype, read_genotype
 
-__all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
+__all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout', 'device_of', 'output_folder', 'save_checkpoint',
+           'training_step']
 
 CHECKPOINT = 'checkpoint.pt'
 
@@ -91,7 +92,7 @@ def cutout(images, size: int, generator):
     return images * mask[:, None].to(images.dtype)
 
 
-def _device(name: str):
+def device_of(name: str):
     import torch
 
     if name in ('cuda', 'gpu') and not torch.cuda.is_available():
@@ -105,14 +106,18 @@ def run_retrain(config: RetrainConfig, stream=None) -> Dict[str, Any]:
     """Check everything, create the output folder, train; returns the result (also result.json)."""
     config = config.check()
     genotype = read_genotype(config.source)
+    if not isinstance(genotype, Genotype):
+        raise UserError('this is a recurrent genotype: retrain it with nni_cnas.retrain_rnn.run_recurrent_retrain '
+                        '(the nni-cnas retrain command chooses for you)')
     return _train(config, genotype, stream or sys.stdout, resume=False)
 
 
 def resume_retrain(out: str, stream=None) -> Dict[str, Any]:
-    folder = Path(out)
-    if not (folder / 'config.json').is_file() or not (folder / CHECKPOINT).is_file():
-        raise UserError(f'{folder} is not a retraining folder with a checkpoint (no config.json or {CHECKPOINT})')
-    record = json.loads((folder / 'config.json').read_text())
+    folder, record = read_output_folder(out)
+    if 'recurrent' in record['genotype']:
+        from .retrain_rnn import resume_recurrent_retrain
+
+        return resume_recurrent_retrain(folder, record, stream)
     config = RetrainConfig(**record['config']).check()
     config.out = str(folder)
     return _train(config, Genotype.from_json(record['genotype']), stream or sys.stdout, resume=True)
@@ -127,19 +132,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
     from .spaces.fixed import GenotypeNetwork, count_macs, count_parameters, drop_path_probability
 
     data = load_retrain_data(config.dataset, config.data_dir, config.subset, config.image_size)
-    device = _device(config.device)
-    out = Path(config.out or f'runs/retrain-{genotype.space}-{config.dataset}-s{config.seed}-{time.strftime("%Y%m%d-%H%M%S")}')
-    if not resume:
-        if out.exists() and any(out.iterdir()) and not config.overwrite:
-            raise UserError(f'{out} already exists and is not empty; choose another --out, add --overwrite, '
-                            f'or continue it with --resume {out}')
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in (CHECKPOINT, 'metrics.jsonl', 'result.json'):
-            (out / stale).unlink(missing_ok=True)
-        config.out = str(out)
-        atomic_write_text(out / 'config.json', json.dumps(
-            {'config': dataclasses.asdict(config), 'genotype': genotype.to_json()}, indent=1) + '\n')
-        atomic_write_text(out / 'genotype.txt', genotype.text() + '\n')
+    device = device_of(config.device)
+    out = output_folder(config, genotype, resume)
 
     torch.manual_seed(config.seed)
     model = GenotypeNetwork(genotype, config.channels, config.cells, data.num_classes, data.in_channels,
@@ -183,14 +177,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
             logits, aux = output if isinstance(output, tuple) else (output, None)
             loss = F.cross_entropy(logits, y)
             total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
-            if not torch.isfinite(total):
-                raise UserError(f'the training loss is {float(total)} at epoch {epoch + 1}; lower --lr '
-                                f'(the last good checkpoint is {out / CHECKPOINT})')
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            training_step(model, optimizer, total, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT)
             loss_sum += float(loss.detach()) * len(y)
             correct += float((logits.detach().argmax(1) == y).sum())
             count += len(y)
@@ -200,7 +187,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         record = {'epoch': epoch, 'train_loss': loss_sum / count, 'train_acc': correct / count, 'test_acc': test_acc,
                   'drop_path': drop, 'lr': learning_rate, 'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
-        _save_checkpoint(out / CHECKPOINT, model, optimizer, schedule, epoch, record['seconds'])
+        save_checkpoint(out / CHECKPOINT, {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                                           'schedule': schedule.state_dict(), 'epoch': epoch, 'seconds': record['seconds']})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
               f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s',
               file=stream, flush=True)
@@ -227,10 +215,54 @@ def evaluate(model, loader) -> float:
     return correct / max(count, 1)
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, epoch: int, seconds: float) -> None:
+def training_step(model, optimizer, loss, grad_clip: float, where: str, checkpoint: Path) -> None:
+    """One SGD step on ``loss`` (gradient norm clipped at ``grad_clip`` unless 0); a NaN or
+    infinite loss stops the retraining, naming the last good checkpoint."""
+    import torch
+
+    if not torch.isfinite(loss):
+        raise UserError(f'the training loss is {float(loss)} at {where}; lower --lr (the last good checkpoint is '
+                        f'{checkpoint})')
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
+def output_folder(config, genotype, resume: bool) -> Path:
+    """The retraining's output folder: a new (or ``--overwrite``) one with ``config.json`` and
+    ``genotype.txt``, or the folder being resumed."""
+    from .runs import atomic_write_text
+
+    out = Path(config.out or f'runs/retrain-{genotype.space}-{config.dataset}-s{config.seed}-{time.strftime("%Y%m%d-%H%M%S")}')
+    if resume:
+        return out
+    if out.exists() and any(out.iterdir()) and not config.overwrite:
+        raise UserError(f'{out} already exists and is not empty; choose another --out, add --overwrite, '
+                        f'or continue it with --resume {out}')
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (CHECKPOINT, 'metrics.jsonl', 'result.json'):
+        (out / stale).unlink(missing_ok=True)
+    config.out = str(out)
+    atomic_write_text(out / 'config.json', json.dumps(
+        {'config': dataclasses.asdict(config), 'genotype': genotype.to_json()}, indent=1) + '\n')
+    atomic_write_text(out / 'genotype.txt', genotype.text() + '\n')
+    return out
+
+
+def read_output_folder(out: str):
+    """``(folder, record)`` of a retraining to resume: its ``config.json`` record."""
+    folder = Path(out)
+    if not (folder / 'config.json').is_file() or not (folder / CHECKPOINT).is_file():
+        raise UserError(f'{folder} is not a retraining folder with a checkpoint (no config.json or {CHECKPOINT})')
+    return folder, json.loads((folder / 'config.json').read_text())
+
+
+def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+    """Write a checkpoint atomically (a partial file, then a rename)."""
     import torch
 
     partial = path.with_name(path.name + '.partial')
-    torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'schedule': schedule.state_dict(),
-                'epoch': epoch, 'seconds': seconds}, partial)
+    torch.save(state, partial)
     partial.replace(path)

@@ -168,6 +168,10 @@ def _format_percent(value: Optional[float]) -> str:
     return '   -  ' if value is None else f'{100 * value:5.1f}%'
 
 
+def _format_number(value: Optional[float]) -> str:
+    return '     -  ' if value is None else f'{value:8.2f}'
+
+
 class RunRecorder(Callback):
     """Writes each epoch's summary (``module.epoch_summary``) to the run folder and prints a line.
 
@@ -209,9 +213,12 @@ class RunRecorder(Callback):
         self.run.append_metrics(summary)
         if self.on_record is not None:
             self.on_record(summary)
-        line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  '
-                f'train acc {_format_percent(summary.get("train_acc"))}  '
-                f'val acc {_format_percent(summary.get("val_acc"))}  '
+        if 'train_ppl' in summary:  # a language model
+            quality = f'train ppl {_format_number(summary.get("train_ppl"))}  val ppl {_format_number(summary.get("val_ppl"))}  '
+        else:
+            quality = (f'train acc {_format_percent(summary.get("train_acc"))}  '
+                       f'val acc {_format_percent(summary.get("val_acc"))}  ')
+        line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  {quality}'
                 f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
                 f'{summary["seconds"]:7.1f}s')
         if 'arch_string' in summary:

@@ -37,6 +37,14 @@ DIFFERENTIABLE = ('darts', 'darts-v2', 'amended-darts', 'gdas', 'setn')
 #: Strategies whose weight step trains the whole mixture: no amortised estimator.
 MIXTURE = ('darts', 'darts-v2', 'amended-darts')
 DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
+#: Options of one kind of space only, and each kind's defaults (NATS-Bench's image search,
+#: DARTS' recurrent search: SGD at a constant 20, weight decay 5e-7, clip 0.25, batch 256).
+_IMAGE_ONLY = ('channels', 'cells', 'image_size')
+_TEXT_ONLY = ('hidden', 'bptt', 'nodes')
+_IMAGE_DEFAULTS = dict(dataset='digits', channels=16, batch_size=64, learning_rate=0.025, eta_min=0.001, momentum=0.9,
+                       weight_decay=5e-4, selection_size=512)
+_TEXT_DEFAULTS = dict(dataset='ptb', hidden=300, bptt=35, batch_size=256, learning_rate=20.0, momentum=0.0,
+                      weight_decay=5e-7, grad_clip=0.25, selection_size=64)
 _ONLY_FOR = {  # option: strategies it applies to
     'tau_max': ('gdas',), 'tau_min': ('gdas',),
     'controller_steps': ('enas',), 'controller_aggregate': ('enas',),
@@ -56,23 +64,26 @@ class SearchConfig:
     k: Optional[int] = None
     estimator: str = 'exact'
     uncertainty_precision: str = 'auto'
-    dataset: str = 'digits'
+    dataset: Optional[str] = None  # digits (image spaces) or ptb (recurrent spaces)
     data_dir: Optional[str] = None
     subset: Optional[int] = None
     image_size: Optional[int] = None
     epochs: int = 100
-    batch_size: int = 64
-    channels: int = 16
+    batch_size: Optional[int] = None
+    channels: Optional[int] = None
     cells: Optional[int] = None  # per stage; default 5 (nb201) or 2 (darts, nasnet)
     stem: str = 'cifar'
-    learning_rate: float = 0.025
-    eta_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    hidden: Optional[int] = None  # recurrent spaces: hidden and embedding size
+    bptt: Optional[int] = None  # recurrent spaces: tokens per sequence (sample)
+    nodes: Optional[int] = None  # recurrent spaces: nodes of the cell (default 8 DARTS, 12 ENAS)
+    learning_rate: Optional[float] = None
+    eta_min: Optional[float] = None
+    momentum: Optional[float] = None
+    weight_decay: Optional[float] = None
     grad_clip: Optional[float] = None
     arch_learning_rate: Optional[float] = None
     num_candidates: int = 100
-    selection_size: int = 512
+    selection_size: Optional[int] = None
     rank_cells: int = 0
     rank_samples: int = 1000
     tau_max: Optional[float] = None
@@ -93,9 +104,10 @@ class SearchConfig:
     def resolve(self) -> 'SearchConfig':
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
         from .data import DATASETS
+        from .data.text import TEXT_DATASETS
         from .hypergradient import HVP_METHODS
         from .spaces import STEMS
-        from .spaces import DEFAULT_CELLS, SPACES
+        from .spaces import DEFAULT_CELLS, SPACES, TEXT_SPACES
 
         def choose(name, value, choices):
             if value not in choices:
@@ -106,9 +118,18 @@ class SearchConfig:
         choose('curriculum', self.curriculum, SCHEDULES)
         choose('estimator', self.estimator, ESTIMATORS)
         choose('uncertainty precision', self.uncertainty_precision, PRECISIONS)
-        choose('dataset', self.dataset, DATASETS)
+        text = self.space in TEXT_SPACES
+        if self.dataset is not None:
+            choose('dataset', self.dataset, TEXT_DATASETS if text else DATASETS)
         choose('device', self.device, DEVICES)
         choose('stem', self.stem, STEMS)
+        own, other = (_TEXT_ONLY, _IMAGE_ONLY) if text else (_IMAGE_ONLY, _TEXT_ONLY)
+        for name in other:
+            if getattr(self, name) is not None:
+                kind = 'the image spaces (nb201, darts, nasnet)' if text else 'the recurrent spaces (rnn-darts, rnn-enas)'
+                raise UserError(f'--{name.replace("_", "-")} applies to {kind}, not to {self.space}')
+        if text and self.stem != 'cifar':
+            raise UserError(f'--stem applies to the darts and nasnet spaces, not to {self.space}')
         if self.space == 'nb201':
             if self.stem != 'cifar':
                 raise UserError('--stem applies to the darts and nasnet spaces; NAS-Bench-201 has its own stem')
@@ -135,11 +156,11 @@ class SearchConfig:
                             '(drop it, or use --curriculum epoch|batch --estimator exact)')
         if self.estimator != 'exact' and self.curriculum == 'none':
             raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
-        if self.dataset == 'digits' and self.data_dir is not None:
+        if self.dataset in (None, 'digits') and not text and self.data_dir is not None:
             raise UserError('digits is embedded and takes no --data-dir')
         positive = ['epochs', 'batch_size', 'channels', 'cells', 'num_candidates', 'selection_size',
                     'learning_rate', 'controller_steps', 'controller_aggregate', 'arch_learning_rate', 'subset',
-                    'image_size', 'rank_samples']
+                    'image_size', 'rank_samples', 'hidden', 'bptt', 'nodes']
         for name in positive:
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -149,7 +170,7 @@ class SearchConfig:
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserError(f'--{field.name.replace("_", "-")} must be a finite number, not {value}')
         for name in ('eta_min', 'momentum', 'weight_decay'):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UserError(f'--{name.replace("_", "-")} must not be negative')
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise UserError(f'--grad-clip must be positive, not {self.grad_clip}')
@@ -161,6 +182,11 @@ class SearchConfig:
 
         resolved = dataclasses.replace(self)
         resolved.cells = DEFAULT_CELLS[self.space] if self.cells is None else self.cells
+        for name, value in (_TEXT_DEFAULTS if text else _IMAGE_DEFAULTS).items():
+            if getattr(resolved, name) is None:
+                setattr(resolved, name, value)
+        if resolved.eta_min is None:  # recurrent spaces: a constant rate, as DARTS searches
+            resolved.eta_min = resolved.learning_rate
         resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
         if self.strategy == 'gdas':
             resolved.tau_max = 10.0 if self.tau_max is None else self.tau_max
@@ -174,10 +200,10 @@ class SearchConfig:
             resolved.eta = 0.1 if self.eta is None else self.eta
             resolved.hvp = self.hvp or 'exact'
         if self.strategy in DIFFERENTIABLE + ('enas',) and self.arch_learning_rate is None:
-            resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else 3e-4
+            resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else (3e-3 if text else 3e-4)
         if resolved.out is None:
             stamp = time.strftime('%Y%m%d-%H%M%S')
-            resolved.out = f'runs/{self.space}-{self.strategy}-{self.curriculum}-k{resolved.k}-{self.dataset}-s{self.seed}-{stamp}'
+            resolved.out = f'runs/{self.space}-{self.strategy}-{self.curriculum}-k{resolved.k}-{resolved.dataset}-s{self.seed}-{stamp}'
         return resolved
 
     def as_dict(self) -> Dict[str, Any]:
@@ -259,7 +285,7 @@ def _write_ranks(run, sample) -> None:
 
 
 def _write_genotype(run, genotype) -> Dict[str, Any]:
-    """``genotype.txt`` (DARTS' text), ``genotype.json`` and ``cells.png`` (both cells drawn)."""
+    """``genotype.txt`` (DARTS' text), ``genotype.json`` and ``cells.png`` (the cells drawn)."""
     import json
 
     from .plots import plot_cells
@@ -288,6 +314,13 @@ def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stre
     return summary
 
 
+def _validation_metric(search_module, score: float) -> Dict[str, float]:
+    """The found architecture's validation accuracy, or perplexity for a language model."""
+    from .strategies.base import perplexity
+
+    return {'val_ppl': perplexity(-score)} if search_module.sequence_task else {'val_acc': score}
+
+
 def run_search(config: SearchConfig, stream=None, on_epoch=None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``.
 
@@ -313,24 +346,36 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     from .benchmarks.nb201 import open_benchmark
     from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, checkpoint_order, latest_checkpoint
     from .data import load_search_data
-    from .evaluator import SearchClassificationModule, build_evaluator
+    from .data.text import load_text_data
+    from .evaluator import LanguageModelModule, SearchClassificationModule, build_evaluator
     from .runs import RunFolder, RunRecorder
     from .decisions import decisions_of
-    from .spaces import build_space, describe_sample
+    from .spaces import TEXT_SPACES, build_space, build_text_space, describe_sample
     from .topk import check_k
 
-    data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
+    text = config.space in TEXT_SPACES
+    if text:
+        data = load_text_data(config.dataset, config.data_dir, config.bptt, config.subset)
+        data_record = {'name': data.name, 'train_samples': len(data.train[0]), 'val_samples': len(data.val[0]),
+                       'vocabulary': data.vocabulary_size, 'sequence_length': data.sequence_length}
+    else:
+        data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
+        data_record = {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
+                       'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels}
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if config.space == 'nb201' else None
     seed_everything(config.seed)
-    space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem)
+    if text:
+        space = build_text_space(config.space, data.vocabulary_size, config.hidden, config.nodes)
+    else:
+        space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem)
     try:
         check_k(config.k, decisions_of(space).options)
     except ValueError as error:
         raise UserError(str(error)) from None
     strategy = build_strategy(config)
-    module = SearchClassificationModule(data.num_classes, learning_rate=config.learning_rate,
-                                        momentum=config.momentum, weight_decay=config.weight_decay,
-                                        eta_min=config.eta_min)
+    optimiser = dict(learning_rate=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay,
+                     eta_min=config.eta_min)
+    module = LanguageModelModule(**optimiser) if text else SearchClassificationModule(data.num_classes, **optimiser)
 
     if resume is not None:
         run = resume
@@ -342,8 +387,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     else:
         record = {
             'config': config.as_dict(), 'versions': _versions(),
-            'data': {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
-                     'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels},
+            'data': data_record,
             'benchmark': getattr(benchmark, 'path', None),
         }
         run = RunFolder.create(Path(config.out), record, overwrite=config.overwrite)
@@ -403,7 +447,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
         'selected_by': (f'best of {selection.num_candidates} candidates on {selection.batch_size} validation samples'
                         if selection else 'argmax of the architecture parameters'),
         'selection_score': selection.score if selection else None,
-        'val_acc': selection.score if selection else search_module.score(sample),
+        **_validation_metric(search_module, selection.score if selection else search_module.score(sample)),
         'lookup': lookup,
         'benchmark_dataset': benchmark_dataset,
         'lookup_test': lookup[benchmark_dataset]['test'] if lookup else None,

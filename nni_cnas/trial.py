@@ -54,22 +54,24 @@ def epoch_metrics(record: Mapping[str, Any]) -> Dict[str, Any]:
         'arch_acc': _percent(record.get('arch_acc')),
         'lookup_test_acc': record.get('lookup_test'),
         'data_weight_gini': (record.get('data_weights') or {}).get('gini'),
+        'train_ppl': record.get('train_ppl'),  # language models (lower is better)
+        'val_ppl': record.get('val_ppl'),
     }
     metrics = {key: value for key, value in metrics.items() if value is not None}
-    metrics['default'] = next(metrics[key] for key in ('lookup_test_acc', 'val_acc', 'train_acc', 'arch_acc')
-                              if key in metrics) if metrics else 0.0
+    metrics['default'] = next((metrics[key] for key in ('lookup_test_acc', 'val_acc', 'train_acc', 'arch_acc',
+                                                        'val_ppl', 'train_ppl') if key in metrics), 0.0)
     return metrics
 
 
 def final_metrics(result: Mapping[str, Any]) -> Dict[str, Any]:
     """The final result of a finished search, with its architecture."""
     lookup = result.get('lookup_test')
-    metrics = {'val_acc': _percent(result.get('val_acc')), 'lookup_test_acc': lookup,
+    metrics = {'val_acc': _percent(result.get('val_acc')), 'val_ppl': result.get('val_ppl'), 'lookup_test_acc': lookup,
                'arch': result['arch'], 'run_folder': result['run_folder']}
     ranking = result.get('ranking') or {}
     if 'kendall_tau' in ranking:
         metrics['kendall_tau'] = ranking['kendall_tau']
-    metrics['default'] = lookup if lookup is not None else (metrics['val_acc'] or 0.0)
+    metrics['default'] = next((value for value in (lookup, metrics['val_acc'], metrics['val_ppl']) if value is not None), 0.0)
     return {key: value for key, value in metrics.items() if value is not None}
 
 

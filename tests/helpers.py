@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
 import torch
 
 from nni_cnas.data import SearchData
@@ -46,3 +49,22 @@ def standalone_from_supernet(supernet, sample, **space_kwargs):
         state[key] = supernet_state[key_in_supernet]
     frozen.load_state_dict(state)
     return frozen
+
+
+@contextlib.contextmanager
+def killed_after_epoch(monkeypatch, module, epoch: int):
+    """Inside the block, ``module.save_checkpoint`` stops the run (KeyboardInterrupt) right after
+    writing the checkpoint of ``epoch``: a run killed between epochs. The block must be stopped."""
+    save = module.save_checkpoint
+
+    def killing(path, state):
+        save(path, state)
+        if state['epoch'] == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, 'save_checkpoint', killing)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(module, 'save_checkpoint', save)

@@ -82,6 +82,13 @@ def test_epoch_and_final_metrics_prefer_the_look_up():
     assert final == {'default': 50.0, 'val_acc': 50.0, 'arch': 'A', 'run_folder': 'r'}
 
 
+def test_language_model_metrics_report_perplexity():
+    record = {'train_loss': 5.0, 'train_ppl': 148.4, 'val_ppl': 160.0, 'data_weights': {'gini': 0.1}}
+    assert epoch_metrics(record) == {'default': 160.0, 'train_ppl': 148.4, 'val_ppl': 160.0, 'data_weight_gini': 0.1}
+    final = final_metrics({'arch': 'Genotype(recurrent=...)', 'run_folder': 'r', 'val_ppl': 150.0})
+    assert final == {'default': 150.0, 'val_ppl': 150.0, 'arch': 'Genotype(recurrent=...)', 'run_folder': 'r'}
+
+
 @pytest.fixture(scope='module')
 def experiment(tmp_path_factory):
     """A started nnictl experiment (its port, id and folder); always stopped afterwards."""

@@ -82,8 +82,7 @@ def test_every_readme_command_parses():
 
 
 def test_the_darts_search_and_retrain_commands_run(tmp_path, capsys):
-    commands = [c for c in readme_commands()
-                if c[0] == 'retrain' or ('--space' in c and c[c.index('--space') + 1] == 'darts')]
+    commands = [c for c in readme_commands() if any('darts-gdas' in part for part in c)]
     assert [c[0] for c in commands] == ['search', 'retrain', 'retrain']
     folders = {}
     for argv in commands:  # as written, with the run folders moved into tmp_path
@@ -97,3 +96,19 @@ def test_the_darts_search_and_retrain_commands_run(tmp_path, capsys):
         assert main(argv) == 0
     out = capsys.readouterr().out
     assert 'Genotype(normal=' in out and 'test accuracy' in out
+
+
+def test_the_ptb_search_and_retrain_commands_run(tmp_path, capsys):
+    from nni_cnas.data.text import default_ptb_dir
+
+    if default_ptb_dir() is None:
+        pytest.skip('Penn Treebank is not here (../shared/data/ptb/ptb.{train,valid,test}.txt)')
+    commands = [c for c in readme_commands() if any('ptb-darts' in part for part in c)]
+    assert [c[0] for c in commands] == ['search', 'retrain']
+    search, retrain = (list(c) for c in commands)
+    search[search.index('--out') + 1] = str(tmp_path / 'ptb-darts')  # everything else as written
+    retrain[1] = str(tmp_path / 'ptb-darts')
+    retrain[retrain.index('--out') + 1] = str(tmp_path / 'ptb-darts-retrain')
+    assert main(search) == 0 and main(retrain) == 0
+    out = capsys.readouterr().out
+    assert 'Genotype(recurrent=' in out and 'test perplexity' in out

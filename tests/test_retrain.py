@@ -15,6 +15,8 @@ from nni_cnas.spaces.fixed import (
 )
 from nni_cnas.spaces.genotype import Genotype
 
+from helpers import killed_after_epoch
+
 SMALL = ("Genotype(normal=[('skip_connect', 0), ('sep_conv_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2)], "
          "normal_concat=[2, 3], reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2), "
          "('max_pool_3x3', 1)], reduce_concat=[2, 3])")
@@ -100,17 +102,8 @@ def test_retrain_writes_results_and_a_killed_run_resumes_to_the_same_numbers(tmp
     assert whole['params'] == count_parameters(GenotypeNetwork(Genotype.from_text(SMALL), 4, 1, 10, 1))['params']
     assert whole['multiply_adds'] > 0 and 0 <= whole['test_acc'] <= 1
 
-    save = retrain_module._save_checkpoint
-
-    def killed_after_second_epoch(path, model, optimizer, schedule, epoch, seconds):
-        save(path, model, optimizer, schedule, epoch, seconds)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(retrain_module, '_save_checkpoint', killed_after_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_epoch(monkeypatch, retrain_module, 1):
         run_retrain(_config(tmp_path, 'killed'))
-    monkeypatch.setattr(retrain_module, '_save_checkpoint', save)
     resumed = resume_retrain(str(tmp_path / 'killed'))
     assert resumed['test_acc'] == whole['test_acc']
     first = torch.load(tmp_path / 'whole' / 'checkpoint.pt', weights_only=True)['model']
