@@ -38,7 +38,8 @@ def run_one(args, strategy: str, curriculum: str, seed: int) -> dict:
     started = time.time()
     result = run_search(SearchConfig(
         space='rnn-darts', strategy=strategy, curriculum=curriculum, dataset='ptb', data_dir=args.data_dir,
-        subset=args.sequences, hidden=args.hidden, batch_size=64, epochs=args.epochs, seed=seed,
+        subset=args.sequences, hidden=args.hidden, dropout_scale=args.dropout_scale, batch_size=64, epochs=args.epochs,
+        seed=seed,
         num_candidates=20, selection_size=args.selection_size, out=str(out), overwrite=True, tensorboard=False,
         progress_bar=False, **extra))
     search_minutes = (time.time() - started) / 60
@@ -50,6 +51,7 @@ def run_one(args, strategy: str, curriculum: str, seed: int) -> dict:
             'retrain_val_ppl': retrained['val_ppl'], 'retrain_test_ppl': retrained['test_ppl'],
             'search_minutes': round(search_minutes, 2),
             'budget': {'sequences': args.sequences, 'epochs': args.epochs, 'hidden': args.hidden,
+                       'dropout_scale': args.dropout_scale,
                        'selection_size': args.selection_size,
                        'retrain_tokens': args.retrain_tokens}}
 
@@ -84,6 +86,9 @@ def main() -> None:
     parser.add_argument('--epochs', type=int, default=4)
     parser.add_argument('--hidden', type=int, default=48)
     parser.add_argument('--selection-size', type=int, default=256)
+    parser.add_argument('--dropout-scale', type=float, default=0.0,
+                        help='times DARTS\' dropout rates (default 0: at this size and budget the 0.75 rates keep the '
+                             'supernet at chance)')
     parser.add_argument('--controller-steps', type=int, default=5)
     parser.add_argument('--retrain-tokens', type=int, default=200_000)
     args = parser.parse_args()

@@ -107,6 +107,8 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     g.add_argument('--hidden', type=int, help='rnn spaces: hidden and embedding size (default 300)')
     g.add_argument('--bptt', type=int, help='rnn spaces: tokens per sequence, the curriculum\'s sample (default 35)')
     g.add_argument('--nodes', type=int, help='rnn spaces: nodes of the recurrent cell (default 8; rnn-enas 12)')
+    g.add_argument('--dropout-scale', type=float, help='rnn spaces: times DARTS\' dropout rates (0.75 output and cell '
+                                                       'input, 0.25 hidden, 0.2 embedding; default 1, 0: none)')
     g.add_argument('--lr', dest='learning_rate', type=float, help='weight learning rate (default 0.025; rnn spaces 20)')
     g.add_argument('--eta-min', type=float, help='final learning rate of the cosine schedule (default 0.001; rnn '
                                                  'spaces: the learning rate, constant)')

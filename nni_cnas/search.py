@@ -40,10 +40,10 @@ DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
 #: Options of one kind of space only, and each kind's defaults (NATS-Bench's image search,
 #: DARTS' recurrent search: SGD at a constant 20, weight decay 5e-7, clip 0.25, batch 256).
 _IMAGE_ONLY = ('channels', 'cells', 'image_size')
-_TEXT_ONLY = ('hidden', 'bptt', 'nodes')
+_TEXT_ONLY = ('hidden', 'bptt', 'nodes', 'dropout_scale')
 _IMAGE_DEFAULTS = dict(dataset='digits', channels=16, batch_size=64, learning_rate=0.025, eta_min=0.001, momentum=0.9,
                        weight_decay=5e-4, selection_size=512)
-_TEXT_DEFAULTS = dict(dataset='ptb', hidden=300, bptt=35, batch_size=256, learning_rate=20.0, momentum=0.0,
+_TEXT_DEFAULTS = dict(dataset='ptb', hidden=300, bptt=35, dropout_scale=1.0, batch_size=256, learning_rate=20.0, momentum=0.0,
                       weight_decay=5e-7, grad_clip=0.25, selection_size=64)
 _ONLY_FOR = {  # option: strategies it applies to
     'tau_max': ('gdas',), 'tau_min': ('gdas',),
@@ -76,6 +76,7 @@ class SearchConfig:
     hidden: Optional[int] = None  # recurrent spaces: hidden and embedding size
     bptt: Optional[int] = None  # recurrent spaces: tokens per sequence (sample)
     nodes: Optional[int] = None  # recurrent spaces: nodes of the cell (default 8 DARTS, 12 ENAS)
+    dropout_scale: Optional[float] = None  # recurrent spaces: times DARTS' dropout rates (default 1)
     learning_rate: Optional[float] = None
     eta_min: Optional[float] = None
     momentum: Optional[float] = None
@@ -169,6 +170,9 @@ class SearchConfig:
             value = getattr(self, field.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserError(f'--{field.name.replace("_", "-")} must be a finite number, not {value}')
+        if self.dropout_scale is not None and not 0 <= self.dropout_scale < 4 / 3:
+            raise UserError(f'--dropout-scale multiplies DARTS\' dropout rates (0.75 the largest): it must be in [0, 4/3), '
+                            f'not {self.dropout_scale}')
         for name in ('eta_min', 'momentum', 'weight_decay'):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise UserError(f'--{name.replace("_", "-")} must not be negative')
@@ -365,7 +369,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if config.space == 'nb201' else None
     seed_everything(config.seed)
     if text:
-        space = build_text_space(config.space, data.vocabulary_size, config.hidden, config.nodes)
+        space = build_text_space(config.space, data.vocabulary_size, config.hidden, config.nodes, config.dropout_scale)
     else:
         space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem)
     try:

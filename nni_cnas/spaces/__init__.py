@@ -44,9 +44,12 @@ def build_space(name: str, channels: int, cells: int, num_classes: int, in_chann
     return space_class(name)(**kwargs)
 
 
-def build_text_space(name: str, vocabulary: int, hidden: int, nodes: Optional[int] = None):
-    """The recurrent space ``name`` (``rnn-darts``/``rnn-enas``) for a vocabulary, at this width."""
-    return space_class(name)(vocabulary=vocabulary, hidden=hidden, preset=name, nodes=nodes)
+def build_text_space(name: str, vocabulary: int, hidden: int, nodes: Optional[int] = None, dropout_scale: float = 1.0):
+    """The recurrent space ``name`` (``rnn-darts``/``rnn-enas``) for a vocabulary, at this width,
+    with DARTS' dropout rates times ``dropout_scale``."""
+    rates = dict(dropout=0.75, dropout_h=0.25, dropout_x=0.75, dropout_i=0.2)
+    return space_class(name)(vocabulary=vocabulary, hidden=hidden, preset=name, nodes=nodes,
+                             **{key: rate * dropout_scale for key, rate in rates.items()})
 
 
 def describe_sample(space, sample) -> str:
