@@ -262,6 +262,8 @@ def test_curriculum_weights_sequences_by_their_uncertainty(corpus_dir):
     (['--space', 'rnn-darts', '--dataset', 'cifar10'], "unknown dataset 'cifar10'; choose one of ptb"),
     (['--space', 'rnn-darts', '--dataset', 'ptb', '--data-dir', 'nowhere'], 'does not exist'),
     (['--space', 'rnn-darts', '--stem', 'imagenet'], '--stem applies to the darts and nasnet spaces'),
+    (['--space', 'rnn-darts', '--dropout-scale', '1.5'], '--dropout-scale multiplies'),
+    (['--space', 'darts', '--dropout-scale', '0'], '--dropout-scale applies to the recurrent spaces'),
 ])
 def test_bad_language_model_options_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
     out = tmp_path / 'run'
@@ -307,3 +309,11 @@ def test_bad_recurrent_retrain_options_are_one_line_and_exit_2(extra, message, t
     assert main(['retrain', DARTS_V2, '--out', str(out), *extra]) == 2 and not out.exists()
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and message in error[0]
+
+
+def test_dropout_scale_multiplies_darts_rates():
+    from nni_cnas.spaces import build_text_space
+
+    space = build_text_space('rnn-darts', 20, 8, nodes=2, dropout_scale=0.5)
+    assert (space.dropout, space.cell.dropout_h, space.cell.dropout_x, space.dropout_i) == (0.375, 0.125, 0.375, 0.1)
+    assert SearchConfig(space='rnn-enas').resolve().dropout_scale == 1.0
