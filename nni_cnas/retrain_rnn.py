@@ -27,6 +27,7 @@ from typing import Any, Dict, Optional
 
 from .errors import UserError
 from .retrain import CHECKPOINT, device_of, output_folder, save_checkpoint, training_step
+from .spaces.genotype import genotype_from_json
 from .spaces.rnn_genotype import RecurrentGenotype
 
 __all__ = ['RecurrentRetrainConfig', 'run_recurrent_retrain', 'resume_recurrent_retrain', 'batchify']
@@ -81,7 +82,7 @@ def run_recurrent_retrain(config: RecurrentRetrainConfig, genotype: RecurrentGen
 def resume_recurrent_retrain(folder: Path, record: Dict[str, Any], stream=None) -> Dict[str, Any]:
     config = RecurrentRetrainConfig(**record['config']).check()
     config.out = str(folder)
-    genotype = RecurrentGenotype.from_fields({k: v for k, v in record['genotype'].items() if k != 'space'})
+    genotype = genotype_from_json(record['genotype'])
     return _train(config, genotype, stream or sys.stdout, resume=True)
 
 

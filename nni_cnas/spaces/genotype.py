@@ -22,7 +22,7 @@ from ..errors import UserError
 from .ops import DARTS_OPS, NASNET_OPS
 
 __all__ = ['GenotypeError', 'CellGenotype', 'Genotype', 'SPACE_OPS', 'COMBINES', 'loose_ends', 'read_genotype',
-           'text_fields', 'genotype_from_fields']
+           'text_fields', 'genotype_from_fields', 'genotype_from_json', 'pairs_of', 'indices_of']
 
 #: Ops a genotype of each space may use (DARTS' ``none`` is never part of a found cell).
 SPACE_OPS = {'darts': tuple(op for op in DARTS_OPS if op != 'none'), 'nasnet': NASNET_OPS}
@@ -130,11 +130,9 @@ class Genotype:
 
     @classmethod
     def from_json(cls, data: Any) -> 'Genotype':
-        if not isinstance(data, dict):
-            raise GenotypeError(f'a JSON genotype is an object with normal, reduce, ...; not {type(data).__name__}')
-        genotype = cls.from_fields({key: value for key, value in data.items() if key != 'space'})
-        if 'space' in data and data['space'] != genotype.space:
-            raise GenotypeError(f'the JSON says space {data["space"]!r}, but its cells are {genotype.space} cells')
+        genotype = genotype_from_json(data)
+        if not isinstance(genotype, cls):
+            raise GenotypeError('this JSON is a recurrent genotype, not a DARTS or NASNet one')
         return genotype
 
     @classmethod
@@ -148,7 +146,7 @@ class Genotype:
         for name in CELL_TYPES:
             if name not in fields or f'{name}_concat' not in fields:
                 raise GenotypeError(f'the genotype has no {name} cell (needs {name}=[...] and {name}_concat=[...])')
-            cells[name] = CellGenotype(_nodes(fields[name], name), _indices(fields[f'{name}_concat'], f'{name}_concat'),
+            cells[name] = CellGenotype(_nodes(fields[name], name), indices_of(fields[f'{name}_concat'], f'{name}_concat'),
                                        _combines(fields.get(f'{name}_combine'), name))
         return cls(**cells).check()
 
@@ -198,19 +196,27 @@ def _literal(node: ast.AST, name: Optional[str]) -> Any:
         raise GenotypeError(f'{name}: only literals (and range(a, b)) are allowed in a genotype') from None
 
 
-def _nodes(value: Any, name: str) -> Tuple[Tuple[Pair, Pair], ...]:
-    if not isinstance(value, (list, tuple)) or not value or len(value) % 2:
-        raise GenotypeError(f'{name} must be a non-empty list of (op, input) pairs, two per node')
+def pairs_of(value: Any, name: str, example: str) -> List[Pair]:
+    """``(op, input)`` pairs of a genotype field (a non-empty list); ``example`` shows one."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise GenotypeError(f'{name} must be a non-empty list of (op, input) pairs')
     pairs: List[Pair] = []
     for entry in value:
         if (not isinstance(entry, (list, tuple)) or len(entry) != 2 or not isinstance(entry[0], str)
                 or not isinstance(entry[1], int) or isinstance(entry[1], bool)):
-            raise GenotypeError(f'{name}: {entry!r} is not an (op, input) pair like (\'sep_conv_3x3\', 0)')
+            raise GenotypeError(f'{name}: {entry!r} is not an (op, input) pair like {example}')
         pairs.append((entry[0], entry[1]))
+    return pairs
+
+
+def _nodes(value: Any, name: str) -> Tuple[Tuple[Pair, Pair], ...]:
+    if isinstance(value, (list, tuple)) and len(value) % 2:
+        raise GenotypeError(f'{name} must be a non-empty list of (op, input) pairs, two per node')
+    pairs = pairs_of(value, name, "('sep_conv_3x3', 0)")
     return tuple((pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2))
 
 
-def _indices(value: Any, name: str) -> Tuple[int, ...]:
+def indices_of(value: Any, name: str) -> Tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise GenotypeError(f'{name} must be a list of node indices, not {value!r}')
     return tuple(value)
@@ -224,7 +230,8 @@ def _combines(value: Any, name: str) -> Optional[Tuple[str, ...]]:
     return tuple(value)
 
 
-def _from_json(data: Any):
+def genotype_from_json(data: Any):
+    """A CNN or recurrent genotype from its JSON (a ``genotype.json``)."""
     if not isinstance(data, dict):
         raise GenotypeError(f'a JSON genotype is an object with normal, reduce, ... (or recurrent, concat); '
                             f'not {type(data).__name__}')
@@ -239,7 +246,7 @@ def read_genotype(source: str):
         return genotype_from_fields(text_fields(source))
     if text.startswith('{'):
         try:
-            return _from_json(json.loads(source))
+            return genotype_from_json(json.loads(source))
         except json.JSONDecodeError as error:
             raise GenotypeError(f'not a JSON genotype: {error.msg}') from None
     path = Path(source)
@@ -256,6 +263,6 @@ def read_genotype(source: str):
                 data = json.loads(content)
             except json.JSONDecodeError as error:
                 raise GenotypeError(f'{path}: not JSON ({error.msg} at line {error.lineno})') from None
-            return _from_json(data)
+            return genotype_from_json(data)
         return genotype_from_fields(text_fields(content))
     raise GenotypeError(f'{source!r} is neither a run folder, a genotype file nor a Genotype(...) text')

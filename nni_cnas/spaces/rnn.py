@@ -330,6 +330,6 @@ class RecurrentNetwork(LanguageModel):
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Parameters of a network, tied ones counted once."""
-    return sum(p.numel() for p in {id(p): p for p in module.parameters()}.values())
+    """Parameters of a network (``parameters()`` yields a tied one once)."""
+    return sum(p.numel() for p in module.parameters())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Tuple
 
-from .genotype import GenotypeError
+from .genotype import GenotypeError, indices_of, pairs_of
 
 __all__ = ['RNN_ACTIVATIONS', 'RecurrentGenotype', 'recurrent_loose_ends']
 
@@ -71,16 +71,6 @@ class RecurrentGenotype:
                                 'fields are recurrent, concat')
         if 'concat' not in fields:
             raise GenotypeError('the recurrent genotype has no concat=[...] (the nodes averaged into the output)')
-        value = fields['recurrent']
-        if not isinstance(value, (list, tuple)) or not value:
-            raise GenotypeError('recurrent must be a non-empty list of (activation, input) pairs')
-        pairs = []
-        for entry in value:
-            if (not isinstance(entry, (list, tuple)) or len(entry) != 2 or not isinstance(entry[0], str)
-                    or not isinstance(entry[1], int) or isinstance(entry[1], bool)):
-                raise GenotypeError(f'recurrent: {entry!r} is not an (activation, input) pair like (\'tanh\', 0)')
-            pairs.append((entry[0], entry[1]))
-        concat = fields['concat']
-        if not isinstance(concat, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in concat):
-            raise GenotypeError(f'concat must be a list of node indices, not {concat!r}')
-        return cls(tuple(pairs), tuple(concat)).check()
+        pairs = pairs_of(fields['recurrent'], 'recurrent', "('tanh', 0)")
+        concat = indices_of(fields['concat'], 'concat')
+        return cls(tuple(pairs), concat).check()
