@@ -1,12 +1,18 @@
-"""Helpers for tests: tiny searches on CPU."""
+"""Helpers for tests: tiny searches on CPU, in this process or as nni-cnas processes."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from nni_cnas.checkpoint import CHECKPOINT_DIR
 from nni_cnas.data import SearchData
 from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
 from nni_cnas.search import seed_everything
@@ -68,3 +74,53 @@ def killed_after_epoch(monkeypatch, module, epoch: int):
             yield
     finally:
         monkeypatch.setattr(module, 'save_checkpoint', save)
+
+
+NNI_CNAS = str(Path(sys.executable).with_name('nni-cnas'))
+
+
+def search_argv(out, strategy, curriculum, epochs=4, extra=()):
+    """A tiny search (digits, C=4 N=1, K=2) as a command line."""
+    return [NNI_CNAS, 'search', '--strategy', strategy, '--curriculum', curriculum, '--k', '2',
+            '--dataset', 'digits', '--subset', '96', '--batch-size', '8', '--epochs', str(epochs),
+            '--channels', '4', '--cells', '1', '--candidates', '4', '--selection-size', '32',
+            '--out', str(out)] + (['--controller-steps', '2', '--controller-aggregate', '3'] if strategy == 'enas' else []) + list(extra)
+
+
+def final_state(run: Path):
+    """The last epoch's checkpoint: supernet, alphas/controller, data weights; and the result."""
+    checkpoint = torch.load(run / CHECKPOINT_DIR / 'epoch-0003.ckpt', map_location='cpu', weights_only=False)
+    return checkpoint['state_dict'], json.loads((run / 'result.json').read_text())
+
+
+def assert_same_search(a: Path, b: Path):
+    state_a, result_a = final_state(a)
+    state_b, result_b = final_state(b)
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), 'weights differ'
+    assert any(k.endswith('data_weights.weights') for k in state_a)
+    assert result_a['arch'] == result_b['arch'] and result_a['selection_score'] == result_b['selection_score']
+    metrics = lambda run: [{k: v for k, v in json.loads(line).items() if k != 'seconds'}  # noqa: E731
+                           for line in (run / 'metrics.jsonl').read_text().splitlines()]
+    assert metrics(a) == metrics(b)
+
+
+def start(argv):
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, process, timeout=240):
+    deadline = time.time() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f'search ended before {path.name}: {process.stderr.read()[-2000:]}')
+        if time.time() > deadline:
+            process.kill()
+            raise AssertionError(f'timed out waiting for {path}')
+        time.sleep(0.05)
+
+
+def run_to_end(argv):
+    process = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process

@@ -127,7 +127,7 @@ class NasBench201Space(ModelSpace):
             if reduction:
                 self.cells.append(ResNetBasicBlock(c_prev, width, 2))
             else:
-                self.cells.append(NasBench201Cell(ops, c_prev, width, num_tensors=NUM_NODES, label='cell'))
+                self.cells.append(self.make_cell(ops, c_prev, width))
             c_prev = width
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -137,9 +137,16 @@ class NasBench201Space(ModelSpace):
     def _op_factory(name, affine, track):
         return lambda c_in, c_out: make_op(name, c_in, c_out, affine, track)
 
+    def make_cell(self, ops, c_in: int, c_out: int) -> nn.Module:
+        """One searched cell; ``ops`` maps op names to ``(c_in, c_out) -> module`` factories."""
+        return NasBench201Cell(ops, c_in, c_out, num_tensors=NUM_NODES, label='cell')
+
+    def classify(self, feature: torch.Tensor) -> torch.Tensor:
+        """Logits from the last cell's output."""
+        return self.classifier(self.global_pooling(self.lastact(feature)).flatten(1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feature = self.stem(x)
         for cell in self.cells:
             feature = cell(feature)
-        out = self.global_pooling(self.lastact(feature))
-        return self.classifier(out.flatten(1))
+        return self.classify(feature)

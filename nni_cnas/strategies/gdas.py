@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
-import torch.nn.functional as F
 from nni.nas.oneshot.pytorch.strategy import no_default_hook
 
+from ..gumbel import straight_through_gumbel
 from ..supernet import FixableMixedLayer, supernet_modules
 from .darts import DARTS, DartsModule
 from .base import Sample
@@ -21,16 +21,9 @@ __all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
 
 
 def hard_gumbel(alpha: torch.Tensor, tau: float) -> Tuple[torch.Tensor, int]:
-    """Straight-through one-hot weights and the chosen index (as xautodl's GDAS draws them)."""
-    while True:
-        gumbels = -torch.empty_like(alpha).exponential_().log()
-        probs = F.softmax((alpha.log_softmax(dim=-1) + gumbels) / tau, dim=-1)
-        if torch.isfinite(gumbels).all() and torch.isfinite(probs).all():
-            break
-    index = int(probs.argmax())
-    one_hot = torch.zeros_like(probs)
-    one_hot[index] = 1.0
-    return one_hot - probs.detach() + probs, index
+    """Straight-through one-hot weights over an edge's ops and the chosen op's index."""
+    weights, index = straight_through_gumbel(alpha, tau)
+    return weights, int(index)
 
 
 class GdasMixedLayer(FixableMixedLayer):
