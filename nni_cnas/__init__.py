@@ -12,7 +12,7 @@ from ._version import __version__
 # Buffer, LinearCrossEntropyOptions); the warnings are harmless and only noise for our users.
 warnings.filterwarnings('ignore', message=r'.*is found to be not a nn\.Module.*', category=RuntimeWarning)
 
-_LAZY = {'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space'}
+_LAZY = {'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space', 'CloseNasBench201Space'}
 
 
 def __getattr__(name):
@@ -20,9 +20,9 @@ def __getattr__(name):
     # and input checks stay fast. Subpackages (nni_cnas.spaces, ...) load on first access too.
     import importlib
 
-    if name == 'NasBench201Space':
-        from .spaces import NasBench201Space
-        return NasBench201Space
+    if name in ('NasBench201Space', 'CloseNasBench201Space'):
+        from . import spaces
+        return getattr(spaces, name)
     if name in _LAZY:
         from . import strategies
         return getattr(strategies, name)
@@ -32,4 +32,4 @@ def __getattr__(name):
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
 
 
-__all__ = ['__version__', 'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'NasBench201Space']
+__all__ = ['__version__', 'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'NasBench201Space', 'CloseNasBench201Space']

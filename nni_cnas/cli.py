@@ -121,6 +121,12 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
                    help=f'RSPS/SETN/ENAS: candidates scored for the final choice {d("num_candidates")}')
     g.add_argument('--selection-size', type=int, help='validation samples that score candidates (default 512; rnn '
                                                       'spaces 64 sequences)')
+    g.add_argument('--close', action=argparse.BooleanOptionalAction,
+                   help='nb201: CLOSE\'s curriculum on the sharing extent: a CLOSENet supernet whose cells draw their '
+                        'convolutions from a pool of blocks that grows during the search (default: off)')
+    g.add_argument('--close-blocks', type=int, help='CLOSE: blocks the pool grows to (default 4)')
+    g.add_argument('--close-epochs', help='CLOSE: 0-based epochs at which a block is added, e.g. 2,4,6 (default: '
+                                          'CLOSE\'s schedule, a block after each fifth of the epochs)')
     g.add_argument('--rank-cells', type=int, help='after the search, score this many random cells with the supernet '
                                                   'and rank them against NAS-Bench-201 (Kendall tau; default 0: off)')
     g.add_argument('--rank-samples', type=int, help=f'validation images that score them {d("rank_samples")}')
@@ -196,8 +202,8 @@ def _quality_parsers(sub) -> None:
     p.add_argument('--seeds', help='only these of the protocol\'s seeds (comma-separated)')
     p.set_defaults(run=_cmd_quality)
     p = sub.add_parser('quality-table', help='table and figure of search-quality results',
-                       description='Mean and std over seeds per strategy and curriculum of a quality results file.')
-    p.add_argument('results', help='JSON-lines results file of nni-cnas quality')
+                       description='Mean and std over seeds per strategy and curriculum of quality results files.')
+    p.add_argument('results', nargs='+', help='JSON-lines results files of nni-cnas quality (one table)')
     p.add_argument('--md', help='also write the Markdown table to this file')
     p.add_argument('--png', help='draw test accuracy and Kendall tau per strategy to this PNG')
     p.set_defaults(run=_cmd_quality_table)
@@ -507,9 +513,10 @@ def _cmd_quality(args) -> int:
 def _cmd_quality_table(args) -> int:
     from .quality import format_quality_table, quality_table, read_results
 
-    records = read_results(Path(args.results))
+    records = [record for path in args.results for record in read_results(Path(path))]
     if not records:
-        raise UserError(f'{args.results} holds no results; run nni-cnas quality first')
+        raise UserError(f'{" ".join(args.results)} hold{"s" if len(args.results) == 1 else ""} no results; '
+                        'run nni-cnas quality first')
     _print_table(format_quality_table(quality_table(records)), args.md)
     if args.png:
         from .plots import plot_quality

@@ -85,6 +85,9 @@ class SearchConfig:
     arch_learning_rate: Optional[float] = None
     num_candidates: int = 100
     selection_size: Optional[int] = None
+    close: bool = False  # nb201: CLOSE's curriculum on the sharing extent (a CLOSENet supernet)
+    close_blocks: Optional[int] = None  # CLOSE: blocks the pool grows to (default 4)
+    close_epochs: Optional[str] = None  # CLOSE: comma-separated 0-based growth epochs (default: scaled)
     rank_cells: int = 0
     rank_samples: int = 1000
     tau_max: Optional[float] = None
@@ -182,6 +185,7 @@ class SearchConfig:
             raise UserError(f'--rank-cells must be between 0 (off) and 15625 (every cell), not {self.rank_cells}')
         if self.k is not None and self.k < 0:
             raise UserError(f'--k must be 0 or more (0 is the plain algorithm), not {self.k}')
+        self._check_close()
         _check_device(self.device)
 
         resolved = dataclasses.replace(self)
@@ -205,10 +209,47 @@ class SearchConfig:
             resolved.hvp = self.hvp or 'exact'
         if self.strategy in DIFFERENTIABLE + ('enas',) and self.arch_learning_rate is None:
             resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else (3e-3 if text else 3e-4)
+        if self.close:
+            resolved.close_blocks = len(self.growth_epochs()) + 1 if self.close_epochs else (self.close_blocks or 4)
         if resolved.out is None:
             stamp = time.strftime('%Y%m%d-%H%M%S')
-            resolved.out = f'runs/{self.space}-{self.strategy}-{self.curriculum}-k{resolved.k}-{resolved.dataset}-s{self.seed}-{stamp}'
+            space = f'{self.space}-close' if self.close else self.space
+            resolved.out = f'runs/{space}-{self.strategy}-{self.curriculum}-k{resolved.k}-{resolved.dataset}-s{self.seed}-{stamp}'
         return resolved
+
+    def growth_epochs(self) -> Optional[list]:
+        """CLOSE's growth epochs from ``close_epochs`` (``'2,4,6'``), or None for the default schedule."""
+        if self.close_epochs is None:
+            return None
+        try:
+            return [int(part) for part in self.close_epochs.split(',')]
+        except ValueError:
+            raise UserError(f'--close-epochs takes comma-separated epochs such as 2,4,6, not {self.close_epochs!r}') from None
+
+    def _check_close(self) -> None:
+        from .spaces.close import check_growth_epochs, default_growth_epochs
+
+        if not self.close:
+            for name in ('close_blocks', 'close_epochs'):
+                if getattr(self, name) is not None:
+                    raise UserError(f'--{name.replace("_", "-")} configures CLOSE; add --close')
+            return
+        if self.space != 'nb201':
+            raise UserError(f'--close builds a CLOSENet of the NAS-Bench-201 space (--space nb201), not of {self.space}')
+        if self.close_blocks is not None and self.close_blocks < 1:
+            raise UserError(f'--close-blocks must be at least 1, not {self.close_blocks}')
+        growth = self.growth_epochs()
+        try:
+            if growth is None:
+                default_growth_epochs(self.close_blocks or 4, self.epochs)
+            else:
+                check_growth_epochs(growth, self.epochs)
+        except ValueError as error:
+            raise UserError(f'--close-epochs: {error}' if growth is not None
+                            else f'{error} (--close-blocks N or --close-epochs E1,E2,...)') from None
+        if growth is not None and self.close_blocks is not None and self.close_blocks != len(growth) + 1:
+            raise UserError(f'--close-epochs {self.close_epochs} grows the pool to {len(growth) + 1} blocks, '
+                            f'--close-blocks says {self.close_blocks}; give one of them')
 
     def as_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -371,7 +412,9 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     if text:
         space = build_text_space(config.space, data.vocabulary_size, config.hidden, config.nodes, config.dropout_scale)
     else:
-        space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem)
+        space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem,
+                            close_blocks=config.close_blocks if config.close else None,
+                            growth_epochs=config.growth_epochs())
     try:
         check_k(config.k, decisions_of(space).options)
     except ValueError as error:

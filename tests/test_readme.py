@@ -1,5 +1,6 @@
 """The README's commands, as written: the demo, the look-up, the Python example, the drop-in example."""
 
+import json
 import re
 import shlex
 import subprocess
@@ -112,3 +113,15 @@ def test_the_ptb_search_and_retrain_commands_run(tmp_path, capsys):
     assert main(search) == 0 and main(retrain) == 0
     out = capsys.readouterr().out
     assert 'Genotype(recurrent=' in out and 'test perplexity' in out
+
+
+def test_the_close_search_commands_run(tmp_path, capsys):
+    commands = [c for c in readme_commands() if c[0] == 'search' and '--close' in c]
+    assert len(commands) == 2
+    for argv in commands:
+        argv = list(argv)
+        argv[argv.index('--out') + 1] = str(tmp_path / Path(argv[argv.index('--out') + 1]).name)  # the rest as written
+        assert main(argv) == 0
+    assert capsys.readouterr().out.count('found architecture: |') == 2
+    metrics = (tmp_path / 'close-rsps' / 'metrics.jsonl').read_text().splitlines()
+    assert [json.loads(line)['close_blocks'] for line in metrics] == [1, 2, 3, 4, 4]

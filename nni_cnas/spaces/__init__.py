@@ -7,11 +7,11 @@ torch and NNI on first use).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from .nb201_arch import arch_to_sample, sample_to_arch
 
-__all__ = ['NasBench201Space', 'DartsSpace', 'NasnetSpace', 'RecurrentSpace', 'arch_to_sample', 'sample_to_arch', 'SPACES',
+__all__ = ['NasBench201Space', 'CloseNasBench201Space', 'DartsSpace', 'NasnetSpace', 'RecurrentSpace', 'arch_to_sample', 'sample_to_arch', 'SPACES',
            'DEFAULT_CELLS', 'STEMS', 'TEXT_SPACES', 'build_space', 'build_text_space', 'describe_sample']
 
 #: CLI name -> (module, class) of the model space.
@@ -29,6 +29,7 @@ STEMS = ('cifar', 'imagenet')
 #: Default cells per stage: NAS-Bench-201's 5; DARTS' 8-cell search network (2 per stage).
 DEFAULT_CELLS = {'nb201': 5, 'darts': 2, 'nasnet': 2, 'rnn-darts': None, 'rnn-enas': None}
 _CLASSES = {cls: module for module, cls in SPACES.values()}
+_CLASSES['CloseNasBench201Space'] = 'nni_cnas.spaces.close'
 
 
 def space_class(name: str):
@@ -36,9 +37,17 @@ def space_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def build_space(name: str, channels: int, cells: int, num_classes: int, in_channels: int, stem: str = 'cifar'):
-    """The model space ``name`` at this size (``stem`` applies to DARTS and NASNet)."""
+def build_space(name: str, channels: int, cells: int, num_classes: int, in_channels: int, stem: str = 'cifar',
+                close_blocks: Optional[int] = None, growth_epochs: Optional[Sequence[int]] = None):
+    """The model space ``name`` at this size (``stem`` applies to DARTS and NASNet); with
+    ``close_blocks``, NAS-Bench-201 as a CLOSENet of that many blocks (:mod:`nni_cnas.spaces.close`)."""
     kwargs: Dict[str, Any] = dict(channels=channels, cells=cells, num_classes=num_classes, in_channels=in_channels)
+    if close_blocks is not None:
+        if name != 'nb201':
+            raise ValueError(f'CLOSE is built for the NAS-Bench-201 space, not {name}')
+        from .close import CloseNasBench201Space
+
+        return CloseNasBench201Space(**kwargs, max_blocks=close_blocks, growth_epochs=growth_epochs)
     if name != 'nb201':
         kwargs['stem'] = stem
     return space_class(name)(**kwargs)

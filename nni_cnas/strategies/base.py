@@ -379,6 +379,11 @@ class SearchModule:
     def on_train_epoch_start(self):
         self._train_meter, self._arch_meter = _EpochMeter(), _EpochMeter()
         self._applied_weights = []
+        # Spaces with their own schedule (CLOSE's growing block pools) follow the search's epochs.
+        # (A resume in the middle of an epoch skips this; such a space keeps its state in buffers.)
+        start = getattr(self.model, 'on_search_epoch_start', None)
+        if callable(start):
+            start(self.current_epoch, self.trainer.max_epochs)
         return super().on_train_epoch_start()
 
     def finish_epoch(self) -> None:
@@ -399,6 +404,9 @@ class SearchModule:
                 self.data_weights.update_from_loss_sums(*self.loss_history.loss_sums())
             else:
                 self.update_epoch_weights()
+        space_summary = getattr(self.model, 'search_summary', None)
+        if callable(space_summary):
+            summary.update(space_summary())
         policy = self.policy()
         if policy is not None:
             summary['policy'] = policy
