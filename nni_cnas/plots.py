@@ -84,8 +84,10 @@ def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     """Search-quality protocol: look-up test accuracy and Kendall's tau per strategy, one marker per
     seed and the mean, each curriculum setting side by side."""
     plt = _pyplot()
+    from .quality import variant
+
     strategies = list(dict.fromkeys(r['strategy'] for r in records))
-    curricula = list(dict.fromkeys(r['curriculum'] for r in records))
+    curricula = list(dict.fromkeys(variant(r) for r in records))
     panels = [('look-up test accuracy (%)', lambda r: r.get('test_acc')),
               ('Kendall tau, supernet vs NAS-Bench-201', lambda r: (r.get('ranking') or {}).get('kendall_tau'))]
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
@@ -94,7 +96,7 @@ def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
         for c, curriculum in enumerate(curricula):
             offset = (c - (len(curricula) - 1) / 2) * width
             for s, strategy in enumerate(strategies):
-                values = [value(r) for r in records if r['strategy'] == strategy and r['curriculum'] == curriculum]
+                values = [value(r) for r in records if r['strategy'] == strategy and variant(r) == curriculum]
                 values = [v for v in values if v is not None]
                 if not values:
                     continue

@@ -15,7 +15,7 @@ A protocol file (YAML) fixes everything::
 ``run_protocol`` runs every (seed, strategy, curriculum) not in the results file yet, seeds outer so
 that a partial run already compares all strategies, and appends one JSON line per finished search;
 a search stopped midway continues from its checkpoint in its run folder. ``quality_table`` renders
-mean and std per strategy and curriculum.
+mean and std per strategy and curriculum (and CLOSE, for protocols with ``close: true`` in ``search``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 
-__all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table']
+__all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
 
 #: Options the protocol sets per run; the ``search`` section may not hold them.
 PER_RUN = ('strategy', 'curriculum', 'k', 'seed', 'out', 'overwrite')
@@ -161,12 +161,19 @@ def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def variant(record: Mapping[str, Any]) -> str:
+    """The curriculum setting of a run: the data curriculum's schedule, ``+ CLOSE`` when the
+    supernet was a CLOSENet (the sharing-extent curriculum)."""
+    close = (record.get('options') or {}).get('close')
+    return f'{record["curriculum"]} + CLOSE' if close else record['curriculum']
+
+
 def quality_table(records: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Per (strategy, curriculum), in the order first seen: runs, and mean and sample std over seeds
-    of the look-up test accuracy, Kendall's tau and the supernet's top-10 mean true accuracy."""
+    """Per (strategy, :func:`variant`), in the order first seen: runs, and mean and sample std over
+    seeds of the look-up test accuracy, Kendall's tau and the supernet's top-10 mean true accuracy."""
     groups: Dict[Tuple[str, str], List[Mapping[str, Any]]] = {}
     for record in records:
-        groups.setdefault((record['strategy'], record['curriculum']), []).append(record)
+        groups.setdefault((record['strategy'], variant(record)), []).append(record)
     rows = []
     for (strategy, curriculum), group in groups.items():
         rankings = [r.get('ranking') or {} for r in group]

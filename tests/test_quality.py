@@ -73,6 +73,11 @@ def test_quality_table_is_mean_and_sample_std_by_hand():
     assert rows[0]['test_acc'] == pytest.approx((91.0, statistics.stdev([90.0, 92.0])))
     assert rows[0]['kendall_tau'] == pytest.approx((0.2, statistics.stdev([0.1, 0.3])))
     assert rows[1]['test_acc'] == (93.0, 0.0) and rows[0]['minutes'] == 1.0
+    # Runs of a CLOSE protocol (close: true in its search options) are rows of their own.
+    close = [dict(record, options={'close': True}, test_acc=80.0) for record in records]
+    rows = quality_table(records + close)
+    assert [r['curriculum'] for r in rows] == ['none', 'epoch', 'none + CLOSE', 'epoch + CLOSE']
+    assert rows[2]['test_acc'] == (80.0, 0.0) and rows[2]['seeds'] == [0, 1]
 
 
 def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
