@@ -204,6 +204,7 @@ def _quality_parsers(sub) -> None:
     p = sub.add_parser('quality-table', help='table and figure of search-quality results',
                        description='Mean and std over seeds per strategy and curriculum of quality results files.')
     p.add_argument('results', nargs='+', help='JSON-lines results files of nni-cnas quality (one table)')
+    p.add_argument('--strategies', help='only the runs of these strategies (comma-separated)')
     p.add_argument('--md', help='also write the Markdown table to this file')
     p.add_argument('--png', help='draw test accuracy and Kendall tau per strategy to this PNG')
     p.set_defaults(run=_cmd_quality_table)
@@ -517,6 +518,11 @@ def _cmd_quality_table(args) -> int:
     if not records:
         raise UserError(f'{" ".join(args.results)} hold{"s" if len(args.results) == 1 else ""} no results; '
                         'run nni-cnas quality first')
+    if args.strategies:
+        chosen = [name.strip() for name in args.strategies.split(',') if name.strip()]
+        records = [record for record in records if record['strategy'] in chosen]
+        if not records:
+            raise UserError(f'no runs of {", ".join(chosen)} in {" ".join(args.results)}')
     _print_table(format_quality_table(quality_table(records)), args.md)
     if args.png:
         from .plots import plot_quality

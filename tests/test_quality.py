@@ -88,6 +88,8 @@ def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
     assert {json.loads(line)['strategy'] for line in results.read_text().splitlines()} == {'gdas'}
     assert main(['quality-table', str(results), '--md', str(tmp_path / 't.md'), '--png', str(tmp_path / 't.png')]) == 0
     assert (tmp_path / 't.md').read_text().startswith('| strategy |') and (tmp_path / 't.png').stat().st_size > 0
+    assert main(['quality-table', str(results), '--strategies', 'rsps']) == 2
+    assert 'no runs of rsps in' in capsys.readouterr().err
     assert main(['quality', str(protocol), '--results', str(results), '--runs-dir', str(tmp_path / 'runs'),
                  '--strategies', 'enas']) == 2
     assert 'not among the protocol' in capsys.readouterr().err
