@@ -210,7 +210,7 @@ class SearchConfig:
         if self.strategy in DIFFERENTIABLE + ('enas',) and self.arch_learning_rate is None:
             resolved.arch_learning_rate = 1e-3 if self.strategy == 'enas' else (3e-3 if text else 3e-4)
         if self.close:
-            resolved.close_blocks = len(self.growth_epochs()) + 1 if self.close_epochs else (self.close_blocks or 4)
+            resolved.close_blocks = self.pool_size()
         if resolved.out is None:
             stamp = time.strftime('%Y%m%d-%H%M%S')
             space = f'{self.space}-close' if self.close else self.space
@@ -225,6 +225,13 @@ class SearchConfig:
             return [int(part) for part in self.close_epochs.split(',')]
         except ValueError:
             raise UserError(f'--close-epochs takes comma-separated epochs such as 2,4,6, not {self.close_epochs!r}') from None
+
+    def pool_size(self) -> int:
+        """CLOSE's blocks: one more than the growth epochs when they are given, else ``close_blocks``."""
+        from .spaces.close import DEFAULT_BLOCKS
+
+        growth = self.growth_epochs()
+        return len(growth) + 1 if growth is not None else (self.close_blocks or DEFAULT_BLOCKS)
 
     def _check_close(self) -> None:
         from .spaces.close import check_growth_epochs, default_growth_epochs
@@ -241,7 +248,7 @@ class SearchConfig:
         growth = self.growth_epochs()
         try:
             if growth is None:
-                default_growth_epochs(self.close_blocks or 4, self.epochs)
+                default_growth_epochs(self.pool_size(), self.epochs)
             else:
                 check_growth_epochs(growth, self.epochs)
         except ValueError as error:
@@ -413,8 +420,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
         space = build_text_space(config.space, data.vocabulary_size, config.hidden, config.nodes, config.dropout_scale)
     else:
         space = build_space(config.space, config.channels, config.cells, data.num_classes, data.in_channels, config.stem,
-                            close_blocks=config.close_blocks if config.close else None,
-                            growth_epochs=config.growth_epochs())
+                            close_blocks=config.close_blocks, growth_epochs=config.growth_epochs())
     try:
         check_k(config.k, decisions_of(space).options)
     except ValueError as error:

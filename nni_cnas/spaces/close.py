@@ -49,13 +49,15 @@ from .nb201 import NasBench201Space
 from .nb201_arch import EDGES, NUM_NODES, OPS
 
 __all__ = ['CloseNasBench201Space', 'CloseCell', 'GlowPool', 'BlockGate', 'ArchitectureEmbedding',
-           'BlockAssignment', 'default_growth_epochs', 'blocks_at', 'check_growth_epochs']
+           'BlockAssignment', 'default_growth_epochs', 'blocks_at', 'check_growth_epochs', 'DEFAULT_BLOCKS']
 
 #: CLOSE's NAS-Bench-201 setting: 1000 epochs, a new block at epochs 201, 401 and 601 (1-based),
 #: that is after each fifth of the budget. Scaled to other budgets by :func:`default_growth_epochs`.
 GROWTH_FRACTION = 0.2
 #: Gumbel-softmax temperature of the gate (aw_nas' CLOSE).
 GATE_TAU = 5.0
+#: Blocks the pool grows to by default (CLOSE's NAS-Bench-201 setting: 1 + 3 added).
+DEFAULT_BLOCKS = 4
 
 
 def default_growth_epochs(blocks: int, epochs: int) -> List[int]:
@@ -276,7 +278,7 @@ class CloseNasBench201Space(NasBench201Space):
     """
 
     def __init__(self, channels: int = 16, cells: int = 5, num_classes: int = 10, in_channels: int = 3,
-                 affine: bool = False, track_running_stats: bool = False, max_blocks: int = 4,
+                 affine: bool = False, track_running_stats: bool = False, max_blocks: int = DEFAULT_BLOCKS,
                  growth_epochs: Optional[Sequence[int]] = None):
         if max_blocks < 1:
             raise ValueError(f'max_blocks must be at least 1, not {max_blocks}')
