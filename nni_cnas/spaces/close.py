@@ -45,7 +45,7 @@ from torch.func import functional_call
 
 from ..gumbel import straight_through_gumbel
 from ..supernet import active_value
-from .nb201 import NasBench201Space
+from .nb201 import NasBench201Space, sum_nodes
 from .nb201_arch import EDGES, NUM_NODES, OPS
 
 __all__ = ['CloseNasBench201Space', 'CloseCell', 'GlowPool', 'BlockGate', 'ArchitectureEmbedding',
@@ -202,7 +202,7 @@ class CloseCell(MutableModule):
                 weights = None if assignment.weights is None else assignment.weights[edge]
                 outputs.append(choice(tensors[j], (self.pool, assignment.indices[edge], weights)))
                 edge += 1
-            tensors.append(torch.sum(torch.stack(outputs), 0))
+            tensors.append(sum_nodes(outputs))
         return tensors[-1]
 
 

@@ -1,0 +1,144 @@
+"""The NAS-Bench-201 ops' CPU layout choices, before and after, side by side.
+
+Two changes in ``nni_cnas.spaces.nb201`` that keep every value and gradient bitwise the same:
+the 3x3 average pool runs on a channels-last copy on the CPU (PyTorch's NCHW CPU kernel is much
+slower), and a node's incoming edges are summed by chained adds instead of NNI's stack-and-sum.
+Measured: each op alone at the shapes of the C=16 network, then whole networks (random cells,
+C and N as given, batch 64, 32x32): one eval forward without autograd (the uncertainty pass's
+unit) and one training step (forward and backward). "before" patches NNI's cell forward and the
+NCHW pool back in; the variants alternate, median of ``--repeats``.
+
+    python benchmarks/op_layout.py --channels 16 --cells 5 --repeats 5 --json benchmarks/results/op-layout.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# NNI 3.0 walks torch.nn's namespace on import and warns about newer torch classes; harmless.
+warnings.filterwarnings('ignore', message=r'.*is found to be not a nn.Module.*')
+from nni.nas.hub.pytorch.modules import NasBench201Cell  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nni_cnas.search import seed_everything  # noqa: E402
+from nni_cnas.spaces import NasBench201Space  # noqa: E402
+from nni_cnas.spaces import nb201  # noqa: E402
+from nni_cnas.topk import space_options, uniform_samples  # noqa: E402
+
+
+def nchw_pool_forward(self, x):
+    return self.pool(x if self.preprocess is None else self.preprocess(x))
+
+
+@contextlib.contextmanager
+def before():
+    """The ops as they were: NNI's stack-and-sum cell forward and the NCHW pool."""
+    saved = nb201.SearchCell.forward, nb201.AvgPool.forward
+    nb201.SearchCell.forward, nb201.AvgPool.forward = NasBench201Cell.forward, nchw_pool_forward
+    try:
+        yield
+    finally:
+        nb201.SearchCell.forward, nb201.AvgPool.forward = saved
+
+
+def median_seconds(fn, repeats: int, inner: int = 1) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return statistics.median(times)
+
+
+def side_by_side(run, repeats: int, inner: int = 1):
+    """Median seconds of ``run`` before and after, the two alternating repeat by repeat."""
+    samples = {'before': [], 'after': []}
+    for _ in range(repeats):
+        with before():
+            samples['before'].append(median_seconds(run, 1, inner))
+        samples['after'].append(median_seconds(run, 1, inner))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def op_rows(channels: int, repeats: int):
+    rows = []
+    pool = nb201.AvgPool(1, 1, affine=False, track=False)
+    for width, size in [(channels, 32), (channels * 2, 16), (channels * 4, 8)]:
+        x = torch.randn(64, width, size, size, requires_grad=True)
+
+        def pool_step():
+            torch.autograd.grad(pool(x).sum(), x)
+
+        with torch.no_grad():
+            rows.append({'op': f'avg_pool_3x3 forward 64x{width}x{size}x{size}',
+                         **side_by_side(lambda: pool(x), repeats, inner=10)})
+        rows.append({'op': f'avg_pool_3x3 forward+backward 64x{width}x{size}x{size}',
+                     **side_by_side(pool_step, repeats, inner=10)})
+    for count in (2, 3):
+        tensors = [torch.randn(64, channels, 32, 32) for _ in range(count)]
+        stacked = median_seconds(lambda: torch.sum(torch.stack(tensors), 0), repeats, inner=10)
+        chained = median_seconds(lambda: nb201.sum_nodes(tensors), repeats, inner=10)
+        rows.append({'op': f'node sum of {count} x 64x{channels}x32x32', 'before': stacked, 'after': chained})
+    return rows
+
+
+def network_rows(channels: int, cells: int, networks: int, repeats: int):
+    seed_everything(0)
+    kwargs = dict(channels=channels, cells=cells, num_classes=10, in_channels=3)
+    archs = uniform_samples(space_options(NasBench201Space(**kwargs)), networks, random.Random(0))
+    nets = [NasBench201Space(**kwargs).freeze(arch) for arch in archs]
+    x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+
+    def eval_forwards():
+        with torch.no_grad():
+            for net in nets:
+                F.cross_entropy(net.eval()(x), y, reduction='none')
+
+    def train_steps():
+        for net in nets:
+            net.train().zero_grad()
+            F.cross_entropy(net(x), y).backward()
+
+    return [{'op': f'{networks} random C={channels} N={cells} networks: eval forward (no_grad)',
+             **side_by_side(eval_forwards, repeats)},
+            {'op': f'{networks} random C={channels} N={cells} networks: training step',
+             **side_by_side(train_steps, repeats)}]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--channels', type=int, default=16)
+    parser.add_argument('--cells', type=int, default=5)
+    parser.add_argument('--networks', type=int, default=5, help='random cells per whole-network measurement')
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--json', help='also write the results to this JSON file')
+    args = parser.parse_args()
+    rows = op_rows(args.channels, args.repeats) + network_rows(args.channels, args.cells, args.networks, args.repeats)
+    print(f'\ncpu ({torch.get_num_threads()} threads), median of {args.repeats}; milliseconds\n')
+    print('| measured | before | after | before / after |')
+    print('|---|---|---|---|')
+    for row in rows:
+        print(f"| {row['op']} | {row['before'] * 1e3:.2f} | {row['after'] * 1e3:.2f} | "
+              f"{row['before'] / row['after']:.2f}x |")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({'args': vars(args), 'threads': torch.get_num_threads(),
+                                               'rows': rows}, indent=2))
+
+
+if __name__ == '__main__':
+    main()
