@@ -1,7 +1,8 @@
 """Cost of the curriculum: one search epoch of X and of CL-X, side by side, and their peak memory.
 
-For each strategy X, variants are X (plain), CL-X with the ``epoch`` schedule and CL-X with the
-``batch`` schedule (K=5). Timing: the variants run interleaved in one process, each a fresh search
+For each strategy X, variants are X (plain), CL-X with the ``epoch`` schedule, CL-X with the
+``batch`` schedule (K=5) and, for single-path strategies, CL-X with the amortised estimator
+(``--variants`` picks a subset; plain is always run). Timing: the variants run interleaved in one process, each a fresh search
 of 3 epochs on the same data; the time of the middle epoch is kept (a weighted epoch that ends with
 the epoch schedule's uncertainty pass, as every epoch but the last does). Reported: the median over
 ``--repeats`` and the ratio CL-X / X of medians. Memory: each variant runs once more in its own
@@ -39,8 +40,11 @@ VARIANTS = (('none', 'none', 'exact'), ('epoch', 'epoch', 'exact'), ('batch', 'b
 SINGLE_PATH = ('rsps', 'gdas', 'enas', 'setn')
 
 
-def variants_of(strategy_name: str):
-    return [v for v in VARIANTS if v[2] == 'exact' or strategy_name in SINGLE_PATH]
+def variants_of(strategy_name: str, wanted=None):
+    """The variants measured for a strategy: plain always (every ratio is against it), then the
+    wanted ones (all by default) that apply to it."""
+    return [v for v in VARIANTS if (v[2] == 'exact' or strategy_name in SINGLE_PATH)
+            and (v[0] == 'none' or wanted is None or v[0] in wanted)]
 
 
 def synthetic(samples: int, size: int = 32) -> SearchData:
@@ -132,11 +136,18 @@ def main():
     parser.add_argument('--controller-steps', type=int, default=5,
                         help='ENAS: NATS-Bench does 50x20 controller samples per 391 steps; 5x10 per 20 steps keeps that ratio')
     parser.add_argument('--controller-aggregate', type=int, default=10)
+    parser.add_argument('--variants', type=lambda text: text.split(','),
+                        help='comma-separated subset of ' + ','.join(v[0] for v in VARIANTS[1:])
+                        + ' (plain is always measured); default all')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--memory-child', nargs=2, metavar=('STRATEGY', 'VARIANT'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     _quiet_libraries()
+    unknown = set(args.variants or ()) - {v[0] for v in VARIANTS}
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from "
+                     + ','.join(v[0] for v in VARIANTS[1:]))
 
     if args.memory_child:
         print(json.dumps(memory_child(args, *args.memory_child)))
@@ -144,10 +155,10 @@ def main():
 
     strategies = args.strategies.split(',')
     data = synthetic(args.samples)
-    times = {(s, v[0]): [] for s in strategies for v in variants_of(s)}
+    times = {(s, v[0]): [] for s in strategies for v in variants_of(s, args.variants)}
     for repeat in range(args.repeats):
         for strategy_name in strategies:
-            for variant, _, _ in variants_of(strategy_name):
+            for variant, _, _ in variants_of(strategy_name, args.variants):
                 times[strategy_name, variant].append(time_one(args, strategy_name, variant, data))
         print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr, flush=True)
 
@@ -155,7 +166,7 @@ def main():
     if not args.skip_memory:
         forwarded = [a for a in sys.argv[1:] if a not in ('--skip-memory',)]
         for strategy_name in strategies:
-            for variant, _, _ in variants_of(strategy_name):
+            for variant, _, _ in variants_of(strategy_name, args.variants):
                 child = subprocess.run([sys.executable, __file__, *forwarded, '--memory-child', strategy_name, variant],
                                        capture_output=True, text=True, check=True)
                 memory[strategy_name, variant] = json.loads(child.stdout.strip().splitlines()[-1])
@@ -169,7 +180,7 @@ def main():
     rows = []
     keys = [v[0] for v in VARIANTS]
     for strategy_name in strategies:
-        measured = [v[0] for v in variants_of(strategy_name)]
+        measured = [v[0] for v in variants_of(strategy_name, args.variants)]
         wall = {c: statistics.median(t[0] for t in times[strategy_name, c]) for c in measured}
         cpu = {c: statistics.median(t[1] for t in times[strategy_name, c]) for c in measured}
         peaks = [memory.get((strategy_name, c), {}).get('search_peak_mb') for c in keys]
