@@ -198,13 +198,13 @@ def _quality_parsers(sub) -> None:
     p.add_argument('protocol', help='protocol YAML file (e.g. benchmarks/quality-cpu.yaml)')
     p.add_argument('--results', required=True, help='JSON-lines results file (appended)')
     p.add_argument('--runs-dir', required=True, help='folder for the run folders of the searches')
-    p.add_argument('--strategies', help='only these of the protocol\'s strategies (comma-separated)')
+    p.add_argument('--strategies', type=_names, help='only these of the protocol\'s strategies (comma-separated)')
     p.add_argument('--seeds', help='only these of the protocol\'s seeds (comma-separated)')
     p.set_defaults(run=_cmd_quality)
     p = sub.add_parser('quality-table', help='table and figure of search-quality results',
                        description='Mean and std over seeds per strategy and curriculum of quality results files.')
     p.add_argument('results', nargs='+', help='JSON-lines results files of nni-cnas quality (one table)')
-    p.add_argument('--strategies', help='only the runs of these strategies (comma-separated)')
+    p.add_argument('--strategies', type=_names, help='only the runs of these strategies (comma-separated)')
     p.add_argument('--md', help='also write the Markdown table to this file')
     p.add_argument('--png', help='draw test accuracy and Kendall tau per strategy to this PNG')
     p.set_defaults(run=_cmd_quality_table)
@@ -497,12 +497,17 @@ def _cmd_sweep_plot(args) -> int:
     return 0
 
 
+def _names(text: str) -> List[str]:
+    """A comma-separated option as its non-empty names."""
+    return [name.strip() for name in text.split(',') if name.strip()]
+
+
 def _cmd_quality(args) -> int:
     from .quality import Protocol, format_quality_table, quality_table, run_protocol
     from .sweep import parse_int_list
 
     protocol = Protocol.load(Path(args.protocol)).select(
-        [name.strip() for name in args.strategies.split(',') if name.strip()] if args.strategies else None,
+        args.strategies or None,
         parse_int_list(args.seeds, '--seeds') if args.seeds else None)
     _quiet_libraries()
     records = run_protocol(protocol, Path(args.results), Path(args.runs_dir))
@@ -519,10 +524,9 @@ def _cmd_quality_table(args) -> int:
         raise UserError(f'{" ".join(args.results)} hold{"s" if len(args.results) == 1 else ""} no results; '
                         'run nni-cnas quality first')
     if args.strategies:
-        chosen = [name.strip() for name in args.strategies.split(',') if name.strip()]
-        records = [record for record in records if record['strategy'] in chosen]
+        records = [record for record in records if record['strategy'] in args.strategies]
         if not records:
-            raise UserError(f'no runs of {", ".join(chosen)} in {" ".join(args.results)}')
+            raise UserError(f'no runs of {", ".join(args.strategies)} in {" ".join(args.results)}')
     _print_table(format_quality_table(quality_table(records)), args.md)
     if args.png:
         from .plots import plot_quality
