@@ -6,7 +6,7 @@ slower), and a node's incoming edges are summed by chained adds instead of NNI's
 Measured: each op alone at the shapes of the C=16 network, then whole networks (random cells,
 C and N as given, batch 64, 32x32): one eval forward without autograd (the uncertainty pass's
 unit) and one training step (forward and backward). "before" patches NNI's cell forward and the
-NCHW pool back in; the variants alternate, median of ``--repeats``.
+NCHW pool back in; each variant is warmed up once, then they alternate, median of ``--repeats``.
 
     python benchmarks/op_layout.py --channels 16 --cells 5 --repeats 5 --json benchmarks/results/op-layout.json
 """
@@ -53,25 +53,29 @@ def before():
         nb201.SearchCell.forward, nb201.AvgPool.forward = saved
 
 
-def median_seconds(fn, repeats: int, inner: int = 1) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner)
-    return statistics.median(times)
+def seconds_per_call(fn, inner: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner
 
 
-def side_by_side(run, repeats: int, inner: int = 1):
-    """Median seconds of ``run`` before and after, the two alternating repeat by repeat."""
+def side_by_side(old, new, repeats: int, inner: int = 1):
+    """Median seconds per call of ``old`` and ``new``, each warmed up once, then alternating."""
+    old(), new()
     samples = {'before': [], 'after': []}
     for _ in range(repeats):
-        with before():
-            samples['before'].append(median_seconds(run, 1, inner))
-        samples['after'].append(median_seconds(run, 1, inner))
+        samples['before'].append(seconds_per_call(old, inner))
+        samples['after'].append(seconds_per_call(new, inner))
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def patched(run):
+    """``run`` with the ops as they were."""
+    def run_before():
+        with before():
+            run()
+    return run_before
 
 
 def op_rows(channels: int, repeats: int):
@@ -83,16 +87,19 @@ def op_rows(channels: int, repeats: int):
         def pool_step():
             torch.autograd.grad(pool(x).sum(), x)
 
-        with torch.no_grad():
-            rows.append({'op': f'avg_pool_3x3 forward 64x{width}x{size}x{size}',
-                         **side_by_side(lambda: pool(x), repeats, inner=10)})
+        def pool_forward():
+            with torch.no_grad():
+                pool(x)
+
+        rows.append({'op': f'avg_pool_3x3 forward 64x{width}x{size}x{size}',
+                     **side_by_side(patched(pool_forward), pool_forward, repeats, inner=10)})
         rows.append({'op': f'avg_pool_3x3 forward+backward 64x{width}x{size}x{size}',
-                     **side_by_side(pool_step, repeats, inner=10)})
+                     **side_by_side(patched(pool_step), pool_step, repeats, inner=10)})
     for count in (2, 3):
         tensors = [torch.randn(64, channels, 32, 32) for _ in range(count)]
-        stacked = median_seconds(lambda: torch.sum(torch.stack(tensors), 0), repeats, inner=10)
-        chained = median_seconds(lambda: nb201.sum_nodes(tensors), repeats, inner=10)
-        rows.append({'op': f'node sum of {count} x 64x{channels}x32x32', 'before': stacked, 'after': chained})
+        rows.append({'op': f'node sum of {count} x 64x{channels}x32x32',
+                     **side_by_side(lambda: torch.sum(torch.stack(tensors), 0), lambda: nb201.sum_nodes(tensors),
+                                    repeats, inner=10)})
     return rows
 
 
@@ -114,9 +121,9 @@ def network_rows(channels: int, cells: int, networks: int, repeats: int):
             F.cross_entropy(net(x), y).backward()
 
     return [{'op': f'{networks} random C={channels} N={cells} networks: eval forward (no_grad)',
-             **side_by_side(eval_forwards, repeats)},
+             **side_by_side(patched(eval_forwards), eval_forwards, repeats)},
             {'op': f'{networks} random C={channels} N={cells} networks: training step',
-             **side_by_side(train_steps, repeats)}]
+             **side_by_side(patched(train_steps), train_steps, repeats)}]
 
 
 def main():

@@ -43,7 +43,7 @@ class AvgPool(nn.Module):
         x = x if self.preprocess is None else self.preprocess(x)
         if x.device.type == 'cpu':
             # PyTorch's CPU avg_pool2d is much slower on NCHW tensors than on channels-last ones:
-            # with both layout copies the pool is still 1.7-5x faster (benchmarks/op_layout.py).
+            # with both layout copies the pool is still 3-4.5x faster (benchmarks/op_layout.py).
             # Values and gradients are bitwise the same (tested).
             return self.pool(x.contiguous(memory_format=torch.channels_last)).contiguous()
         return self.pool(x)
