@@ -162,10 +162,14 @@ def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
 
 
 def variant(record: Mapping[str, Any]) -> str:
-    """The curriculum setting of a run: the data curriculum's schedule, ``+ CLOSE`` when the
+    """The curriculum setting of a run: the data curriculum's schedule, ``(amortised)`` when its
+    uncertainty came from training losses instead of the exact passes, ``+ CLOSE`` when the
     supernet was a CLOSENet (the sharing-extent curriculum)."""
-    close = (record.get('options') or {}).get('close')
-    return f'{record["curriculum"]} + CLOSE' if close else record['curriculum']
+    options = record.get('options') or {}
+    name = record['curriculum']
+    if options.get('estimator', 'exact') != 'exact':
+        name += f' ({options["estimator"]})'
+    return f'{name} + CLOSE' if options.get('close') else name
 
 
 def quality_table(records: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:

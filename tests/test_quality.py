@@ -11,7 +11,7 @@ import yaml
 
 from nni_cnas.cli import main
 from nni_cnas.errors import UserError
-from nni_cnas.quality import Protocol, quality_table, read_results, run_protocol
+from nni_cnas.quality import Protocol, quality_table, read_results, run_protocol, variant
 
 TINY_SEARCH = {'dataset': 'digits', 'subset': 48, 'epochs': 1, 'channels': 4, 'cells': 1, 'batch_size': 16,
                'num_candidates': 4, 'selection_size': 32, 'rank_cells': 10, 'rank_samples': 40, 'progress_bar': False}
@@ -78,6 +78,10 @@ def test_quality_table_is_mean_and_sample_std_by_hand():
     rows = quality_table(records + close)
     assert [r['curriculum'] for r in rows] == ['none', 'epoch', 'none + CLOSE', 'epoch + CLOSE']
     assert rows[2]['test_acc'] == (80.0, 0.0) and rows[2]['seeds'] == [0, 1]
+    # So are runs with the amortised estimator (estimator: amortised in a protocol's search options).
+    amortised = [dict(records[2], options={'estimator': 'amortised'}), dict(records[2], options={'estimator': 'exact'})]
+    assert [r['curriculum'] for r in quality_table(amortised)] == ['epoch (amortised)', 'epoch']
+    assert variant(dict(records[2], options={'estimator': 'amortised', 'close': True})) == 'epoch (amortised) + CLOSE'
 
 
 def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
