@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nni_cnas.runs import atomic_write_json  # noqa: E402
+
 STRATEGIES = ('darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas')
 VARIANTS = ('plain', 'cl')
 
@@ -110,8 +112,7 @@ def main():
         print(f'| {row["space"]} | {row["strategy"]} | {row["plain_seconds"]:.2f} | {row["cl_seconds"]:.2f} | '
               f'{row["ratio"]:.2f}x | {row["plain_peak_mib"]:.0f} | {row["cl_peak_mib"]:.0f} |')
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'rows': rows}, indent=1))
+        atomic_write_json(args.json, {'args': vars(args), 'rows': rows})
 
 
 if __name__ == '__main__':

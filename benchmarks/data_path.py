@@ -19,7 +19,6 @@ Each variant iterates a full epoch over ``--samples`` images; variants interleav
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.data import TensorImageLoader  # noqa: E402
 from nni_cnas.data.loader import Augmentation  # noqa: E402
+from nni_cnas.runs import atomic_write_json  # noqa: E402
 
 MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
@@ -128,7 +128,7 @@ def main():
     for name, row in summary.items():
         print(f'{name:<10} {row["wall"]:8.3f} {row["cpu"]:8.3f} {row["images_per_second"]:10.0f} {row["wall"] / base:13.1f}x')
     if args.json:
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'source': source, 'results': summary}, indent=2))
+        atomic_write_json(args.json, {'args': vars(args), 'source': source, 'results': summary})
 
 
 if __name__ == '__main__':

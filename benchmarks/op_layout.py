@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import random
 import statistics
 import sys
@@ -33,6 +32,7 @@ from nni.nas.hub.pytorch.modules import NasBench201Cell  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.search import seed_everything  # noqa: E402
+from nni_cnas.runs import atomic_write_json  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 from nni_cnas.spaces import nb201  # noqa: E402
 from nni_cnas.topk import space_options, uniform_samples  # noqa: E402
@@ -142,9 +142,7 @@ def main():
         print(f"| {row['op']} | {row['before'] * 1e3:.2f} | {row['after'] * 1e3:.2f} | "
               f"{row['before'] / row['after']:.2f}x |")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'threads': torch.get_num_threads(),
-                                               'rows': rows}, indent=2))
+        atomic_write_json(args.json, {'args': vars(args), 'threads': torch.get_num_threads(), 'rows': rows})
 
 
 if __name__ == '__main__':

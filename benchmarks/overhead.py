@@ -28,9 +28,10 @@ from pytorch_lightning.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.cli import _quiet_libraries  # noqa: E402
+from nni_cnas.cli import _names, _quiet_libraries  # noqa: E402
 from nni_cnas.data import Augmentation, ImageSet, SearchData  # noqa: E402
 from nni_cnas.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
+from nni_cnas.runs import atomic_write_json  # noqa: E402
 from nni_cnas.search import SearchConfig, build_strategy, seed_everything  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 
@@ -136,7 +137,7 @@ def main():
     parser.add_argument('--controller-steps', type=int, default=5,
                         help='ENAS: NATS-Bench does 50x20 controller samples per 391 steps; 5x10 per 20 steps keeps that ratio')
     parser.add_argument('--controller-aggregate', type=int, default=10)
-    parser.add_argument('--variants', type=lambda text: text.split(','),
+    parser.add_argument('--variants', type=_names,
                         help='comma-separated subset of ' + ','.join(v[0] for v in VARIANTS[1:])
                         + ' (plain is always measured); default all')
     parser.add_argument('--skip-memory', action='store_true')
@@ -155,10 +156,11 @@ def main():
 
     strategies = args.strategies.split(',')
     data = synthetic(args.samples)
-    times = {(s, v[0]): [] for s in strategies for v in variants_of(s, args.variants)}
+    measured = {s: [v[0] for v in variants_of(s, args.variants)] for s in strategies}
+    times = {(s, variant): [] for s in strategies for variant in measured[s]}
     for repeat in range(args.repeats):
         for strategy_name in strategies:
-            for variant, _, _ in variants_of(strategy_name, args.variants):
+            for variant in measured[strategy_name]:
                 times[strategy_name, variant].append(time_one(args, strategy_name, variant, data))
         print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr, flush=True)
 
@@ -166,7 +168,7 @@ def main():
     if not args.skip_memory:
         forwarded = [a for a in sys.argv[1:] if a not in ('--skip-memory',)]
         for strategy_name in strategies:
-            for variant, _, _ in variants_of(strategy_name, args.variants):
+            for variant in measured[strategy_name]:
                 child = subprocess.run([sys.executable, __file__, *forwarded, '--memory-child', strategy_name, variant],
                                        capture_output=True, text=True, check=True)
                 memory[strategy_name, variant] = json.loads(child.stdout.strip().splitlines()[-1])
@@ -180,21 +182,19 @@ def main():
     rows = []
     keys = [v[0] for v in VARIANTS]
     for strategy_name in strategies:
-        measured = [v[0] for v in variants_of(strategy_name, args.variants)]
-        wall = {c: statistics.median(t[0] for t in times[strategy_name, c]) for c in measured}
-        cpu = {c: statistics.median(t[1] for t in times[strategy_name, c]) for c in measured}
+        wall = {c: statistics.median(t[0] for t in times[strategy_name, c]) for c in measured[strategy_name]}
+        cpu = {c: statistics.median(t[1] for t in times[strategy_name, c]) for c in measured[strategy_name]}
         peaks = [memory.get((strategy_name, c), {}).get('search_peak_mb') for c in keys]
         peak_text = ' / '.join('-' if p is None else f'{p:.0f}' for p in peaks)
         cells = ' | '.join(f'{wall[c]:.2f} ({cpu[c]:.2f})' if c in wall else '-' for c in keys)
         ratios = ' | '.join(f'{wall[c] / wall["none"]:.2f}x ({cpu[c] / cpu["none"]:.2f}x)' if c in wall else '-'
                             for c in keys[1:])
         print(f'| {strategy_name} | {cells} | {ratios} | {peak_text} |')
-        rows.append({'strategy': strategy_name, 'seconds': {c: times[strategy_name, c] for c in measured},
+        rows.append({'strategy': strategy_name, 'seconds': {c: times[strategy_name, c] for c in measured[strategy_name]},
                      'median_wall': wall, 'median_cpu': cpu,
-                     'memory': {c: memory.get((strategy_name, c)) for c in measured}})
+                     'memory': {c: memory.get((strategy_name, c)) for c in measured[strategy_name]}})
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'device': device, 'rows': rows}, indent=2))
+        atomic_write_json(args.json, {'args': vars(args), 'device': device, 'rows': rows})
 
 
 if __name__ == '__main__':

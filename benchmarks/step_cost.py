@@ -11,7 +11,6 @@ the first two steps of each epoch are dropped (warm-up) and the median step time
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import build, synthetic  # noqa: E402
 from nni_cnas.cli import _quiet_libraries  # noqa: E402
+from nni_cnas.runs import atomic_write_json  # noqa: E402
 
 STRATEGIES = ('darts', 'nni-darts', 'darts-v2', 'amended-darts')
 
@@ -98,8 +98,7 @@ def main():
         print(f'| {name} | {w:.3f} ({c:.3f}) | {w / base_wall:.2f}x ({c / base_cpu:.2f}x) |')
         rows.append({'strategy': name, 'median_wall': w, 'median_cpu': c, 'wall': wall[name], 'cpu': cpu[name]})
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'device': device, 'rows': rows}, indent=2))
+        atomic_write_json(args.json, {'args': vars(args), 'device': device, 'rows': rows})
 
 
 if __name__ == '__main__':

@@ -11,7 +11,6 @@ mode, ``no_grad``, per-sample cross-entropy; the variants interleaved, median of
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.cli import _quiet_libraries  # noqa: E402
 from nni_cnas.search import seed_everything  # noqa: E402
+from nni_cnas.runs import atomic_write_json  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 from nni_cnas.supernet import fixed_architecture  # noqa: E402
 from nni_cnas.topk import space_options, uniform_samples  # noqa: E402
@@ -87,9 +87,7 @@ def main():
     print(f'| ours: K fixed forwards of the supernet | {wall["ours"]:.3f} ({cpu["ours"]:.3f}) | '
           f'{wall["ours"] / wall["bare"]:.2f}x ({cpu["ours"] / cpu["bare"]:.2f}x) |')
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({'args': vars(args), 'times': times, 'median_wall': wall,
-                                               'median_cpu': cpu}, indent=2))
+        atomic_write_json(args.json, {'args': vars(args), 'times': times, 'median_wall': wall, 'median_cpu': cpu})
 
 
 if __name__ == '__main__':

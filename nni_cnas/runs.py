@@ -31,7 +31,7 @@ from pytorch_lightning.callbacks import Callback
 
 from .errors import UserError
 
-__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_csv', 'append_json_line', 'read_json_lines']
+__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines']
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -41,6 +41,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(partial, path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, written whole (a results file of a benchmark or a run), its folder
+    made if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + '\n')
 
 
 def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:

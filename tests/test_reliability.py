@@ -215,3 +215,17 @@ def test_config_parser_gives_a_valid_config_or_a_user_error(mapping):
     except UserError:
         return
     assert config.k >= 0 and config.epochs > 0 and config.strategy in ('darts', 'gdas', 'rsps', 'enas')
+
+
+def test_atomic_write_json_makes_its_folder_and_replaces_the_file_whole(tmp_path):
+    """Benchmarks write their results with it: never a half-written file, never a stray partial."""
+    import torch
+
+    from nni_cnas.runs import atomic_write_json
+
+    path = tmp_path / 'results' / 'nested' / 'bench.json'
+    atomic_write_json(path, {'ratio': torch.tensor(1.25), 'runs': (1, 2), 'where': tmp_path})
+    assert json.loads(path.read_text()) == {'ratio': 1.25, 'runs': [1, 2], 'where': str(tmp_path)}
+    atomic_write_json(path, {'rows': []})
+    assert json.loads(path.read_text()) == {'rows': []} and path.read_text().endswith('\n')
+    assert sorted(p.name for p in path.parent.iterdir()) == ['bench.json']
