@@ -1,0 +1,29 @@
+"""Checkpoints written by nni_cnas 0.1 (before the package layout changed) still resume, and the
+resumed search ends exactly where the uninterrupted 0.1 search ended."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nni_cnas.search import resume_search
+
+LEGACY = Path(__file__).parent / 'data' / 'checkpoints-v0.1'
+COMPARED = ('train_loss', 'train_acc', 'arch_loss', 'arch_acc', 'data_weights', 'policy', 'arch', 'val_acc')
+
+
+@pytest.mark.parametrize('strategy', ['darts', 'gdas', 'rsps', 'enas'])
+def test_a_v0_1_checkpoint_resumes_to_the_same_search(strategy, tmp_path, capsys):
+    run = tmp_path / strategy
+    shutil.copytree(LEGACY / strategy, run)
+    result = resume_search(run)
+    expected = json.loads((LEGACY / f'{strategy}-result.json').read_text())
+    assert result['sample'] == expected['sample']
+    assert result['selection_score'] == expected['selection_score']
+    assert result['val_acc'] == expected['val_acc']
+    last = json.loads((run / 'metrics.jsonl').read_text().splitlines()[-1])
+    expected_last = json.loads((LEGACY / f'{strategy}-last-epoch.json').read_text())
+    assert last['epoch'] == expected_last['epoch'] == 1
+    for key in COMPARED:
+        assert last.get(key) == expected_last.get(key), key
