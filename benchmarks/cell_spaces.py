@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.runs import atomic_write_json  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
 
 STRATEGIES = ('darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas')
 VARIANTS = ('plain', 'cl')
@@ -35,8 +35,8 @@ def child(args) -> dict:
 
     from overhead import peak_rss_bytes, synthetic
     from nni_cnas.cli import _quiet_libraries
-    from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
-    from nni_cnas.search import SearchConfig, build_strategy, seed_everything
+    from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
+    from nni_cnas.run.search import SearchConfig, build_strategy, seed_everything
     from nni_cnas.spaces import build_space
 
     _quiet_libraries()

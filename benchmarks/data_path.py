@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.data import TensorImageLoader  # noqa: E402
 from nni_cnas.data.loader import Augmentation  # noqa: E402
-from nni_cnas.runs import atomic_write_json  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
 
 MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)

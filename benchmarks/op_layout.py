@@ -31,11 +31,11 @@ from nni.nas.hub.pytorch.modules import NasBench201Cell  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.search import seed_everything  # noqa: E402
-from nni_cnas.runs import atomic_write_json  # noqa: E402
+from nni_cnas.run.search import seed_everything  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 from nni_cnas.spaces import nb201  # noqa: E402
-from nni_cnas.topk import space_options, uniform_samples  # noqa: E402
+from nni_cnas.arch.sampling import space_options, uniform_samples  # noqa: E402
 
 
 def nchw_pool_forward(self, x):

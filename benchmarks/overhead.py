@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.cli import _names, _quiet_libraries  # noqa: E402
 from nni_cnas.data import Augmentation, ImageSet, SearchData  # noqa: E402
-from nni_cnas.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
-from nni_cnas.runs import atomic_write_json  # noqa: E402
-from nni_cnas.search import SearchConfig, build_strategy, seed_everything  # noqa: E402
+from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
+from nni_cnas.run.search import SearchConfig, build_strategy, seed_everything  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 
 #: (key, curriculum schedule, estimator); the amortised estimator only for single-path strategies.

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_one(args, strategy: str, curriculum: str, seed: int) -> dict:
-    from nni_cnas.retrain_rnn import RecurrentRetrainConfig, run_recurrent_retrain
-    from nni_cnas.search import SearchConfig, run_search
-    from nni_cnas.spaces.genotype import read_genotype
+    from nni_cnas.retrain.rnn import RecurrentRetrainConfig, run_recurrent_retrain
+    from nni_cnas.run.search import SearchConfig, run_search
+    from nni_cnas.spaces.genotype_reader import read_genotype
 
     name = f'{strategy}-{curriculum}-s{seed}'
     out = Path(args.runs_dir) / name
@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from nni_cnas.cli import _quiet_libraries
-    from nni_cnas.runs import append_json_line, read_json_lines
+    from nni_cnas.files import append_json_line, read_json_lines
 
     results = Path(args.results)
     done = read_json_lines(results) if results.exists() else []

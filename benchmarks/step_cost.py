@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import build, synthetic  # noqa: E402
 from nni_cnas.cli import _quiet_libraries  # noqa: E402
-from nni_cnas.runs import atomic_write_json  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
 
 STRATEGIES = ('darts', 'nni-darts', 'darts-v2', 'amended-darts')
 
@@ -32,8 +32,8 @@ def build_nni_darts(args, data, callbacks):
     """NNI 3.0's ``nni.nas.strategy.DARTS()`` on the same space, evaluator and data."""
     import nni.nas.strategy as nni_strategy
 
-    from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
-    from nni_cnas.search import seed_everything
+    from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
+    from nni_cnas.run.search import seed_everything
     from nni_cnas.spaces import NasBench201Space
 
     seed_everything(0)

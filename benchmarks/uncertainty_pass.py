@@ -23,11 +23,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.cli import _quiet_libraries  # noqa: E402
-from nni_cnas.search import seed_everything  # noqa: E402
-from nni_cnas.runs import atomic_write_json  # noqa: E402
+from nni_cnas.run.search import seed_everything  # noqa: E402
+from nni_cnas.files import atomic_write_json  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
-from nni_cnas.supernet import fixed_architecture  # noqa: E402
-from nni_cnas.topk import space_options, uniform_samples  # noqa: E402
+from nni_cnas.arch.supernet import fixed_architecture  # noqa: E402
+from nni_cnas.arch.sampling import space_options, uniform_samples  # noqa: E402
 
 
 def timed(fn):

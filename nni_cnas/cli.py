@@ -70,7 +70,7 @@ def _add_search_options(p, sweep: bool, resume: bool = True) -> None:
     import dataclasses
 
     from .curriculum import SCHEDULES
-    from .search import DEVICES, STRATEGY_NAMES, SearchConfig
+    from .run.search import DEVICES, STRATEGY_NAMES, SearchConfig
 
     defaults = {field.name: field.default for field in dataclasses.fields(SearchConfig)}
 
@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _retrain_parser(sub) -> None:
-    from .retrain import RetrainConfig
-    from .retrain_rnn import RecurrentRetrainConfig
+    from .retrain.cnn import RetrainConfig
+    from .retrain.rnn import RecurrentRetrainConfig
 
     cnn, rnn = RetrainConfig(), RecurrentRetrainConfig()
     p = sub.add_parser('retrain', help='retrain a found cell from scratch: DARTS/NASNet (test accuracy, params, FLOPs) '
@@ -283,9 +283,9 @@ def _retrain_parser(sub) -> None:
 def _cmd_retrain(args) -> int:
     import dataclasses
 
-    from .retrain import RetrainConfig, resume_retrain, run_retrain
-    from .retrain_rnn import RecurrentRetrainConfig, run_recurrent_retrain
-    from .spaces.genotype import read_genotype
+    from .retrain.cnn import RetrainConfig, resume_retrain, run_retrain
+    from .retrain.rnn import RecurrentRetrainConfig, run_recurrent_retrain
+    from .spaces.genotype_reader import read_genotype
 
     options = {key: value for key, value in vars(args).items() if key not in ('run', 'resume', 'command', 'source')}
     if args.resume:
@@ -377,7 +377,7 @@ def _given_options(args, skip=()) -> dict:
 
 
 def _search_config(args):
-    from .search import SearchConfig
+    from .run.search import SearchConfig
 
     if getattr(args, 'resume', None) is not None:
         given = {key for key in vars(args) if key not in ('command', 'run', 'config_file', 'resume')}
@@ -389,7 +389,7 @@ def _search_config(args):
 
 
 def _cmd_search(args) -> int:
-    from .search import resume_search, run_search
+    from .run.search import resume_search, run_search
 
     config = _search_config(args)
     if config is None:
@@ -418,19 +418,19 @@ def _print_table(table: str, md: Optional[str]) -> None:
     """Print a Markdown table, and write it to ``md`` when given."""
     print(table)
     if md:
-        from .runs import atomic_write_text
+        from .files import atomic_write_text
 
         atomic_write_text(Path(md), table + '\n')
         print(f'wrote {md}')
 
 
 def _cmd_report(args) -> int:
-    from .report import format_runs, read_runs
+    from .experiments.report import format_runs, read_runs
 
     runs = read_runs(args.runs)
     _print_table(format_runs(runs), args.md)
     if args.png_dir:
-        from .plots import plot_search_curves, plot_weight_histograms
+        from .experiments.plots import plot_search_curves, plot_weight_histograms
 
         folder = Path(args.png_dir)
         plot_search_curves(runs, folder / 'curves.png')
@@ -450,7 +450,7 @@ def _cmd_nnictl_loopback(args) -> int:
 
 
 def _cmd_trial(args) -> int:
-    from .trial import run_trial
+    from .run.trial import run_trial
 
     _quiet_libraries()
     result = run_trial(_given_options(args))
@@ -459,8 +459,8 @@ def _cmd_trial(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .search import SearchConfig
-    from .sweep import parse_int_list, run_sweep
+    from .run.search import SearchConfig
+    from .experiments.sweep import parse_int_list, run_sweep
 
     ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
     values = _given_options(args, skip=('ks', 'seeds', 'out', 'png'))
@@ -477,8 +477,8 @@ def _cmd_sweep(args) -> int:
 
 
 def _draw_sweep(folder: str, png: str, dataset: str) -> None:
-    from .plots import plot_accuracy_against_k
-    from .sweep import sweep_points, sweep_results
+    from .experiments.plots import plot_accuracy_against_k
+    from .experiments.sweep import sweep_points, sweep_results
 
     results = sweep_results(folder)
     if not results:
@@ -503,8 +503,8 @@ def _names(text: str) -> List[str]:
 
 
 def _cmd_quality(args) -> int:
-    from .quality import Protocol, format_quality_table, quality_table, run_protocol
-    from .sweep import parse_int_list
+    from .experiments.quality import Protocol, format_quality_table, quality_table, run_protocol
+    from .experiments.sweep import parse_int_list
 
     protocol = Protocol.load(Path(args.protocol)).select(
         args.strategies or None,
@@ -517,7 +517,7 @@ def _cmd_quality(args) -> int:
 
 
 def _cmd_quality_table(args) -> int:
-    from .quality import format_quality_table, quality_table, read_results
+    from .experiments.quality import format_quality_table, quality_table, read_results
 
     records = [record for path in args.results for record in read_results(Path(path))]
     if not records:
@@ -529,7 +529,7 @@ def _cmd_quality_table(args) -> int:
             raise UserError(f'no runs of {", ".join(args.strategies)} in {" ".join(args.results)}')
     _print_table(format_quality_table(quality_table(records)), args.md)
     if args.png:
-        from .plots import plot_quality
+        from .experiments.plots import plot_quality
 
         plot_quality(records, Path(args.png))
         print(f'wrote {args.png}')
@@ -537,8 +537,8 @@ def _cmd_quality_table(args) -> int:
 
 
 def _cmd_ranks(args) -> int:
-    from .ranks import trace_ranks, write_rank_csv
-    from .runs import RunFolder
+    from .experiments.policy_ranks import trace_ranks, write_rank_csv
+    from .run.folder import RunFolder
     from .spaces.nb201_arch import arch_to_sample
 
     if not args.csv and not args.png:
@@ -567,7 +567,7 @@ def _cmd_ranks(args) -> int:
         write_rank_csv([dict(row, run=name) for name, rows in traces.items() for row in rows], Path(args.csv))
         print(f'wrote {args.csv}')
     if args.png:
-        from .plots import plot_rank_traces
+        from .experiments.plots import plot_rank_traces
 
         plot_rank_traces(traces, Path(args.png))
         print(f'wrote {args.png}')

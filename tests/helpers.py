@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nni_cnas.checkpoint import CHECKPOINT_DIR
+from nni_cnas.run.checkpoint import CHECKPOINT_DIR
 from nni_cnas.data import SearchData
-from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
-from nni_cnas.search import seed_everything
+from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
+from nni_cnas.run.search import seed_everything
 from nni_cnas.spaces import NasBench201Space
 
 

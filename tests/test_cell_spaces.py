@@ -10,15 +10,15 @@ import torch
 
 import nni_cnas
 from nni_cnas.data import load_search_data
-from nni_cnas.decisions import DartsDecisions, decisions_of
-from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
-from nni_cnas.search import seed_everything
+from nni_cnas.arch.decisions import DartsDecisions, decisions_of
+from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
+from nni_cnas.run.search import seed_everything
 from nni_cnas.spaces.darts import DartsSpace, darts_genotype_to_sample, darts_sample_to_genotype
 from nni_cnas.spaces.genotype import Genotype, loose_ends
 from nni_cnas.spaces.ops import DARTS_OPS
 from nni_cnas.spaces.nasnet import NasnetSpace, nasnet_genotype_to_sample, nasnet_sample_to_genotype
-from nni_cnas.supernet import fixed_architecture
-from nni_cnas.topk import most_probable, space_size
+from nni_cnas.arch.supernet import fixed_architecture
+from nni_cnas.arch.sampling import most_probable, space_size
 
 ALL = ['darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas']
 

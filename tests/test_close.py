@@ -15,16 +15,16 @@ import torch
 import torch.nn.functional as F
 
 import nni_cnas
-from nni_cnas.checkpoint import CHECKPOINT_DIR
+from nni_cnas.run.checkpoint import CHECKPOINT_DIR
 from nni_cnas.cli import main
-from nni_cnas.search import SearchConfig, run_search
+from nni_cnas.run.search import SearchConfig, run_search
 from nni_cnas.spaces import NasBench201Space
 from nni_cnas.spaces.close import (
     CloseNasBench201Space, GlowPool, blocks_at, check_growth_epochs, default_growth_epochs,
 )
 from nni_cnas.spaces.nb201 import make_op
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, arch_to_sample, parse_arch
-from nni_cnas.supernet import fixed_architecture
+from nni_cnas.arch.supernet import fixed_architecture
 
 from helpers import assert_same_search, run_to_end, search_argv, start, wait_for
 

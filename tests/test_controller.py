@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from nni_cnas.strategies.controller import LstmController
+from nni_cnas.strategies.sampling.controller import LstmController
 
 OPTIONS = {'a': ['x', 'y', 'z'], 'b': [0, 1], 'c': ['x', 'y', 'z']}
 

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nni_cnas.errors import UserError
+from nni_cnas.spaces.genotype_reader import read_genotype
 from nni_cnas.spaces.genotype import (
-    SPACE_OPS, CellGenotype, Genotype, GenotypeError, loose_ends, read_genotype,
+    SPACE_OPS, CellGenotype, Genotype, GenotypeError, loose_ends,
 )
 
 DARTS_V2 = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 import nni_cnas
-from nni_cnas.hypergradient import exact_mixed_product, finite_difference_product
-from nni_cnas.strategies.amended import amended_gradient
-from nni_cnas.strategies.darts_v2 import unrolled_gradient
+from nni_cnas.strategies.differentiable.hypergradient import exact_mixed_product, finite_difference_product
+from nni_cnas.strategies.differentiable.amended import amended_gradient
+from nni_cnas.strategies.differentiable.darts_v2 import unrolled_gradient
 
 from helpers import tiny_space
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from nni_cnas.nnictl import loopback_env
-from nni_cnas.trial import epoch_metrics, final_metrics, trial_options
+from nni_cnas.run.trial import epoch_metrics, final_metrics, trial_options
 
 NNICTL = str(Path(sys.executable).with_name('nnictl'))
 TRIAL = [sys.executable, '-m', 'nni_cnas.cli', 'trial', '--dataset', 'digits', '--subset', '48', '--epochs', '2',
@@ -170,7 +170,7 @@ def test_every_trial_of_the_example_experiments_has_valid_options(name):
     from nni.experiment.config import ExperimentConfig
 
     from nni_cnas.cli import _given_options, build_parser
-    from nni_cnas.search import SearchConfig
+    from nni_cnas.run.search import SearchConfig
 
     path = Path(__file__).resolve().parents[1] / 'examples' / name
     config = ExperimentConfig.load(str(path))

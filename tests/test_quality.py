@@ -11,7 +11,7 @@ import yaml
 
 from nni_cnas.cli import main
 from nni_cnas.errors import UserError
-from nni_cnas.quality import Protocol, quality_table, read_results, run_protocol, variant
+from nni_cnas.experiments.quality import Protocol, quality_table, read_results, run_protocol, variant
 
 TINY_SEARCH = {'dataset': 'digits', 'subset': 48, 'epochs': 1, 'channels': 4, 'cells': 1, 'batch_size': 16,
                'num_candidates': 4, 'selection_size': 32, 'rank_cells': 10, 'rank_samples': 40, 'progress_bar': False}

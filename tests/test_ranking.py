@@ -11,7 +11,7 @@ import random
 import pytest
 import torch
 
-from nni_cnas.ranking import kendall_tau, random_cells, rank_supernet, ranking_quality, supernet_accuracies
+from nni_cnas.experiments.supernet_ranking import kendall_tau, random_cells, rank_supernet, ranking_quality, supernet_accuracies
 from nni_cnas.spaces.nb201_arch import arch_to_sample, parse_arch
 from nni_cnas.strategies import RSPS
 
@@ -77,7 +77,7 @@ def _trained_search_module(digits):
 
 
 def test_search_with_rank_cells_writes_ranking_csv_and_summary(tmp_path, nb201_table):
-    from nni_cnas.search import SearchConfig, run_search
+    from nni_cnas.run.search import SearchConfig, run_search
 
     config = SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=48, epochs=1, channels=4,
                           cells=1, batch_size=16, num_candidates=4, selection_size=32, rank_cells=12,

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nni_cnas.checkpoint import CHECKPOINT_DIR, latest_checkpoint
+from nni_cnas.run.checkpoint import CHECKPOINT_DIR, latest_checkpoint
 from nni_cnas.data import SearchData
 from nni_cnas.errors import NonFiniteLoss, UserError
-from nni_cnas.search import SearchConfig, run_search
+from nni_cnas.run.search import SearchConfig, run_search
 from nni_cnas.spaces.nb201_arch import OPS, ArchStringError, all_archs, parse_arch
 
 from helpers import NNI_CNAS, assert_same_search, run_to_end, search_argv, start, wait_for
@@ -221,7 +221,7 @@ def test_atomic_write_json_makes_its_folder_and_replaces_the_file_whole(tmp_path
     """Benchmarks write their results with it: never a half-written file, never a stray partial."""
     import torch
 
-    from nni_cnas.runs import atomic_write_json
+    from nni_cnas.files import atomic_write_json
 
     path = tmp_path / 'results' / 'nested' / 'bench.json'
     atomic_write_json(path, {'ratio': torch.tensor(1.25), 'runs': (1, 2), 'where': tmp_path})

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from nni_cnas import retrain as retrain_module
+from nni_cnas.retrain import cnn as retrain_module
 from nni_cnas.cli import main
-from nni_cnas.retrain import RetrainConfig, cutout, resume_retrain, run_retrain
+from nni_cnas.retrain.cnn import RetrainConfig, cutout, resume_retrain, run_retrain
 from nni_cnas.spaces.fixed import (
     GenotypeNetwork, ScheduledDropPath, count_macs, count_parameters, drop_path_probability,
 )

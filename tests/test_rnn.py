@@ -14,21 +14,22 @@ import torch.nn.functional as F
 from nni_cnas import DARTS, RSPS
 from nni_cnas.cli import main
 from nni_cnas.data.text import EOS, default_ptb_dir, fixed_length_sequences, load_text_data, read_corpus
-from nni_cnas.decisions import DartsDecisions
+from nni_cnas.arch.decisions import DartsDecisions
 from nni_cnas.errors import UserError
-from nni_cnas.evaluator import SequenceCrossEntropy
-from nni_cnas.retrain_rnn import RecurrentRetrainConfig, run_recurrent_retrain
-from nni_cnas.search import SearchConfig, run_search
-from nni_cnas.spaces.genotype import GenotypeError, read_genotype
+from nni_cnas.run.evaluator import SequenceCrossEntropy
+from nni_cnas.retrain.rnn import RecurrentRetrainConfig, run_recurrent_retrain
+from nni_cnas.run.search import SearchConfig, run_search
+from nni_cnas.spaces.genotype import GenotypeError
+from nni_cnas.spaces.genotype_reader import read_genotype
 from nni_cnas.spaces.rnn import (
     RNN_OPS, RecurrentCell, RecurrentNetwork, RecurrentSpace, count_parameters, genotype_network_from_space,
     rnn_genotype_to_sample,
 )
 from nni_cnas.spaces.rnn_genotype import RecurrentGenotype
-from nni_cnas.supernet import fixed_architecture
-from nni_cnas.topk import most_probable, space_size
+from nni_cnas.arch.supernet import fixed_architecture
+from nni_cnas.arch.sampling import most_probable, space_size
 
-import nni_cnas.retrain_rnn as retrain_rnn_module
+import nni_cnas.retrain.rnn as retrain_rnn_module
 import nni_cnas.spaces.rnn as rnn_module
 from helpers import killed_after_epoch
 
@@ -236,7 +237,7 @@ def test_each_strategy_searches_a_recurrent_cell_and_exports_it(space, strategy,
 def test_curriculum_weights_sequences_by_their_uncertainty(corpus_dir):
     """The exact estimator's K subnet losses of a language-model batch are per-sequence mean token
     losses of each fixed subnet (Eq. 10 then turns them into weights as for images)."""
-    from nni_cnas.evaluator import LanguageModelModule
+    from nni_cnas.run.evaluator import LanguageModelModule
 
     data = load_text_data('ptb', corpus_dir, 6, subset=10)
     space = RecurrentSpace(vocabulary=data.vocabulary_size, hidden=8, nodes=3)

@@ -13,8 +13,8 @@ import nni_cnas
 from nni_cnas.data import SearchData
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, all_archs, sample_to_arch
 from nni_cnas.strategies.base import _EpochMeter
-from nni_cnas.strategies.gdas import GdasMixedLayer, GdasModule
-from nni_cnas.evaluator import SearchClassificationModule, build_evaluator
+from nni_cnas.strategies.differentiable.gdas import GdasMixedLayer, GdasModule
+from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
 
 from helpers import run_tiny_search, standalone_from_supernet, state_of, tiny_space
 

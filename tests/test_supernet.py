@@ -8,8 +8,8 @@ import torch
 import nni_cnas
 from nni_cnas.spaces import NasBench201Space
 from nni_cnas.spaces.nb201_arch import LABELS, OPS
-from nni_cnas.supernet import ArchitectureMismatch, fixed_architecture
-from nni_cnas.topk import uniform_samples
+from nni_cnas.arch.supernet import ArchitectureMismatch, fixed_architecture
+from nni_cnas.arch.sampling import uniform_samples
 
 from helpers import standalone_from_supernet
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nni_cnas.spaces.nb201_arch import LABELS, OPS
-from nni_cnas.topk import check_k, most_probable, space_options, space_size, uniform_samples
+from nni_cnas.arch.sampling import check_k, most_probable, space_options, space_size, uniform_samples
 
 
 def brute_force(probs, k):

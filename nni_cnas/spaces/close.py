@@ -43,8 +43,8 @@ from nni.mutable import label_scope
 from nni.nas.nn.pytorch import LayerChoice, MutableModule
 from torch.func import functional_call
 
-from ..gumbel import straight_through_gumbel
-from ..supernet import active_value
+from ..arch.gumbel import straight_through_gumbel
+from ..arch.supernet import active_value
 from .nb201 import NasBench201Space, sum_nodes
 from .nb201_arch import EDGES, NUM_NODES, OPS
 

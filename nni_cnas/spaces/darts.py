@@ -4,7 +4,7 @@ A normal and a reduction cell type; each cell has ``nodes`` (4) intermediate nod
 one op on each earlier state (the two cell inputs and the earlier nodes), and the cell output
 concatenates the nodes. Each edge ``j -> i`` is a ``LayerChoice`` labelled ``normal/{j}_{i}``
 (or ``reduce/...``) over DARTS' 8 ops, ``none`` included; all cells of a type share labels. A
-valid architecture keeps exactly two edges per node: :class:`~nni_cnas.decisions.DartsDecisions`.
+valid architecture keeps exactly two edges per node: :class:`~nni_cnas.arch.decisions.DartsDecisions`.
 Search-time BatchNorm has no affine parameters, as in DARTS.
 
 Why not NNI's hub ``DARTS`` space: it is built on ``nn.Cell``, whose one-shot versions let a node
@@ -23,7 +23,7 @@ import torch.nn as nn
 from nni.mutable import label_scope
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
-from ..decisions import DartsDecisions
+from ..arch.decisions import DartsDecisions
 from .genotype import CellGenotype, Genotype
 from .network import CellNetwork
 from .ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, make_op

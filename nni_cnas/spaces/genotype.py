@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from .ops import DARTS_OPS, NASNET_OPS
 
-__all__ = ['GenotypeError', 'CellGenotype', 'Genotype', 'SPACE_OPS', 'COMBINES', 'loose_ends', 'read_genotype',
-           'text_fields', 'genotype_from_fields', 'genotype_from_json', 'pairs_of', 'indices_of']
+__all__ = ['GenotypeError', 'CellGenotype', 'Genotype', 'SPACE_OPS', 'COMBINES', 'loose_ends', 'text_fields', 'json_fields',
+           'check_declared_space', 'pairs_of', 'indices_of']
 
 #: Ops a genotype of each space may use (DARTS' ``none`` is never part of a found cell).
 SPACE_OPS = {'darts': tuple(op for op in DARTS_OPS if op != 'none'), 'nasnet': NASNET_OPS}
@@ -130,10 +128,10 @@ class Genotype:
 
     @classmethod
     def from_json(cls, data: Any) -> 'Genotype':
-        genotype = genotype_from_json(data)
-        if not isinstance(genotype, cls):
+        fields, space = json_fields(data)
+        if 'recurrent' in fields:
             raise GenotypeError('this JSON is a recurrent genotype, not a DARTS or NASNet one')
-        return genotype
+        return check_declared_space(cls.from_fields(fields), space)
 
     @classmethod
     def from_fields(cls, fields: Dict[str, Any]) -> 'Genotype':
@@ -165,16 +163,6 @@ def text_fields(text: str) -> Dict[str, Any]:
         raise GenotypeError(f'a genotype is Genotype(normal=[...], normal_concat=[...], reduce=[...], '
                             f'reduce_concat=[...]) or Genotype(recurrent=[...], concat=[...]), not {_short(text)!r}')
     return {keyword.arg: _literal(keyword.value, keyword.arg) for keyword in call.keywords}
-
-
-def genotype_from_fields(fields: Dict[str, Any], space: Optional[str] = None):
-    """A CNN (:class:`Genotype`) or recurrent (``RecurrentGenotype``) genotype from its fields."""
-    from .rnn_genotype import RecurrentGenotype
-
-    genotype = RecurrentGenotype.from_fields(fields) if 'recurrent' in fields else Genotype.from_fields(fields)
-    if space is not None and space != genotype.space:
-        raise GenotypeError(f'the JSON says space {space!r}, but its cells are {genotype.space} cells')
-    return genotype
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -230,39 +218,16 @@ def _combines(value: Any, name: str) -> Optional[Tuple[str, ...]]:
     return tuple(value)
 
 
-def genotype_from_json(data: Any):
-    """A CNN or recurrent genotype from its JSON (a ``genotype.json``)."""
+def json_fields(data: Any) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``(fields, declared space)`` of a genotype's JSON object (a ``genotype.json``)."""
     if not isinstance(data, dict):
         raise GenotypeError(f'a JSON genotype is an object with normal, reduce, ... (or recurrent, concat); '
                             f'not {type(data).__name__}')
-    return genotype_from_fields({key: value for key, value in data.items() if key != 'space'}, data.get('space'))
+    return {key: value for key, value in data.items() if key != 'space'}, data.get('space')
 
 
-def read_genotype(source: str):
-    """A genotype (CNN or recurrent) from a run folder (its ``genotype.json``), a ``.json``/``.txt``
-    file, or text."""
-    text = source.lstrip()
-    if text.startswith('Genotype('):
-        return genotype_from_fields(text_fields(source))
-    if text.startswith('{'):
-        try:
-            return genotype_from_json(json.loads(source))
-        except json.JSONDecodeError as error:
-            raise GenotypeError(f'not a JSON genotype: {error.msg}') from None
-    path = Path(source)
-    if path.is_dir():
-        found = path / 'genotype.json'
-        if not found.is_file():
-            raise GenotypeError(f'{path} has no genotype.json: it is not a finished DARTS, NASNet or recurrent search '
-                                '(NAS-Bench-201 runs have no genotype to retrain)')
-        path = found
-    if path.is_file():
-        content = path.read_text()
-        if path.suffix == '.json':
-            try:
-                data = json.loads(content)
-            except json.JSONDecodeError as error:
-                raise GenotypeError(f'{path}: not JSON ({error.msg} at line {error.lineno})') from None
-            return genotype_from_json(data)
-        return genotype_from_fields(text_fields(content))
-    raise GenotypeError(f'{source!r} is neither a run folder, a genotype file nor a Genotype(...) text')
+def check_declared_space(genotype, space: Optional[str]):
+    """``genotype``, if its cells are of the ``space`` its JSON declares (or it declares none)."""
+    if space is not None and space != genotype.space:
+        raise GenotypeError(f'the JSON says space {space!r}, but its cells are {genotype.space} cells')
+    return genotype

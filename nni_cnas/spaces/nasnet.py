@@ -29,7 +29,7 @@ import torch.nn as nn
 from nni.mutable import label_scope
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
-from ..supernet import active_value
+from ..arch.supernet import active_value
 from .darts import preprocessors
 from .genotype import CellGenotype, Genotype, loose_ends
 from .network import CellNetwork

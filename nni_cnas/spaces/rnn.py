@@ -10,7 +10,7 @@ all of them (DARTS) or the loose ends, nodes no node takes (ENAS).
 Declared like the DARTS CNN space: each edge ``j -> i`` is a ``LayerChoice`` labelled
 ``rnn/{j}_{i}`` over ``none`` and the four activations; the matrix ``W`` belongs to the node
 (DARTS: one per node) or to the edge (ENAS: one per pair of nodes). A valid cell keeps one edge per
-node: :class:`~nni_cnas.decisions.DartsDecisions` with ``inputs=1``. DARTS' continuous relaxation
+node: :class:`~nni_cnas.arch.decisions.DartsDecisions` with ``inputs=1``. DARTS' continuous relaxation
 is NNI's own mixed layer on each edge (a softmax over the five ops, ``none`` included); DARTS'
 search-time BatchNorm (no affine parameters, batch statistics, on ``s0`` and every node) is on by
 default. Where the path is known (a fixed subnet, a sampled path), ``none`` edges are skipped.
@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from nni.mutable import label_scope
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
-from ..decisions import DartsDecisions
-from ..supernet import active_value, runs_without_alphas
+from ..arch.decisions import DartsDecisions
+from ..arch.supernet import active_value, runs_without_alphas
 from .rnn_genotype import RecurrentGenotype, recurrent_loose_ends
 
 __all__ = ['RNN_OPS', 'RNN_PRESETS', 'RecurrentSpace', 'RecurrentSearchCell', 'RecurrentCell', 'RecurrentNetwork',

@@ -14,13 +14,13 @@ nni_cnas               replaces                               top-K subnets for 
 """
 
 from .base import CurriculumStrategy, SearchModule
-from .amended import AmendedDARTS
-from .darts import DARTS
-from .darts_v2 import DARTSV2
-from .enas import ENAS
-from .gdas import GDAS
-from .rsps import RSPS
-from .setn import SETN
+from .differentiable.amended import AmendedDARTS
+from .differentiable.darts import DARTS
+from .differentiable.darts_v2 import DARTSV2
+from .sampling.enas import ENAS
+from .differentiable.gdas import GDAS
+from .sampling.rsps import RSPS
+from .differentiable.setn import SETN
 
 #: Strategy classes by their CLI name.
 STRATEGIES = {'darts': DARTS, 'darts-v2': DARTSV2, 'amended-darts': AmendedDARTS, 'gdas': GDAS, 'setn': SETN,

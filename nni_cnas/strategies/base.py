@@ -34,8 +34,8 @@ from ..curriculum import (
 )
 from ..errors import NonFiniteLoss
 from ..data.indexed import dataset_size, with_indices, yields_indices
-from ..supernet import fixed_architecture
-from ..decisions import Decisions, decisions_of
+from ..arch.supernet import fixed_architecture
+from ..arch.decisions import Decisions, decisions_of
 
 __all__ = ['SearchModule', 'CurriculumStrategy', 'Selection']
 
@@ -175,7 +175,7 @@ class SearchModule:
     @property
     def decisions(self) -> Decisions:
         """The space's independent decisions (read once): NNI's labels, or the space's own
-        (DARTS cells: one decision per node, see :mod:`nni_cnas.decisions`)."""
+        (DARTS cells: one decision per node, see :mod:`nni_cnas.arch.decisions`)."""
         decisions = self._cache.get('decisions')
         if decisions is None:
             decisions = self._cache['decisions'] = decisions_of(self.model)

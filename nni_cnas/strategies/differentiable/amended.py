@@ -21,7 +21,7 @@ from typing import Callable, List, Sequence
 
 import torch
 
-from ..hypergradient import (
+from .hypergradient import (
     HVP_METHODS, differentiable_grads, finite_difference_product, grads_or_zeros, product_of_grads,
 )
 from .darts import DARTS, DartsModule

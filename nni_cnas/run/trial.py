@@ -2,7 +2,7 @@
 
 One-shot NAS runs in NNI's sequential engine and reports nothing to the web UI. Here an ``nnictl``
 experiment is an HPO experiment instead: the tuner picks search options (strategy, curriculum, K,
-seed, ... with the names of :class:`~nni_cnas.search.SearchConfig`), the trial command
+seed, ... with the names of :class:`~nni_cnas.run.search.SearchConfig`), the trial command
 ``nni-cnas trial [search options]`` runs one search with them, and each epoch is reported with
 ``nni.report_intermediate_result`` and the end with ``nni.report_final_result``: per-epoch curves
 and a final metric per trial in the web UI, the found architecture in the final result.
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ['trial_options', 'epoch_metrics', 'final_metrics', 'run_trial']
 

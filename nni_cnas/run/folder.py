@@ -8,7 +8,7 @@
       metrics.jsonl   one JSON object per epoch: losses, accuracies, data-weight statistics
                       (min, max, std, entropy, Gini), the current architecture and its look-up
       result.json     the final architecture, how it was chosen, and its benchmark look-up
-      checkpoints/    the search state after each epoch and at an interruption (nni_cnas.checkpoint)
+      checkpoints/    the search state after each epoch and at an interruption (nni_cnas.run.checkpoint)
 
 Every file is written whole (temporary file + rename) or appended a line at a time, so a killed
 run never leaves a half-written file.
@@ -16,95 +16,20 @@ run never leaves a half-written file.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Optional
 
 import yaml
 from pytorch_lightning.callbacks import Callback
 
-from .errors import UserError
+from ..errors import UserError
+from ..files import append_json_line, atomic_write_text, jsonable, read_json_lines
 
-__all__ = ['RunFolder', 'RunRecorder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines']
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
-    with open(partial, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """``data`` as indented JSON, written whole (a results file of a benchmark or a run), its folder
-    made if missing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2) + '\n')
-
-
-def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """``rows`` as CSV with ``columns`` first and any other keys of the rows before them."""
-    buffer = io.StringIO()
-    extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in columns]
-    writer = csv.DictWriter(buffer, fieldnames=[*extra, *columns])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(Path(path), buffer.getvalue())
-
-
-def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
-    """Append ``record`` as one whole JSON line, flushed to disk; after a line torn by a crash
-    while appending, start a fresh line (:func:`read_json_lines` skips the torn one)."""
-    path = Path(path)
-    text = json.dumps(_jsonable(record)) + '\n'
-    if path.is_file() and path.stat().st_size:
-        with open(path, 'rb') as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b'\n':
-                text = '\n' + text
-    with open(path, 'a', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_json_lines(path: Path) -> list:
-    """The JSON objects of a JSON-lines file (none when it does not exist); torn lines are skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding='utf-8').splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, (bool, int, float)):  # numpy and torch scalars, int/float subclasses
-        return value.item() if hasattr(value, 'item') else type(value).__mro__[1](value)
-    if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
-        return value.item()
-    return str(value)  # paths, version objects (str subclasses), anything else
+__all__ = ['RunFolder', 'RunRecorder']
 
 
 class RunFolder:
@@ -127,13 +52,13 @@ class RunFolder:
             shutil.rmtree(path / 'checkpoints', ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
-        atomic_write_text(path / 'config.yaml', yaml.safe_dump(_jsonable(config), sort_keys=False))
+        atomic_write_text(path / 'config.yaml', yaml.safe_dump(jsonable(config), sort_keys=False))
         run.set_status('running')
         return run
 
     def set_status(self, state: str, **details: Any) -> None:
         record = {'state': state, 'time': time.strftime('%Y-%m-%dT%H:%M:%S'), **details}
-        atomic_write_text(self.path / 'status.json', json.dumps(_jsonable(record), indent=2) + '\n')
+        atomic_write_text(self.path / 'status.json', json.dumps(jsonable(record), indent=2) + '\n')
 
     def state(self) -> Optional[str]:
         """``running``, ``finished``, ``interrupted`` or ``failed``; None without a readable status."""
@@ -146,7 +71,7 @@ class RunFolder:
         append_json_line(self.path / 'metrics.jsonl', record)
 
     def write_result(self, result: Dict[str, Any]) -> None:
-        atomic_write_text(self.path / 'result.json', json.dumps(_jsonable(result), indent=2) + '\n')
+        atomic_write_text(self.path / 'result.json', json.dumps(jsonable(result), indent=2) + '\n')
 
     def read_record(self) -> Dict[str, Any]:
         """The ``config.yaml`` record of an existing run (for ``--resume``)."""
@@ -166,7 +91,7 @@ class RunFolder:
         epoch writes them again. (A line is written when an epoch's last step ends, so a line for
         the checkpoint's own epoch is complete, also when the checkpoint is mid-epoch.)"""
         kept = [m for m in self.metrics() if m.get('epoch', -1) <= epoch]
-        atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(_jsonable(m)) + '\n' for m in kept))
+        atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(jsonable(m)) + '\n' for m in kept))
 
     def metrics(self) -> list:
         return read_json_lines(self.path / 'metrics.jsonl')

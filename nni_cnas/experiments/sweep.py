@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
-from .errors import UserError
-from .runs import RunFolder
+from ..errors import UserError
+from ..run.folder import RunFolder
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
@@ -37,7 +37,7 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
     """Run every (K, seed) not finished yet; returns all results of the sweep folder."""
     import sys
 
-    from .search import SearchConfig
+    from ..run.search import SearchConfig
 
     stream = stream or sys.stdout
     out = Path(out)
@@ -59,7 +59,7 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
 def search_or_resume(config, prefix: str, stream) -> Dict:
     """The result of the search ``config`` describes in its run folder ``config.out``: read when it
     finished before, continued from its checkpoint when it was interrupted, else run afresh."""
-    from .search import resume_search, run_search
+    from ..run.search import resume_search, run_search
 
     folder = Path(config.out)
     status = RunFolder(folder).state()

@@ -21,8 +21,8 @@ import nni.nas.strategy as nni_strategy
 import torch
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
-from ..supernet import fixed_architecture
-from .base import CurriculumStrategy, Sample, evaluation_mode
+from ...arch.supernet import fixed_architecture
+from ..base import CurriculumStrategy, Sample, evaluation_mode
 from .controller import LstmController
 from .rsps import PathSamplingSearch
 

@@ -11,9 +11,9 @@ from nni.nas.oneshot.pytorch.supermodule.differentiable import (
     DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
 )
 
-from ..supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer
-from ..topk import most_probable
-from .base import CurriculumStrategy, Sample, SearchModule
+from ...arch.supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer
+from ...arch.sampling import most_probable
+from ..base import CurriculumStrategy, Sample, SearchModule
 
 __all__ = ['DARTS', 'DartsModule']
 
@@ -109,7 +109,7 @@ class DARTS(CurriculumStrategy, nni_strategy.DARTS):
 
     def default_mutation_hooks(self):
         # NNI's own hook list, with its differentiable modules swapped for ones that can also run
-        # a fixed architecture (nni_cnas.supernet).
+        # a fixed architecture (nni_cnas.arch.supernet).
         replace = {cls.mutate: new.mutate for cls, new in self._replacements.items()}
         return [replace.get(hook, hook) for hook in super().default_mutation_hooks()]
 

@@ -131,7 +131,7 @@ def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,
     callbacks = list(callbacks or [])
     trainer = Trainer(
         max_epochs=max_epochs, accelerator=accelerator, devices=1, logger=logger,
-        # Checkpoints only through a callback we pass (nni_cnas.checkpoint), never Lightning's default one.
+        # Checkpoints only through a callback we pass (nni_cnas.run.checkpoint), never Lightning's default one.
         enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
         enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
         log_every_n_steps=1,  # the per-epoch summary is logged within the epoch's last step

@@ -12,10 +12,10 @@ from typing import Dict, Tuple
 import torch
 from nni.nas.oneshot.pytorch.strategy import no_default_hook
 
-from ..gumbel import straight_through_gumbel
-from ..supernet import FixableMixedLayer, supernet_modules
+from ...arch.gumbel import straight_through_gumbel
+from ...arch.supernet import FixableMixedLayer, supernet_modules
 from .darts import DARTS, DartsModule
-from .base import Sample
+from ..base import Sample
 
 __all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
 

@@ -8,9 +8,9 @@ from typing import List
 import nni.nas.strategy as nni_strategy
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
-from ..supernet import apply_architecture
-from ..topk import uniform_samples
-from .base import CurriculumStrategy, Sample, SearchModule
+from ...arch.supernet import apply_architecture
+from ...arch.sampling import uniform_samples
+from ..base import CurriculumStrategy, Sample, SearchModule
 
 __all__ = ['RSPS', 'RspsModule', 'PathSamplingSearch']
 

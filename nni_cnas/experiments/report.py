@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ['RunSummary', 'read_runs', 'format_runs']
 
@@ -21,7 +21,7 @@ class RunSummary:
     """One run folder, read: its name, config, status, per-epoch metrics and result (if any)."""
 
     def __init__(self, path: Path):
-        from .runs import RunFolder
+        from ..run.folder import RunFolder
 
         folder = RunFolder(Path(path))
         self.path = folder.path

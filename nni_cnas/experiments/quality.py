@@ -24,7 +24,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
 
@@ -37,7 +37,7 @@ class Protocol:
 
     def __init__(self, search: Mapping[str, Any], strategies: Sequence[str], curricula: Sequence[str],
                  seeds: Sequence[int], k: int, source: str = 'protocol'):
-        from .search import SearchConfig
+        from ..run.search import SearchConfig
 
         fixed = [name for name in PER_RUN if name in search]
         if fixed:
@@ -89,7 +89,7 @@ class Protocol:
         return {**self.search, 'k': self.k}
 
     def config(self, strategy: str, curriculum: str, seed: int, runs_dir: Path):
-        from .search import SearchConfig
+        from ..run.search import SearchConfig
 
         values = dict(self.search, strategy=strategy, curriculum=curriculum, seed=seed,
                       k=0 if curriculum == 'none' else self.k, out=str(Path(runs_dir) / run_name(strategy, curriculum, seed)))
@@ -106,7 +106,7 @@ def run_name(strategy: str, curriculum: str, seed: int) -> str:
 
 def read_results(path: Path) -> List[Dict[str, Any]]:
     """The records of a results file; a line torn by a crash while appending is ignored."""
-    from .runs import read_json_lines
+    from ..files import read_json_lines
 
     return [record for record in read_json_lines(path) if 'run' in record]
 
@@ -125,8 +125,8 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
     """Run what is missing from ``results``; returns all its records for this protocol."""
     import sys
 
-    from .benchmarks.nb201 import open_benchmark
-    from .runs import append_json_line
+    from ..benchmarks.nb201 import open_benchmark
+    from ..files import append_json_line
     from .sweep import search_or_resume
 
     stream = stream or sys.stdout

@@ -1,6 +1,6 @@
 """What an architecture of a space is, as independent decisions, and how it becomes an NNI sample.
 
-The samplers (:mod:`nni_cnas.topk`) and the ENAS controller work on independent categorical
+The samplers (:mod:`nni_cnas.arch.sampling`) and the ENAS controller work on independent categorical
 decisions. In most spaces these are NNI's labels themselves (:class:`Decisions`). DARTS' space is
 not: each edge is a choice among ops including ``none``, and a valid cell keeps exactly two edges
 per node. :class:`DartsDecisions` makes each *node* one decision (its two inputs and their ops), so
@@ -97,6 +97,6 @@ def decisions_of(model) -> Decisions:
     own = getattr(model, 'architecture_decisions', None)
     if callable(own):
         return own()
-    from .topk import space_options
+    from .sampling import space_options
 
     return Decisions(space_options(model))

@@ -2,7 +2,7 @@
 
 ``nni-cnas search`` is a thin shell over :func:`run_search`; Python users call it directly::
 
-    from nni_cnas.search import SearchConfig, run_search
+    from .search import SearchConfig, run_search
     result = run_search(SearchConfig(strategy='gdas', curriculum='epoch', dataset='digits', epochs=5,
                                      channels=8, cells=1))
     print(result['arch'], result['lookup'])
@@ -25,9 +25,9 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from ._version import __version__
-from .curriculum import ESTIMATORS, PRECISIONS, SCHEDULES
-from .errors import NonFiniteLoss, SearchInterrupted, UserError
+from .._version import __version__
+from ..curriculum import ESTIMATORS, PRECISIONS, SCHEDULES
+from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 
 __all__ = ['SearchConfig', 'run_search', 'resume_search', 'STRATEGY_NAMES', 'DEVICES']
 
@@ -107,11 +107,11 @@ class SearchConfig:
 
     def resolve(self) -> 'SearchConfig':
         """Check every option and fill the strategy's defaults; raises :class:`UserError`."""
-        from .data import DATASETS
-        from .data.text import TEXT_DATASETS
-        from .hypergradient import HVP_METHODS
-        from .spaces import STEMS
-        from .spaces import DEFAULT_CELLS, SPACES, TEXT_SPACES
+        from ..data import DATASETS
+        from ..data.text import TEXT_DATASETS
+        from ..strategies.differentiable.hypergradient import HVP_METHODS
+        from ..spaces import STEMS
+        from ..spaces import DEFAULT_CELLS, SPACES, TEXT_SPACES
 
         def choose(name, value, choices):
             if value not in choices:
@@ -228,13 +228,13 @@ class SearchConfig:
 
     def pool_size(self) -> int:
         """CLOSE's blocks: one more than the growth epochs when they are given, else ``close_blocks``."""
-        from .spaces.close import DEFAULT_BLOCKS
+        from ..spaces.close import DEFAULT_BLOCKS
 
         growth = self.growth_epochs()
         return len(growth) + 1 if growth is not None else (self.close_blocks or DEFAULT_BLOCKS)
 
     def _check_close(self) -> None:
-        from .spaces.close import check_growth_epochs, default_growth_epochs
+        from ..spaces.close import check_growth_epochs, default_growth_epochs
 
         if not self.close:
             for name in ('close_blocks', 'close_epochs'):
@@ -310,7 +310,7 @@ def _versions() -> Dict[str, str]:
 
 def build_strategy(config: SearchConfig):
     """The strategy object for a resolved config."""
-    from .strategies import STRATEGIES
+    from ..strategies import STRATEGIES
 
     common = dict(curriculum=config.curriculum, k=config.k, estimator=config.estimator,
                   uncertainty_precision=config.uncertainty_precision, num_candidates=config.num_candidates,
@@ -329,7 +329,7 @@ def build_strategy(config: SearchConfig):
 
 def _write_ranks(run, sample) -> None:
     """``ranks.csv``: the found architecture's rank under each epoch's policy (differentiable searches)."""
-    from .ranks import trace_ranks, write_rank_csv
+    from ..experiments.policy_ranks import trace_ranks, write_rank_csv
 
     rows = trace_ranks(run.metrics(), {'found': sample})
     if rows:
@@ -340,8 +340,8 @@ def _write_genotype(run, genotype) -> Dict[str, Any]:
     """``genotype.txt`` (DARTS' text), ``genotype.json`` and ``cells.png`` (the cells drawn)."""
     import json
 
-    from .plots import plot_cells
-    from .runs import atomic_write_text
+    from ..spaces.drawing import plot_cells
+    from ..files import atomic_write_text
 
     data = genotype.to_json()
     atomic_write_text(run.path / 'genotype.txt', genotype.text() + '\n')
@@ -352,8 +352,8 @@ def _write_genotype(run, genotype) -> Dict[str, Any]:
 
 def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stream) -> Dict[str, Any]:
     """``ranking.csv`` and the ranking summary: the supernet's accuracy of random cells (issue 9)."""
-    from .ranking import rank_supernet
-    from .runs import atomic_write_csv
+    from ..experiments.supernet_ranking import rank_supernet
+    from ..files import atomic_write_csv
 
     print(f'ranking: the supernet\'s accuracy of {config.rank_cells} random cells on {config.rank_samples} '
           'validation images', file=stream, flush=True)
@@ -368,7 +368,7 @@ def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stre
 
 def _validation_metric(search_module, score: float) -> Dict[str, float]:
     """The found architecture's validation accuracy, or perplexity for a language model."""
-    from .strategies.base import perplexity
+    from ..strategies.base import perplexity
 
     return {'val_ppl': perplexity(-score)} if search_module.sequence_task else {'val_acc': score}
 
@@ -377,14 +377,14 @@ def run_search(config: SearchConfig, stream=None, on_epoch=None) -> Dict[str, An
     """Run one search; returns the result also written to ``<out>/result.json``.
 
     ``on_epoch(record)`` is called with each epoch's ``metrics.jsonl`` record; a caller that passes
-    it reports to NNI itself (:mod:`nni_cnas.trial`), so the evaluator's own final report is off."""
+    it reports to NNI itself (:mod:`nni_cnas.run.trial`), so the evaluator's own final report is off."""
     return _search(config.resolve(), stream or sys.stdout, on_epoch=on_epoch)
 
 
 def resume_search(run_folder, stream=None) -> Dict[str, Any]:
     """Continue a search from the newest usable checkpoint in its run folder, with its own config.
     On the CPU the result is bit-identical to a search that was never interrupted."""
-    from .runs import RunFolder
+    from .folder import RunFolder
 
     run = RunFolder(Path(run_folder))
     config = SearchConfig.from_mapping(run.read_record()['config'], f'{run.path}/config.yaml').resolve()
@@ -395,15 +395,15 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     # Everything that can fail on bad input happens before the run folder is written.
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from .benchmarks.nb201 import open_benchmark
+    from ..benchmarks.nb201 import open_benchmark
     from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, checkpoint_order, latest_checkpoint
-    from .data import load_search_data
-    from .data.text import load_text_data
+    from ..data import load_search_data
+    from ..data.text import load_text_data
     from .evaluator import LanguageModelModule, SearchClassificationModule, build_evaluator
-    from .runs import RunFolder, RunRecorder
-    from .decisions import decisions_of
-    from .spaces import TEXT_SPACES, build_space, build_text_space, describe_sample
-    from .topk import check_k
+    from .folder import RunFolder, RunRecorder
+    from ..arch.decisions import decisions_of
+    from ..spaces import TEXT_SPACES, build_space, build_text_space, describe_sample
+    from ..arch.sampling import check_k
 
     text = config.space in TEXT_SPACES
     if text:

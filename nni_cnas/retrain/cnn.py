@@ -17,16 +17,14 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .errors import UserError
-from .spaces.genotype import Genotype, read_genotype
+from ..errors import UserError
+from ..spaces.genotype import Genotype
+from ..spaces.genotype_reader import read_genotype
+from .common import CHECKPOINT, device_of, output_folder, read_output_folder, save_checkpoint, training_step
 
-__all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout', 'device_of', 'output_folder', 'save_checkpoint',
-           'training_step']
-
-CHECKPOINT = 'checkpoint.pt'
+__all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
 
 
 @dataclasses.dataclass
@@ -54,7 +52,7 @@ class RetrainConfig:
     overwrite: bool = False
 
     def check(self) -> 'RetrainConfig':
-        from .spaces import STEMS
+        from ..spaces import STEMS
 
         for name in ('epochs', 'batch_size', 'channels', 'cells', 'learning_rate', 'subset', 'image_size'):
             value = getattr(self, name)
@@ -92,14 +90,6 @@ def cutout(images, size: int, generator):
     return images * mask[:, None].to(images.dtype)
 
 
-def device_of(name: str):
-    import torch
-
-    if name in ('cuda', 'gpu') and not torch.cuda.is_available():
-        raise UserError(f'--device {name}: torch sees no CUDA GPU here; use --device cpu (or auto)')
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device('cuda' if name in ('cuda', 'gpu') else 'cpu')
 
 
 def run_retrain(config: RetrainConfig, stream=None) -> Dict[str, Any]:
@@ -107,7 +97,7 @@ def run_retrain(config: RetrainConfig, stream=None) -> Dict[str, Any]:
     config = config.check()
     genotype = read_genotype(config.source)
     if not isinstance(genotype, Genotype):
-        raise UserError('this is a recurrent genotype: retrain it with nni_cnas.retrain_rnn.run_recurrent_retrain '
+        raise UserError('this is a recurrent genotype: retrain it with nni_cnas.retrain.rnn.run_recurrent_retrain '
                         '(the nni-cnas retrain command chooses for you)')
     return _train(config, genotype, stream or sys.stdout, resume=False)
 
@@ -115,7 +105,7 @@ def run_retrain(config: RetrainConfig, stream=None) -> Dict[str, Any]:
 def resume_retrain(out: str, stream=None) -> Dict[str, Any]:
     folder, record = read_output_folder(out)
     if 'recurrent' in record['genotype']:
-        from .retrain_rnn import resume_recurrent_retrain
+        from .rnn import resume_recurrent_retrain
 
         return resume_recurrent_retrain(folder, record, stream)
     config = RetrainConfig(**record['config']).check()
@@ -127,9 +117,10 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
     import torch
     import torch.nn.functional as F
 
-    from .data import TensorImageLoader, load_retrain_data
-    from .runs import RunFolder, append_json_line, atomic_write_text, read_json_lines
-    from .spaces.fixed import GenotypeNetwork, count_macs, count_parameters, drop_path_probability
+    from ..data import TensorImageLoader, load_retrain_data
+    from ..run.folder import RunFolder
+    from ..files import append_json_line, atomic_write_text, read_json_lines
+    from ..spaces.fixed import GenotypeNetwork, count_macs, count_parameters, drop_path_probability
 
     data = load_retrain_data(config.dataset, config.data_dir, config.subset, config.image_size)
     device = device_of(config.device)
@@ -213,56 +204,3 @@ def evaluate(model, loader) -> float:
             correct += int((model(x).argmax(1) == y).sum())
             count += len(y)
     return correct / max(count, 1)
-
-
-def training_step(model, optimizer, loss, grad_clip: float, where: str, checkpoint: Path) -> None:
-    """One SGD step on ``loss`` (gradient norm clipped at ``grad_clip`` unless 0); a NaN or
-    infinite loss stops the retraining, naming the last good checkpoint."""
-    import torch
-
-    if not torch.isfinite(loss):
-        raise UserError(f'the training loss is {float(loss)} at {where}; lower --lr (the last good checkpoint is '
-                        f'{checkpoint})')
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-
-
-def output_folder(config, genotype, resume: bool) -> Path:
-    """The retraining's output folder: a new (or ``--overwrite``) one with ``config.json`` and
-    ``genotype.txt``, or the folder being resumed."""
-    from .runs import atomic_write_text
-
-    out = Path(config.out or f'runs/retrain-{genotype.space}-{config.dataset}-s{config.seed}-{time.strftime("%Y%m%d-%H%M%S")}')
-    if resume:
-        return out
-    if out.exists() and any(out.iterdir()) and not config.overwrite:
-        raise UserError(f'{out} already exists and is not empty; choose another --out, add --overwrite, '
-                        f'or continue it with --resume {out}')
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (CHECKPOINT, 'metrics.jsonl', 'result.json'):
-        (out / stale).unlink(missing_ok=True)
-    config.out = str(out)
-    atomic_write_text(out / 'config.json', json.dumps(
-        {'config': dataclasses.asdict(config), 'genotype': genotype.to_json()}, indent=1) + '\n')
-    atomic_write_text(out / 'genotype.txt', genotype.text() + '\n')
-    return out
-
-
-def read_output_folder(out: str):
-    """``(folder, record)`` of a retraining to resume: its ``config.json`` record."""
-    folder = Path(out)
-    if not (folder / 'config.json').is_file() or not (folder / CHECKPOINT).is_file():
-        raise UserError(f'{folder} is not a retraining folder with a checkpoint (no config.json or {CHECKPOINT})')
-    return folder, json.loads((folder / 'config.json').read_text())
-
-
-def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
-    """Write a checkpoint atomically (a partial file, then a rename)."""
-    import torch
-
-    partial = path.with_name(path.name + '.partial')
-    torch.save(state, partial)
-    partial.replace(path)

@@ -60,7 +60,7 @@ def rank_under(policy: Policy, sample: Mapping[str, Any]) -> int:
 
 def trace_ranks(metrics: Sequence[Mapping[str, Any]], archs: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """One row per epoch with a recorded policy and per named architecture (``{name: sample}``)."""
-    from .spaces.nb201_arch import sample_to_arch
+    from ..spaces.nb201_arch import sample_to_arch
 
     rows = []
     for record in metrics:
@@ -74,6 +74,6 @@ def trace_ranks(metrics: Sequence[Mapping[str, Any]], archs: Mapping[str, Mappin
 
 
 def write_rank_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    from .runs import atomic_write_csv
+    from ..files import atomic_write_csv
 
     atomic_write_csv(Path(path), rows, RANK_COLUMNS)

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .errors import UserError
-from .retrain import CHECKPOINT, device_of, output_folder, save_checkpoint, training_step
-from .spaces.genotype import genotype_from_json
-from .spaces.rnn_genotype import RecurrentGenotype
+from ..errors import UserError
+from .common import CHECKPOINT, device_of, output_folder, save_checkpoint, training_step
+from ..spaces.genotype_reader import genotype_from_json
+from ..spaces.rnn_genotype import RecurrentGenotype
 
 __all__ = ['RecurrentRetrainConfig', 'run_recurrent_retrain', 'resume_recurrent_retrain', 'batchify']
 
@@ -108,9 +108,10 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
     import torch
     import torch.nn.functional as F
 
-    from .data.text import TEXT_DATASETS
-    from .runs import RunFolder, append_json_line, atomic_write_text, read_json_lines
-    from .spaces.rnn import RecurrentNetwork, count_parameters
+    from ..data.text import TEXT_DATASETS
+    from ..run.folder import RunFolder
+    from ..files import append_json_line, atomic_write_text, read_json_lines
+    from ..spaces.rnn import RecurrentNetwork, count_parameters
 
     if config.dataset not in TEXT_DATASETS:
         raise UserError(f'a recurrent cell retrains on a text dataset ({", ".join(TEXT_DATASETS)}), not {config.dataset!r}')

@@ -7,31 +7,14 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-__all__ = ['plot_rank_traces', 'plot_accuracy_against_k', 'plot_quality', 'plot_search_curves', 'plot_weight_histograms',
-           'plot_cells']
+from ..figures import pyplot, save_figure
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> None:
-    """Write next to the target, then rename: no half-written PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + '.partial')
-    figure.savefig(partial, format=path.suffix.lstrip('.') or 'png', dpi=120, bbox_inches='tight')
-    partial.replace(path)
+__all__ = ['plot_rank_traces', 'plot_accuracy_against_k', 'plot_quality', 'plot_search_curves', 'plot_weight_histograms']
 
 
 def plot_rank_traces(traces: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> None:
     """One panel per run (its policy), one line per traced architecture: rank against epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(1, len(traces), figsize=(5 * len(traces), 3.6), squeeze=False, sharey=True)
@@ -46,7 +29,7 @@ def plot_rank_traces(traces: Mapping[str, Sequence[Mapping[str, Any]]], path: Pa
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel('rank under the policy (1 = most probable)')
     axes[0][-1].legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     plt.close(figure)
 
 
@@ -58,7 +41,7 @@ def plot_accuracy_against_k(points: Sequence[Tuple[int, float]], path: Path, met
     for k, value in points:
         by_k.setdefault(k, []).append(value)
     summary = {k: (statistics.fmean(v), statistics.pstdev(v), len(v)) for k, v in sorted(by_k.items())}
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 3.6))
     curriculum = [(k, s) for k, s in summary.items() if k > 0]
     if curriculum:
@@ -75,7 +58,7 @@ def plot_accuracy_against_k(points: Sequence[Tuple[int, float]], path: Path, met
     axis.set_title(title, fontsize=9)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     plt.close(figure)
     return summary
 
@@ -83,7 +66,7 @@ def plot_accuracy_against_k(points: Sequence[Tuple[int, float]], path: Path, met
 def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
     """Search-quality protocol: look-up test accuracy and Kendall's tau per strategy, one marker per
     seed and the mean, each curriculum setting side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     from .quality import variant
 
     strategies = list(dict.fromkeys(r['strategy'] for r in records))
@@ -109,14 +92,14 @@ def plot_quality(records: Sequence[Mapping[str, Any]], path: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3, axis='y')
     axes[0][0].legend(title='curriculum', fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
     plt.close(figure)
 
 
 def plot_search_curves(runs, path: Path) -> None:
     """Per epoch, one line per run: train accuracy, and the current cell's validation accuracy and
     look-up test accuracy (where recorded)."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = [('train accuracy (%)', lambda m: 100 * m['train_acc'] if m.get('train_acc') is not None else None),
               ('current cell: validation accuracy (%)', lambda m: 100 * m['val_acc'] if m.get('val_acc') is not None else None),
               ('current cell: look-up test accuracy (%)', lambda m: m.get('lookup_test'))]
@@ -132,7 +115,7 @@ def plot_search_curves(runs, path: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    _save(figure, path)
+    save_figure(figure, path)
     plt.close(figure)
 
 
@@ -141,7 +124,7 @@ def plot_weight_histograms(runs, path: Path) -> bool:
     Returns False (and draws nothing) when no run recorded weights."""
     import numpy as np
 
-    from .curriculum import HISTOGRAM_BIN, HISTOGRAM_BINS
+    from ..curriculum import HISTOGRAM_BIN, HISTOGRAM_BINS
 
     with_weights = []
     for run in runs:
@@ -151,7 +134,7 @@ def plot_weight_histograms(runs, path: Path) -> bool:
             with_weights.append((run, rows))
     if not with_weights:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(with_weights), figsize=(4.6 * len(with_weights), 3.6), squeeze=False)
     for axis, (run, rows) in zip(axes[0], with_weights):
         counts = np.array([histogram for _, histogram in rows], dtype=float)
@@ -162,67 +145,6 @@ def plot_weight_histograms(runs, path: Path) -> bool:
         axis.set_ylabel('epoch')
         axis.set_title(run.label, fontsize=8)
         figure.colorbar(image, ax=axis, label='log10(1 + samples)')
-    _save(figure, path)
+    save_figure(figure, path)
     plt.close(figure)
     return True
-
-
-def plot_cells(genotype, path: Path) -> None:
-    """The cells of a genotype as graphs: inputs left, nodes by depth, output right; each edge
-    labelled with its op (NASNet blocks also with their combine). DARTS/NASNet: both cells;
-    recurrent: the one cell."""
-    plt = _pyplot()
-    if genotype.space == 'rnn':
-        figure, axis = plt.subplots(1, 1, figsize=(9, 5.2))
-        nodes = tuple(((op, index),) for op, index in genotype.recurrent)
-        _draw_cell(axis, 'recurrent cell', nodes, genotype.concat, ('x_t, h_{t-1}',), 'h_t (mean)', first_number=1)
-    else:
-        figure, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-        for axis, (name, cell) in zip(axes, genotype.cells().items()):
-            _draw_cell(axis, f'{name} cell', cell.nodes, cell.concat, ('c_{k-2}', 'c_{k-1}'), 'c_{k}', cell.combine)
-    _save(figure, path)
-    plt.close(figure)
-
-
-def _draw_cell(axis, title: str, nodes, concat, input_labels, output_label: str, combine=None,
-               first_number: int = 0) -> None:
-    """One cell: ``nodes[n]`` lists its ``(op, input)`` pairs, inputs indexed with the cell's inputs
-    first; nodes are labelled from ``first_number``."""
-    count, first = len(nodes), len(input_labels)
-    depth = [0] * first
-    for node in nodes:
-        depth.append(1 + max(depth[index] for _, index in node))
-    top = max(depth) + 1
-    rows: Dict[int, int] = {}
-    position = {}
-    for index in range(first + count):
-        row = rows.get(depth[index], 0)
-        rows[depth[index]] = row + 1
-        position[index] = (depth[index], -row - (0.5 if depth[index] % 2 else 0))
-    output = (top, -(count - 1) / 2)
-    for n, node in enumerate(nodes):
-        target = position[first + n]
-        for (op, index), offset in zip(node, (0.08, -0.08) if len(node) > 1 else (0.08,)):
-            source = position[index]
-            axis.annotate('', xy=target, xytext=source,
-                          arrowprops=dict(arrowstyle='->', color='0.35', shrinkA=14, shrinkB=14))
-            axis.text((source[0] + target[0]) / 2, (source[1] + target[1]) / 2 + offset, op, fontsize=7,
-                      ha='center', va='center', color='tab:blue',
-                      bbox=dict(boxstyle='round,pad=0.1', fc='white', ec='none', alpha=0.8))
-    for index in concat:
-        axis.annotate('', xy=output, xytext=position[index],
-                      arrowprops=dict(arrowstyle='->', color='0.75', linestyle='--', shrinkA=14, shrinkB=14))
-    for index, (x, y) in position.items():
-        text = input_labels[index] if index < first else str(index - first + first_number)
-        if index >= first and combine is not None:
-            text += f'\n{combine[index - first]}'
-        color = 'tab:green' if index < first else 'lightblue'
-        axis.text(x, y, text, ha='center', va='center', fontsize=8,
-                  bbox=dict(boxstyle='round', fc=color, ec='0.3'))
-    axis.text(*output, output_label, ha='center', va='center', fontsize=8,
-              bbox=dict(boxstyle='round', fc='gold', ec='0.3'))
-    axis.set_xlim(-0.6, top + 0.6)
-    lowest = min(y for _, y in position.values())
-    axis.set_ylim(lowest - 0.8, 0.8)
-    axis.set_title(title)
-    axis.axis('off')

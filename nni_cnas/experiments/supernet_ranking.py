@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from .spaces.nb201_arch import EDGES, OPS, format_arch
+from ..spaces.nb201_arch import EDGES, OPS, format_arch
 
 __all__ = ['random_cells', 'kendall_tau', 'ranking_quality', 'supernet_accuracies', 'rank_supernet']
 
@@ -85,9 +85,9 @@ def supernet_accuracies(search_module, cells: Sequence[str], batches: Sequence[T
     The searched cells' BatchNorm keeps no running statistics (NATS-Bench's search setting), so
     each batch is normalised with its own statistics: use batches of a hundred or more samples.
     """
-    from .spaces.nb201_arch import arch_to_sample
-    from .strategies.base import evaluation_mode
-    from .supernet import fixed_architecture
+    from ..spaces.nb201_arch import arch_to_sample
+    from ..strategies.base import evaluation_mode
+    from ..arch.supernet import fixed_architecture
 
     total = sum(len(y) for _, y in batches)
     accuracies = []

@@ -32,7 +32,7 @@ import torch
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from .errors import UserError
+from ..errors import UserError
 
 __all__ = ['SearchCheckpoint', 'latest_checkpoint', 'checkpoint_order', 'rng_states', 'set_rng_states', 'CHECKPOINT_DIR']
 

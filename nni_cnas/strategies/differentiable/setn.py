@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import List
 
-from ..supernet import fixed_architecture
-from ..topk import uniform_samples
-from .base import Sample
+from ...arch.supernet import fixed_architecture
+from ...arch.sampling import uniform_samples
+from ..base import Sample
 from .darts import DARTS, DartsModule
 
 __all__ = ['SETN', 'SetnModule']

@@ -14,7 +14,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import torch
 
-from ..hypergradient import finite_difference_product, grads_or_zeros, perturbed
+from .hypergradient import finite_difference_product, grads_or_zeros, perturbed
 from .darts import DARTS, DartsModule
 
 __all__ = ['DARTSV2', 'DartsV2Module', 'unrolled_gradient']

@@ -1,0 +1,87 @@
+"""Files written whole or a line at a time, so that a killed process never leaves a torn file:
+atomic text, JSON and CSV writes (temporary file, fsync, rename) and JSON-lines logs whose torn
+last line is skipped on reading."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+__all__ = ['atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
+    with open(partial, 'w', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, written whole (a results file of a benchmark or a run), its folder
+    made if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(jsonable(data), indent=2) + '\n')
+
+
+def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """``rows`` as CSV with ``columns`` first and any other keys of the rows before them."""
+    buffer = io.StringIO()
+    extra = [key for key in dict.fromkeys(key for row in rows for key in row) if key not in columns]
+    writer = csv.DictWriter(buffer, fieldnames=[*extra, *columns])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(Path(path), buffer.getvalue())
+
+
+def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
+    """Append ``record`` as one whole JSON line, flushed to disk; after a line torn by a crash
+    while appending, start a fresh line (:func:`read_json_lines` skips the torn one)."""
+    path = Path(path)
+    text = json.dumps(jsonable(record)) + '\n'
+    if path.is_file() and path.stat().st_size:
+        with open(path, 'rb') as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b'\n':
+                text = '\n' + text
+    with open(path, 'a', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_json_lines(path: Path) -> list:
+    """The JSON objects of a JSON-lines file (none when it does not exist); torn lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding='utf-8').splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, (bool, int, float)):  # numpy and torch scalars, int/float subclasses
+        return value.item() if hasattr(value, 'item') else type(value).__mro__[1](value)
+    if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
+        return value.item()
+    return str(value)  # paths, version objects (str subclasses), anything else

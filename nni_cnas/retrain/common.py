@@ -1,0 +1,79 @@
+"""What the CNN and recurrent retraining loops share: the output folder, checkpoints, the device
+and one guarded SGD step."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+from ..errors import UserError
+
+__all__ = ['CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
+
+CHECKPOINT = 'checkpoint.pt'
+
+
+def device_of(name: str):
+    import torch
+
+    if name in ('cuda', 'gpu') and not torch.cuda.is_available():
+        raise UserError(f'--device {name}: torch sees no CUDA GPU here; use --device cpu (or auto)')
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device('cuda' if name in ('cuda', 'gpu') else 'cpu')
+
+
+def training_step(model, optimizer, loss, grad_clip: float, where: str, checkpoint: Path) -> None:
+    """One SGD step on ``loss`` (gradient norm clipped at ``grad_clip`` unless 0); a NaN or
+    infinite loss stops the retraining, naming the last good checkpoint."""
+    import torch
+
+    if not torch.isfinite(loss):
+        raise UserError(f'the training loss is {float(loss)} at {where}; lower --lr (the last good checkpoint is '
+                        f'{checkpoint})')
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
+def output_folder(config, genotype, resume: bool) -> Path:
+    """The retraining's output folder: a new (or ``--overwrite``) one with ``config.json`` and
+    ``genotype.txt``, or the folder being resumed."""
+    from ..files import atomic_write_text
+
+    out = Path(config.out or f'runs/retrain-{genotype.space}-{config.dataset}-s{config.seed}-{time.strftime("%Y%m%d-%H%M%S")}')
+    if resume:
+        return out
+    if out.exists() and any(out.iterdir()) and not config.overwrite:
+        raise UserError(f'{out} already exists and is not empty; choose another --out, add --overwrite, '
+                        f'or continue it with --resume {out}')
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (CHECKPOINT, 'metrics.jsonl', 'result.json'):
+        (out / stale).unlink(missing_ok=True)
+    config.out = str(out)
+    atomic_write_text(out / 'config.json', json.dumps(
+        {'config': dataclasses.asdict(config), 'genotype': genotype.to_json()}, indent=1) + '\n')
+    atomic_write_text(out / 'genotype.txt', genotype.text() + '\n')
+    return out
+
+
+def read_output_folder(out: str):
+    """``(folder, record)`` of a retraining to resume: its ``config.json`` record."""
+    folder = Path(out)
+    if not (folder / 'config.json').is_file() or not (folder / CHECKPOINT).is_file():
+        raise UserError(f'{folder} is not a retraining folder with a checkpoint (no config.json or {CHECKPOINT})')
+    return folder, json.loads((folder / 'config.json').read_text())
+
+
+def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+    """Write a checkpoint atomically (a partial file, then a rename)."""
+    import torch
+
+    partial = path.with_name(path.name + '.partial')
+    torch.save(state, partial)
+    partial.replace(path)
