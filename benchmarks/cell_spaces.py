@@ -34,12 +34,13 @@ def child(args) -> dict:
     from step_cost import StepTimer
 
     from overhead import peak_rss_bytes, synthetic
-    from nni_cnas.cli import _quiet_libraries
+    from nni_cnas.cli.common import quiet_libraries
     from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
-    from nni_cnas.run.search import SearchConfig, build_strategy, seed_everything
+    from nni_cnas.run.config import SearchConfig
+    from nni_cnas.run.search import build_strategy, seed_everything
     from nni_cnas.spaces import build_space
 
-    _quiet_libraries()
+    quiet_libraries()
     cl = args.variant == 'cl'
     extra = dict(controller_steps=1, controller_aggregate=2) if args.strategy == 'enas' else {}
     config = SearchConfig(space=args.space, strategy=args.strategy, curriculum='batch' if cl else 'none',
@@ -48,7 +49,7 @@ def child(args) -> dict:
                           **extra).resolve()
     data = synthetic(args.steps * args.batch_size, size=args.image_size)
     seed_everything(0)
-    space = build_space(args.space, args.channels, args.cells, 10, 3)
+    space = build_space(config, data)
     strategy = build_strategy(config)
     timer = StepTimer()
     evaluator = build_evaluator(SearchClassificationModule(10), data.loaders(args.batch_size, 0), max_epochs=1,

@@ -28,11 +28,12 @@ from pytorch_lightning.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.cli import _names, _quiet_libraries  # noqa: E402
+from nni_cnas.cli.common import names, quiet_libraries  # noqa: E402
 from nni_cnas.data import Augmentation, ImageSet, SearchData  # noqa: E402
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
-from nni_cnas.run.search import SearchConfig, build_strategy, seed_everything  # noqa: E402
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.run.search import build_strategy, seed_everything  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 
 #: (key, curriculum schedule, estimator); the amortised estimator only for single-path strategies.
@@ -137,14 +138,14 @@ def main():
     parser.add_argument('--controller-steps', type=int, default=5,
                         help='ENAS: NATS-Bench does 50x20 controller samples per 391 steps; 5x10 per 20 steps keeps that ratio')
     parser.add_argument('--controller-aggregate', type=int, default=10)
-    parser.add_argument('--variants', type=_names,
+    parser.add_argument('--variants', type=names,
                         help='comma-separated subset of ' + ','.join(v[0] for v in VARIANTS[1:])
                         + ' (plain is always measured); default all')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--memory-child', nargs=2, metavar=('STRATEGY', 'VARIANT'), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     unknown = set(args.variants or ()) - {v[0] for v in VARIANTS}
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from "

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def run_one(args, strategy: str, curriculum: str, seed: int) -> dict:
     from nni_cnas.retrain.rnn import RecurrentRetrainConfig, run_recurrent_retrain
-    from nni_cnas.run.search import SearchConfig, run_search
+    from nni_cnas.run.config import SearchConfig
+    from nni_cnas.run.search import run_search
     from nni_cnas.spaces.genotype_reader import read_genotype
 
     name = f'{strategy}-{curriculum}-s{seed}'
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument('--retrain-tokens', type=int, default=200_000)
     args = parser.parse_args()
 
-    from nni_cnas.cli import _quiet_libraries
+    from nni_cnas.cli.common import quiet_libraries
     from nni_cnas.files import append_json_line, read_json_lines
 
     results = Path(args.results)
@@ -102,7 +103,7 @@ def main() -> None:
         Path(args.table).write_text(table(done))
         print(table(done))
         return
-    _quiet_libraries()
+    quiet_libraries()
     finished = {row['name'] for row in done}
     for strategy in args.strategies.split(','):
         for seed in (int(s) for s in args.seeds.split(',')):

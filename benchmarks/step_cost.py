@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import build, synthetic  # noqa: E402
-from nni_cnas.cli import _quiet_libraries  # noqa: E402
+from nni_cnas.cli.common import quiet_libraries  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
 
 STRATEGIES = ('darts', 'nni-darts', 'darts-v2', 'amended-darts')
@@ -69,7 +69,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--json', help='also write the results to this JSON file')
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     # overhead.build reads these; the step cost is measured without the curriculum.
     args.k, args.controller_steps, args.controller_aggregate = 0, 1, 1
     data = synthetic(args.steps * args.batch_size)

@@ -93,11 +93,22 @@ def final_state(run: Path):
     return checkpoint['state_dict'], json.loads((run / 'result.json').read_text())
 
 
+def same_value(a, b) -> bool:
+    """Equal tensors (bit for bit), or equal nested dicts, lists and plain values of them."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def assert_same_search(a: Path, b: Path):
     state_a, result_a = final_state(a)
     state_b, result_b = final_state(b)
     assert state_a.keys() == state_b.keys()
-    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), 'weights differ'
+    assert all(same_value(state_a[k], state_b[k]) for k in state_a), 'weights differ'
     assert any(k.endswith('data_weights.weights') for k in state_a)
     assert result_a['arch'] == result_b['arch'] and result_a['selection_score'] == result_b['selection_score']
     metrics = lambda run: [{k: v for k, v in json.loads(line).items() if k != 'seconds'}  # noqa: E731

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 import nni_cnas
 from nni_cnas.run.checkpoint import CHECKPOINT_DIR
 from nni_cnas.cli import main
-from nni_cnas.run.search import SearchConfig, run_search
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.run.search import run_search
 from nni_cnas.spaces import NasBench201Space
 from nni_cnas.spaces.close import (
     CloseNasBench201Space, GlowPool, blocks_at, check_growth_epochs, default_growth_epochs,

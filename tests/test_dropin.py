@@ -41,8 +41,8 @@ def test_drop_in_with_nni_evaluator_and_hub_space(name, tmp_path):
     sample = nni_script(strategy, tmp_path)
     assert sample_to_arch(sample) in set(all_archs())  # NNI's hub names (conv_3x3) map to the benchmark's
     module = strategy.search_module
-    assert module.curriculum.schedule == 'epoch' and bool(module.data_weights.ready)  # NNI's loader got indices
-    assert len(module.data_weights) == 48
+    assert module.curriculum.schedule == 'epoch' and bool(module.curriculum.data_weights.ready)  # NNI's loader got indices
+    assert len(module.curriculum.data_weights) == 48
 
 
 class BatchStream:

@@ -169,15 +169,16 @@ def test_every_trial_of_the_example_experiments_has_valid_options(name):
 
     from nni.experiment.config import ExperimentConfig
 
-    from nni_cnas.cli import _given_options, build_parser
-    from nni_cnas.run.search import SearchConfig
+    from nni_cnas.cli import build_parser
+    from nni_cnas.cli.common import given_options
+    from nni_cnas.run.config import SearchConfig
 
     path = Path(__file__).resolve().parents[1] / 'examples' / name
     config = ExperimentConfig.load(str(path))
     space = json.loads((path.parent / config.search_space_file).read_text())
     argv = shlex.split(config.trial_command)
     assert argv[:2] == ['nni-cnas', 'trial']
-    base = _given_options(build_parser().parse_args(argv[1:]))
+    base = given_options(build_parser().parse_args(argv[1:]))
     names = list(space)
     for values in itertools.product(*(space[n]['_value'] for n in names)):
         options = trial_options(base, dict(zip(names, values)))

@@ -77,7 +77,8 @@ def _trained_search_module(digits):
 
 
 def test_search_with_rank_cells_writes_ranking_csv_and_summary(tmp_path, nb201_table):
-    from nni_cnas.run.search import SearchConfig, run_search
+    from nni_cnas.run.config import SearchConfig
+    from nni_cnas.run.search import run_search
 
     config = SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=48, epochs=1, channels=4,
                           cells=1, batch_size=16, num_candidates=4, selection_size=32, rank_cells=12,

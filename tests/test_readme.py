@@ -125,3 +125,13 @@ def test_the_close_search_commands_run(tmp_path, capsys):
     assert capsys.readouterr().out.count('found architecture: |') == 2
     metrics = (tmp_path / 'close-rsps' / 'metrics.jsonl').read_text().splitlines()
     assert [json.loads(line)['close_blocks'] for line in metrics] == [1, 2, 3, 4, 4]
+
+
+def test_the_readme_synopsis_names_every_registered_space_and_strategy():
+    from nni_cnas import spaces
+    from nni_cnas.strategies import registry
+
+    synopsis = next(block for block in code_blocks('bash') if '--strategy {' in block)
+    choices = lambda option: re.search(rf'--{option} {{([^}}]*)}}', synopsis).group(1).split(',')  # noqa: E731
+    assert choices('strategy') == list(registry.names())
+    assert choices('space') == list(spaces.names())

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from nni_cnas.run.checkpoint import CHECKPOINT_DIR, latest_checkpoint
 from nni_cnas.data import SearchData
 from nni_cnas.errors import NonFiniteLoss, UserError
-from nni_cnas.run.search import SearchConfig, run_search
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.run.search import run_search
 from nni_cnas.spaces.nb201_arch import OPS, ArchStringError, all_archs, parse_arch
 
 from helpers import NNI_CNAS, assert_same_search, run_to_end, search_argv, start, wait_for
@@ -154,7 +155,8 @@ def test_resume_refuses_other_options_and_non_runs(tmp_path, capsys):
 
 
 def test_yaml_config_and_flags_override_it(tmp_path, capsys, monkeypatch):
-    from nni_cnas.cli import _search_config, build_parser
+    from nni_cnas.cli import build_parser
+    from nni_cnas.cli.search import _search_config
 
     config_file = tmp_path / 'search.yaml'
     config_file.write_text('strategy: gdas\nepochs: 7\ntau_max: 5.0\nchannels: 4\n')

@@ -18,7 +18,8 @@ from nni_cnas.arch.decisions import DartsDecisions
 from nni_cnas.errors import UserError
 from nni_cnas.run.evaluator import SequenceCrossEntropy
 from nni_cnas.retrain.rnn import RecurrentRetrainConfig, run_recurrent_retrain
-from nni_cnas.run.search import SearchConfig, run_search
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.run.search import run_search
 from nni_cnas.spaces.genotype import GenotypeError
 from nni_cnas.spaces.genotype_reader import read_genotype
 from nni_cnas.spaces.rnn import (
@@ -313,8 +314,11 @@ def test_bad_recurrent_retrain_options_are_one_line_and_exit_2(extra, message, t
 
 
 def test_dropout_scale_multiplies_darts_rates():
-    from nni_cnas.spaces import build_text_space
+    from types import SimpleNamespace
 
-    space = build_text_space('rnn-darts', 20, 8, nodes=2, dropout_scale=0.5)
+    from nni_cnas.spaces import build_space
+
+    config = SearchConfig(space='rnn-darts', hidden=8, nodes=2, dropout_scale=0.5).resolve()
+    space = build_space(config, SimpleNamespace(vocabulary_size=20))
     assert (space.dropout, space.cell.dropout_h, space.cell.dropout_x, space.dropout_i) == (0.375, 0.125, 0.375, 0.1)
     assert SearchConfig(space='rnn-enas').resolve().dropout_scale == 1.0

@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import Callback
 import nni_cnas
 from nni_cnas.data import SearchData
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, all_archs, sample_to_arch
-from nni_cnas.strategies.base import _EpochMeter
+from nni_cnas.strategies.meters import EpochMeter
 from nni_cnas.strategies.differentiable.gdas import GdasMixedLayer, GdasModule
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
 
@@ -87,7 +87,7 @@ def test_plain_darts_is_nni_darts_bit_for_bit(digits):
 
 
 def test_epoch_schedule_first_epoch_is_unweighted(digits):
-    plain, curriculum = Capture(at_epoch=0), Capture(at_epoch=0, extra=lambda m: bool(m.data_weights.ready))
+    plain, curriculum = Capture(at_epoch=0), Capture(at_epoch=0, extra=lambda m: bool(m.curriculum.data_weights.ready))
     run_tiny_search(make('darts', curriculum=None), digits, callbacks=[plain])
     run_tiny_search(make('darts', curriculum='epoch', k=3), digits, callbacks=[curriculum])
     assert all(torch.equal(plain.state[key], curriculum.state[key]) for key in plain.state)
@@ -114,11 +114,11 @@ def test_weighted_loss_is_the_mean_of_weights_times_losses():
     module.training_module.set_model(model)
     x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
     v = torch.tensor([0.5, 1.5, 1.0, 2.0, 0.0])
-    loss, logits, losses = module.supervised_loss((x, y), _EpochMeter(), v)
+    loss, logits, losses = module.supervised_loss((x, y), EpochMeter(), v)
     by_hand = sum(-F.log_softmax(model(x)[i], 0)[y[i]] * v[i] for i in range(5)) / 5
     assert torch.allclose(loss, by_hand)
     assert torch.allclose(losses, F.cross_entropy(model(x), y, reduction='none'))
-    plain, _, _ = module.supervised_loss((x, y), _EpochMeter(), None)
+    plain, _, _ = module.supervised_loss((x, y), EpochMeter(), None)
     assert torch.allclose(plain, F.cross_entropy(model(x), y))
 
 
@@ -141,7 +141,7 @@ def test_epoch_weights_equal_an_independent_computation(digits):
             with torch.no_grad():
                 losses.append(F.cross_entropy(net(x), data.train.labels, reduction='none'))
         sigma = torch.stack(losses).mean(0).sqrt()
-        return sigma * len(sigma) / sigma.sum(), module.data_weights.weights.clone()
+        return sigma * len(sigma) / sigma.sum(), module.curriculum.data_weights.weights.clone()
 
     capture = Capture(at_epoch=0, extra=independent)
     run_tiny_search(make('darts', curriculum='epoch', k=k), data, batch_size=len(data.train), callbacks=[capture])
@@ -259,9 +259,9 @@ def test_amortised_estimator_adds_no_forward_pass(digits):
 
 def test_amortised_weights_come_from_the_recorded_training_losses(digits):
     def at_epoch_end(module):
-        sums, counts = module.loss_history.loss_sums()
+        sums, counts = module.curriculum.loss_history.loss_sums()
         sigma = (sums / counts).sqrt()
-        return sigma * len(sigma) / sigma.sum(), module.data_weights.weights.clone(), counts.clone()
+        return sigma * len(sigma) / sigma.sum(), module.curriculum.data_weights.weights.clone(), counts.clone()
 
     capture = Capture(at_epoch=0, extra=at_epoch_end)
     run_tiny_search(make('gdas', curriculum='epoch', k=2, estimator='amortised'), digits, callbacks=[capture])
@@ -279,7 +279,7 @@ def test_bf16_uncertainty_passes_stay_close_to_fp32_and_auto_is_fp32_on_cpu(digi
     """The GPU default (bf16 autocast for the exact estimator's passes), forced here on the CPU:
     data weights within bf16 rounding of the fp32 ones; ``auto`` on the CPU is fp32 bit for bit."""
     def weights_after_one_epoch(precision):
-        capture = Capture(at_epoch=0, extra=lambda module: module.data_weights.weights.clone())
+        capture = Capture(at_epoch=0, extra=lambda module: module.curriculum.data_weights.weights.clone())
         run_tiny_search(make('rsps', curriculum='epoch', k=3, uncertainty_precision=precision), digits,
                         callbacks=[capture])
         return capture.captured

@@ -13,9 +13,10 @@ import itertools
 import math
 from typing import Any, Dict, List, Mapping, Sequence
 
+from nni.mutable import Sample
+
 __all__ = ['Decisions', 'DartsDecisions', 'decisions_of']
 
-Sample = Dict[str, Any]
 
 
 class Decisions:

@@ -13,11 +13,10 @@ import math
 import random
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from nni.mutable import Categorical, CategoricalMultiple
+from nni.mutable import Categorical, CategoricalMultiple, Sample
 
 __all__ = ['space_options', 'space_size', 'most_probable', 'uniform_samples', 'check_k']
 
-Sample = Dict[str, Any]
 
 
 def space_options(model) -> Dict[str, List[Any]]:

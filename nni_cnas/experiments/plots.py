@@ -124,7 +124,7 @@ def plot_weight_histograms(runs, path: Path) -> bool:
     Returns False (and draws nothing) when no run recorded weights."""
     import numpy as np
 
-    from ..curriculum import HISTOGRAM_BIN, HISTOGRAM_BINS
+    from ..curriculum.weights import HISTOGRAM_BIN, HISTOGRAM_BINS
 
     with_weights = []
     for run in runs:

@@ -37,7 +37,7 @@ class Protocol:
 
     def __init__(self, search: Mapping[str, Any], strategies: Sequence[str], curricula: Sequence[str],
                  seeds: Sequence[int], k: int, source: str = 'protocol'):
-        from ..run.search import SearchConfig
+        from ..run.config import SearchConfig
 
         fixed = [name for name in PER_RUN if name in search]
         if fixed:
@@ -89,7 +89,7 @@ class Protocol:
         return {**self.search, 'k': self.k}
 
     def config(self, strategy: str, curriculum: str, seed: int, runs_dir: Path):
-        from ..run.search import SearchConfig
+        from ..run.config import SearchConfig
 
         values = dict(self.search, strategy=strategy, curriculum=curriculum, seed=seed,
                       k=0 if curriculum == 'none' else self.k, out=str(Path(runs_dir) / run_name(strategy, curriculum, seed)))

@@ -86,7 +86,7 @@ def supernet_accuracies(search_module, cells: Sequence[str], batches: Sequence[T
     each batch is normalised with its own statistics: use batches of a hundred or more samples.
     """
     from ..spaces.nb201_arch import arch_to_sample
-    from ..strategies.base import evaluation_mode
+    from ..strategies.losses import evaluation_mode
     from ..arch.supernet import fixed_architecture
 
     total = sum(len(y) for _, y in batches)

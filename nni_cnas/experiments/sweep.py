@@ -37,7 +37,7 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
     """Run every (K, seed) not finished yet; returns all results of the sweep folder."""
     import sys
 
-    from ..run.search import SearchConfig
+    from ..run.config import SearchConfig
 
     stream = stream or sys.stdout
     out = Path(out)

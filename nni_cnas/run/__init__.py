@@ -1,0 +1,10 @@
+"""One search run: its config (:mod:`.config`), the search itself (:mod:`.search`), the evaluator
+(:mod:`.evaluator`), checkpoints (:mod:`.checkpoint`), the run folder (:mod:`.folder`) and the
+search as an NNI trial (:mod:`.trial`)."""
+
+from .._lazy import lazy_attributes
+
+__getattr__ = lazy_attributes(__name__, {
+    'SearchConfig': '.config', 'run_search': '.search', 'resume_search': '.search',
+})
+__all__ = ['SearchConfig', 'run_search', 'resume_search']

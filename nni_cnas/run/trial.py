@@ -80,7 +80,9 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     NNI's standalone log (the command then works as a plain search)."""
     import nni
 
-    from .search import SearchConfig, run_search
+    from .config import SearchConfig
+
+    from .search import run_search
 
     stream = stream or sys.stdout
     parameters = nni.get_next_parameter()

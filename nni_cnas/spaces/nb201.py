@@ -17,7 +17,7 @@ import torch.nn as nn
 from nni.nas.hub.pytorch.modules import NasBench201Cell
 from nni.nas.nn.pytorch import ModelSpace
 
-from .nb201_arch import NUM_NODES, OPS
+from .nb201_arch import NUM_NODES, OPS, sample_to_arch
 
 __all__ = ['NasBench201Space', 'make_op']
 
@@ -171,6 +171,10 @@ class NasBench201Space(ModelSpace):
     def classify(self, feature: torch.Tensor) -> torch.Tensor:
         """Logits from the last cell's output."""
         return self.classifier(self.global_pooling(self.lastact(feature)).flatten(1))
+
+    def describe(self, sample) -> str:
+        """The benchmark's arch string of an architecture (the space contract's description)."""
+        return sample_to_arch(sample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feature = self.stem(x)

@@ -14,9 +14,9 @@ from typing import Callable, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from . import STEMS
+from .contract import STEMS
 
-__all__ = ['STEMS', 'CellNetwork', 'AuxiliaryHead', 'num_layers', 'reduction_indices']
+__all__ = ['CellNetwork', 'AuxiliaryHead', 'num_layers', 'reduction_indices']
 
 
 def num_layers(cells_per_stage: int) -> int:

@@ -11,19 +11,29 @@ nni_cnas               replaces                               top-K subnets for 
 ``RSPS``               ``nni.nas.strategy.RandomOneShot``     K uniform samples
 ``ENAS``               ``nni.nas.strategy.ENAS``              the first K controller samples
 =====================  =====================================  ===========================================
+
+Layout, as NNI's ``oneshot/pytorch/``: :mod:`.base` (the step skeleton) over :mod:`.losses`,
+:mod:`.meters`, :mod:`.selection` and :mod:`.loaders`; :mod:`.differentiable` (alphas trained by
+Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN) and :mod:`.sampling` (paths drawn by the
+algorithm: RSPS, ENAS); :mod:`.registry`, the table of names, classes and options. Classes load
+on first access, so that importing the registry stays cheap.
 """
 
-from .base import CurriculumStrategy, SearchModule
-from .differentiable.amended import AmendedDARTS
-from .differentiable.darts import DARTS
-from .differentiable.darts_v2 import DARTSV2
-from .sampling.enas import ENAS
-from .differentiable.gdas import GDAS
-from .sampling.rsps import RSPS
-from .differentiable.setn import SETN
+from .._lazy import lazy_attributes
+from . import registry
 
-#: Strategy classes by their CLI name.
-STRATEGIES = {'darts': DARTS, 'darts-v2': DARTSV2, 'amended-darts': AmendedDARTS, 'gdas': GDAS, 'setn': SETN,
-              'rsps': RSPS, 'enas': ENAS}
+_CLASSES = {target.rpartition(':')[2]: target for target in
+            (spec.target for spec in registry.specs() if isinstance(spec.target, str))}
+_attribute = lazy_attributes(__name__, {
+    **{name: '.' + target.partition(':')[0][len(__name__) + 1:] for name, target in _CLASSES.items()},
+    'CurriculumStrategy': '.base', 'SearchModule': '.base',
+})
 
-__all__ = ['DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'CurriculumStrategy', 'SearchModule']
+
+def __getattr__(name: str):
+    if name == 'STRATEGIES':  # strategy classes by their CLI name, plug-ins included
+        return {spec.name: spec.load() for spec in registry.specs()}
+    return _attribute(name)
+
+
+__all__ = [*_CLASSES, 'STRATEGIES', 'CurriculumStrategy', 'SearchModule', 'registry']

@@ -24,14 +24,17 @@ import torch
 from .hypergradient import (
     HVP_METHODS, differentiable_grads, finite_difference_product, grads_or_zeros, product_of_grads,
 )
+from ..registry import defaults
 from .darts import DARTS, DartsModule
 
 __all__ = ['AmendedDARTS', 'AmendedDartsModule', 'amended_gradient']
 
+_DEFAULTS = defaults('amended-darts')
+
 
 def amended_gradient(val_loss: torch.Tensor, train_loss_fn: Callable[[], torch.Tensor],
                      weights: Sequence[torch.Tensor], alphas: Sequence[torch.Tensor], eta: float,
-                     hvp: str = 'exact', r: float = 0.01) -> List[torch.Tensor]:
+                     hvp: str = _DEFAULTS['hvp'], r: float = 0.01) -> List[torch.Tensor]:
     """``grad_a L_val - eta * B (H grad_w L_val)`` at the current weights (see the module docstring).
     ``train_loss_fn`` recomputes the unweighted training loss (finite differences call it four times)."""
     if hvp not in HVP_METHODS:
@@ -53,7 +56,7 @@ class AmendedDartsModule(DartsModule):
     (inside the term) is unweighted, as DARTS-V2's virtual step: the curriculum reweights the weight
     step only."""
 
-    def __init__(self, training_module, *, eta: float = 0.1, hvp: str = 'exact', **kwargs):
+    def __init__(self, training_module, *, eta: float = _DEFAULTS['eta'], hvp: str = _DEFAULTS['hvp'], **kwargs):
         super().__init__(training_module, **kwargs)
         self.eta, self.hvp = eta, hvp
 
@@ -78,7 +81,7 @@ class AmendedDARTS(DARTS):
 
     module_class = AmendedDartsModule
 
-    def __init__(self, *, eta: float = 0.1, hvp: str = 'exact', **kwargs):
+    def __init__(self, *, eta: float = _DEFAULTS['eta'], hvp: str = _DEFAULTS['hvp'], **kwargs):
         super().__init__(**kwargs)
         if self.penalty is not None:
             raise ValueError('Amended-DARTS does not support NNI penalties; use the first-order DARTS strategy')

@@ -14,10 +14,13 @@ from nni.nas.oneshot.pytorch.strategy import no_default_hook
 
 from ...arch.gumbel import straight_through_gumbel
 from ...arch.supernet import FixableMixedLayer, supernet_modules
+from ..registry import defaults
 from .darts import DARTS, DartsModule
 from ..base import Sample
 
 __all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
+
+_DEFAULTS = defaults('gdas')
 
 
 def hard_gumbel(alpha: torch.Tensor, tau: float) -> Tuple[torch.Tensor, int]:
@@ -53,7 +56,8 @@ class GdasModule(DartsModule):
 
     single_path = True
 
-    def __init__(self, training_module, *, tau_max: float = 10.0, tau_min: float = 0.1, **kwargs):
+    def __init__(self, training_module, *, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'],
+                 **kwargs):
         super().__init__(training_module, **kwargs)
         if not tau_max >= tau_min > 0:
             raise ValueError(f'GDAS needs tau_max >= tau_min > 0, got {tau_max}, {tau_min}')
@@ -89,13 +93,14 @@ class GDAS(DARTS):
 
     It derives from NNI's DARTS strategy, not from ``GumbelDARTS``, which is soft.
 
-    Same arguments as :class:`~nni_cnas.DARTS`, plus ``tau_max`` (10) and ``tau_min`` (0.1).
+    Same arguments as :class:`~nni_cnas.DARTS`, plus ``tau_max`` and ``tau_min`` (defaults in the registry:
+    10 and 0.1).
     Supports spaces of LayerChoices (such as NAS-Bench-201).
     """
 
     module_class = GdasModule
 
-    def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, **kwargs):
+    def __init__(self, *, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'], **kwargs):
         super().__init__(**kwargs)
         self.tau_max, self.tau_min = tau_max, tau_min
 

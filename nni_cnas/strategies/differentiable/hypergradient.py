@@ -12,13 +12,14 @@ from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
 
+from ..registry import HVP_METHODS
+
 __all__ = ['HVP_METHODS', 'grads_or_zeros', 'perturbed', 'finite_difference_product', 'differentiable_grads', 'product_of_grads',
            'exact_mixed_product']
 
 Tensors = List[torch.Tensor]
 
 #: How second-order products are taken: double backward, or central finite differences.
-HVP_METHODS = ('exact', 'finite-difference')
 
 
 def grads_or_zeros(output: torch.Tensor, inputs: Sequence[torch.Tensor], **kwargs) -> Tensors:

@@ -22,17 +22,23 @@ import torch
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ...arch.supernet import fixed_architecture
-from ..base import CurriculumStrategy, Sample, evaluation_mode
+from ..base import CurriculumStrategy, Sample
+from ..losses import evaluation_mode
+from ..registry import defaults
 from .controller import LstmController
-from .rsps import PathSamplingSearch
+from .path import PathSamplingSearch
 
 __all__ = ['ENAS', 'EnasModule']
+
+_DEFAULTS = defaults('enas')
 
 
 class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
 
-    def __init__(self, training_module, *, ctrl_learning_rate: float = 1e-3, ctrl_eps: float = 1e-3,
-                 ctrl_weight_decay: float = 0.0, controller_steps: int = 50, controller_aggregate: int = 20,
+    def __init__(self, training_module, *, ctrl_learning_rate: float = _DEFAULTS['ctrl_learning_rate'],
+                 ctrl_eps: float = 1e-3, ctrl_weight_decay: float = 0.0,
+                 controller_steps: int = _DEFAULTS['controller_steps'],
+                 controller_aggregate: int = _DEFAULTS['controller_aggregate'],
                  baseline_decay: float = 0.99, entropy_weight: float = 1e-4, ctrl_grad_clip: float = 5.0,
                  warmup_epochs: int = 0, **kwargs):
         super().__init__(training_module, **kwargs)
@@ -107,9 +113,9 @@ class ENAS(CurriculumStrategy, nni_strategy.RandomOneShot):
     """ENAS with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain ENAS.
 
     Use it where ``nni.nas.strategy.ENAS`` is used; it needs no ``reward_metric_name`` (the reward
-    is validation accuracy) and no tianshou. Controller options: ``ctrl_learning_rate`` (1e-3),
-    ``ctrl_eps`` (1e-3), ``ctrl_weight_decay`` (0), ``controller_steps`` (50),
-    ``controller_aggregate`` (20), ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4),
+    is validation accuracy) and no tianshou. Controller options: ``ctrl_learning_rate``,
+    ``controller_steps``, ``controller_aggregate`` (defaults in :mod:`nni_cnas.strategies.registry`),
+    ``ctrl_eps`` (1e-3), ``ctrl_weight_decay`` (0), ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4),
     ``warmup_epochs`` (0); ``gradient_clip_val`` clips the weight gradients' norm.
     """
 

@@ -1,0 +1,7 @@
+"""``python -m nni_cnas.cli``: the nni-cnas command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

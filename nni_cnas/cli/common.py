@@ -1,0 +1,78 @@
+"""What the nni-cnas commands share: a parser that fails in one line, the YAML of --config under the
+command line's options, quiet libraries, comma lists and tables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises one-line UserErrors instead of printing usage and exiting, and that
+    takes no abbreviated options (``--epoch`` is a typo, not ``--epochs``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        raise UserError(f'{message} (see {self.prog} --help)')
+
+
+def quiet_libraries() -> None:
+    """Lightning and NNI announce devices, tips and deprecations on every run; keep warnings only."""
+    # Importing them sets their loggers' levels; ours are set after.
+    import nni.nas.evaluator.pytorch  # noqa: F401  pylint: disable=unused-import
+    import pytorch_lightning  # noqa: F401  pylint: disable=unused-import
+
+    for name in ('pytorch_lightning', 'lightning_fabric', 'nni'):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # "Validation dataloaders are missing": expected, one-shot strategies run no validation loop.
+    logging.getLogger('nni.nas.evaluator.pytorch.lightning').setLevel(logging.ERROR)
+    warnings.filterwarnings('ignore', message=r'.*LeafSpec.*')
+    warnings.filterwarnings('ignore', message=r'.*does not have many workers.*')
+    warnings.filterwarnings('ignore', message=r'.*You defined a `validation_step` but have no `val_dataloader`.*')
+
+
+def load_yaml(path: str) -> dict:
+    import yaml
+
+    try:
+        with open(path, encoding='utf-8') as f:
+            values = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise UserError(f'config file {path} does not exist') from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise UserError(f'config file {path} is not readable YAML ({type(error).__name__}: {error})') from None
+    return {} if values is None else values
+
+
+def given_options(args, skip=()) -> dict:
+    """Options of ``--config`` (YAML) overridden by those given on the command line."""
+    given = {key: value for key, value in vars(args).items()
+             if key not in ('command', 'run', 'config_file', *skip)}
+    config_file = getattr(args, 'config_file', None)
+    values = load_yaml(config_file) if config_file else {}
+    if not isinstance(values, dict):
+        raise UserError(f'config file {config_file} must hold a mapping of option names to values')
+    return {**values, **given}
+
+
+def names(text: str) -> List[str]:
+    """A comma-separated option as its non-empty names."""
+    return [name.strip() for name in text.split(',') if name.strip()]
+
+
+def print_table(table: str, md: Optional[str]) -> None:
+    """Print a Markdown table, and write it to ``md`` when given."""
+    print(table)
+    if md:
+        from ..files import atomic_write_text
+
+        atomic_write_text(Path(md), table + '\n')
+        print(f'wrote {md}')

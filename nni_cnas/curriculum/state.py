@@ -1,0 +1,78 @@
+"""The curriculum's state over a search, as buffers (so that checkpoints carry it): the per-sample
+weights of the ``epoch`` schedule, and the amortised estimator's history of training losses."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from .weights import data_weights, sigma_from_sums
+
+__all__ = ['DataWeights', 'LossHistory']
+
+
+class DataWeights(nn.Module):
+    """Per-sample weights of the training split for the ``epoch`` schedule.
+
+    A module with buffers so that the weights are saved and restored with the one-shot module.
+    Until the first update (the first epoch) there are no weights and training is unweighted.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('weights', torch.ones(0))
+        self.register_buffer('ready', torch.zeros((), dtype=torch.bool))
+
+    def reset(self, num_samples: int) -> None:
+        self.weights = torch.ones(num_samples, device=self.weights.device)
+        self.ready = torch.zeros((), dtype=torch.bool, device=self.weights.device)
+
+    def __len__(self) -> int:
+        return self.weights.numel()
+
+    def lookup(self, indices: torch.Tensor) -> Optional[torch.Tensor]:
+        """Weights of the given samples, or None before the first update (unweighted training)."""
+        if not bool(self.ready):
+            return None
+        return self.weights[indices.to(self.weights.device)]
+
+    def update_from_loss_sums(self, loss_sums: torch.Tensor, counts: torch.Tensor) -> None:
+        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen)."""
+        self.weights = data_weights(sigma_from_sums(loss_sums, counts)).to(self.weights.device)
+        self.ready = torch.ones((), dtype=torch.bool, device=self.weights.device)
+
+
+class LossHistory(nn.Module):
+    """The amortised estimator: each sample's last K losses from the weight steps of a
+    single-path search, in a ring buffer ``[K, N]`` (buffers, so checkpoints carry them).
+
+    How it differs from the paper's estimator: the K losses come from the subnets the base
+    algorithm sampled for training (not the K best under the policy), at the moments the sample was
+    trained on (over the last K epochs, with weights that changed since), in training mode and
+    before that step's update. It costs no forward pass at all.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('losses', torch.zeros(0, 0))
+        self.register_buffer('seen', torch.zeros(0, dtype=torch.long))
+
+    def reset(self, k: int, num_samples: int) -> None:
+        self.losses = torch.zeros(k, num_samples, device=self.losses.device)
+        self.seen = torch.zeros(num_samples, dtype=torch.long, device=self.losses.device)
+
+    def record(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        indices = indices.to(self.losses.device)
+        slot = self.seen[indices] % self.losses.shape[0]
+        self.losses[slot, indices] = losses.detach().to(self.losses.dtype)
+        self.seen[indices] += 1
+
+    def loss_sums(self, indices: Optional[torch.Tensor] = None):
+        """``(sums, counts)`` of the recorded losses (of ``indices``, or of every sample)."""
+        k = self.losses.shape[0]
+        losses, seen = (self.losses, self.seen) if indices is None else (self.losses[:, indices], self.seen[indices])
+        counts = seen.clamp(max=k)
+        valid = torch.arange(k, device=losses.device)[:, None] < counts[None, :]
+        return (losses * valid).sum(0).to(torch.float64), counts.to(torch.float64)

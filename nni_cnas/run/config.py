@@ -1,0 +1,362 @@
+"""The options of one search, each declared once with its default, its help and the checks it
+needs; the CLI builds ``nni-cnas search``'s options from these declarations and from the strategy
+registry (:mod:`nni_cnas.strategies.registry`), which holds each strategy's own options.
+
+Every input is checked by :meth:`SearchConfig.resolve` before any work starts; a bad one raises
+:class:`~nni_cnas.errors.UserError` (one line naming the option and how to fix it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Dict, Mapping, Optional
+
+from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
+from ..errors import UserError
+from ..spaces.contract import KIND_NAMES, STEMS
+from ..strategies import registry
+
+__all__ = ['SearchConfig', 'DEVICES', 'GROUPS', 'flag_of']
+
+DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
+#: The CLI's option groups, in the order ``--help`` shows them.
+GROUPS = ('what to search', 'data', 'network and training', 'strategy', 'run')
+
+
+def _option(default: Any = None, help: str = '', *, group: str = 'network and training', flag: Optional[str] = None,
+            by_kind: Optional[Mapping[str, Any]] = None, kinds: Optional[tuple] = None, choices: Any = None,
+            positive: bool = False, minimum: Optional[float] = None, default_text: Optional[str] = None,
+            cli: bool = True) -> Any:
+    """A config field with what the CLI and :meth:`SearchConfig.resolve` need to know of it:
+    ``by_kind`` gives defaults that depend on the space's kind (image or text), ``kinds`` the kinds
+    it applies to, ``choices`` the allowed values (or a function returning them), ``default_text``
+    the help's default where it is computed (per space, per strategy)."""
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, group=group, flag=flag, by_kind=by_kind or {}, kinds=kinds, choices=choices,
+        positive=positive, minimum=minimum, default_text=default_text, cli=cli))
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    return field.metadata.get('flag') or '--' + field.name.replace('_', '-')
+
+
+def _strategy_names():
+    return registry.names()
+
+
+def _space_names():
+    from ..spaces import names
+
+    return names()
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Options of a search; ``None`` means the default for the chosen space and strategy
+    (NATS-Bench's weight-sharing settings on images, DARTS' on language models).
+
+    A strategy's own options (``tau_max``, ``controller_steps``, ...; see
+    :mod:`nni_cnas.strategies.registry`) are keyword arguments too and live in
+    :attr:`strategy_options`; ``config.tau_max`` reads them.
+    """
+
+    space: str = _option('nb201', 'search space', group='what to search', choices=_space_names)
+    strategy: str = _option('darts', 'base algorithm', group='what to search', choices=_strategy_names)
+    curriculum: str = _option('epoch', 'data curriculum schedule: epoch (weights recomputed after each epoch, the '
+                              'authors\' code), batch (on each batch, the paper\'s Algorithm 1) or none',
+                              group='what to search', choices=SCHEDULES)
+    k: Optional[int] = _option(None, 'subnets that measure uncertainty (0 = the plain algorithm)', group='what to search',
+                               minimum=0, default_text='5; 0 with --curriculum none')
+    estimator: str = _option('exact', 'how uncertainty is measured: exact (K extra forward passes, the paper) or '
+                             'amortised (single-path strategies: the last K training losses, no extra pass)',
+                             group='what to search', choices=ESTIMATORS)
+    uncertainty_precision: str = _option('auto', 'arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
+                                         'CUDA GPU with bf16, else fp32), fp32 or bf16', group='what to search',
+                                         choices=PRECISIONS)
+    dataset: Optional[str] = _option(None, 'digits (embedded), cifar10, cifar100, imagenet16-120, folder; ptb for the '
+                                     'recurrent spaces', group='data', by_kind={'image': 'digits', 'text': 'ptb'})
+    data_dir: Optional[str] = _option(None, 'folder or zip holding the dataset (cifar10 and ptb default to '
+                                      '../shared/data)', group='data')
+    subset: Optional[int] = _option(None, 'keep only this many samples (recurrent: sequences) of each search split',
+                                    group='data', positive=True)
+    image_size: Optional[int] = _option(None, 'resize the images to this many pixels a side (default: as stored)',
+                                        group='data', kinds=('image',), positive=True)
+    epochs: int = _option(100, positive=True)
+    batch_size: Optional[int] = _option(None, by_kind={'image': 64, 'text': 256}, positive=True)
+    channels: Optional[int] = _option(None, 'width C of the network', kinds=('image',), by_kind={'image': 16},
+                                      positive=True)
+    cells: Optional[int] = _option(None, 'cells per stage N', kinds=('image',), positive=True,
+                                   default_text=lambda: ', '.join(f'{spec.name} {spec.default_cells}'
+                                                                  for spec in _all_spaces() if spec.default_cells))
+    stem: str = _option('cifar', 'input stem of the spaces that offer one: cifar (one 3x3 conv) or imagenet (three '
+                        'stride-2 convs)', choices=STEMS)
+    hidden: Optional[int] = _option(None, 'recurrent spaces: hidden and embedding size', kinds=('text',),
+                                    by_kind={'text': 300}, positive=True)
+    bptt: Optional[int] = _option(None, 'recurrent spaces: tokens per sequence, the curriculum\'s sample',
+                                  kinds=('text',), by_kind={'text': 35}, positive=True)
+    nodes: Optional[int] = _option(None, 'recurrent spaces: nodes of the recurrent cell', kinds=('text',), positive=True,
+                                   default_text='8; rnn-enas 12')
+    dropout_scale: Optional[float] = _option(None, 'recurrent spaces: times DARTS\' dropout rates (0.75 output and cell '
+                                             'input, 0.25 hidden, 0.2 embedding; 0: none)', kinds=('text',),
+                                             by_kind={'text': 1.0}, minimum=0)
+    learning_rate: Optional[float] = _option(None, 'weight learning rate', flag='--lr',
+                                             by_kind={'image': 0.025, 'text': 20.0}, positive=True)
+    eta_min: Optional[float] = _option(None, 'final learning rate of the cosine schedule', minimum=0,
+                                       by_kind={'image': 0.001}, default_text='0.001; recurrent spaces: the learning '
+                                       'rate, constant')
+    momentum: Optional[float] = _option(None, 'SGD momentum', by_kind={'image': 0.9, 'text': 0.0}, minimum=0)
+    weight_decay: Optional[float] = _option(None, by_kind={'image': 5e-4, 'text': 5e-7}, minimum=0)
+    grad_clip: Optional[float] = _option(None, 'clip the weight gradients\' norm', by_kind={'text': 0.25},
+                                         positive=True, default_text='off; recurrent spaces 0.25')
+    num_candidates: int = _option(100, 'RSPS/SETN/ENAS: candidates scored for the final choice', flag='--candidates',
+                                  positive=True)
+    selection_size: Optional[int] = _option(None, 'validation samples that score candidates',
+                                            by_kind={'image': 512, 'text': 64}, positive=True)
+    close: bool = _option(False, 'nb201: CLOSE\'s curriculum on the sharing extent: a CLOSENet supernet whose cells draw '
+                          'their convolutions from a pool of blocks that grows during the search')
+    close_blocks: Optional[int] = _option(None, 'CLOSE: blocks the pool grows to', default_text=lambda: str(_close_blocks()))
+    close_epochs: Optional[str] = _option(None, 'CLOSE: 0-based epochs at which a block is added, e.g. 2,4,6',
+                                          default_text='CLOSE\'s schedule, a block after each fifth of the epochs')
+    rank_cells: int = _option(0, 'after the search, score this many random cells with the supernet and rank them '
+                              'against NAS-Bench-201 (Kendall tau; 0: off)')
+    rank_samples: int = _option(1000, 'validation images that score them', positive=True)
+    seed: int = _option(0, group='run')
+    device: str = _option('auto', 'auto is the GPU when there is one', group='run', choices=DEVICES)
+    out: Optional[str] = _option(None, 'run folder', group='run',
+                                 default_text='runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>')
+    overwrite: bool = _option(False, 'reuse an existing run folder', group='run')
+    nb201_table: Optional[str] = _option(None, 'NAS-Bench-201 accuracy table CSV', group='run',
+                                         default_text='$NNI_CNAS_NB201_TABLE or ../shared/data/nasbench201/')
+    nats_bench: Optional[str] = _option(None, 'official NATS-Bench topology file/folder, looked up through nats_bench',
+                                        group='run')
+    progress_bar: Optional[bool] = _option(None, 'Lightning\'s per-step progress bar', group='run',
+                                           default_text='on when the output is a terminal')
+    tensorboard: bool = _option(True, 'Lightning\'s TensorBoard log in RUN/tensorboard', group='run')
+    strategy_options: Dict[str, Any] = dataclasses.field(default_factory=dict, metadata=dict(cli=False))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not fields: the strategy options (None when not set).
+        if name != 'strategy_options' and name in registry.option_names():
+            return self.strategy_options.get(name)
+        raise AttributeError(f'{type(self).__name__} has no option {name!r}')
+
+    # ------------------------------------------------------------------ checks and defaults
+
+    def resolve(self) -> 'SearchConfig':
+        """Check every option and fill the defaults of the space and strategy; raises :class:`UserError`."""
+        from ..spaces import get as get_space
+
+        for field in _fields():
+            value = getattr(self, field.name)
+            choices = field.metadata['choices']
+            if value is not None and choices is not None:
+                allowed = choices() if callable(choices) else choices
+                if value not in allowed:
+                    raise UserError(f'unknown {field.name.replace("_", " ")} {value!r}; choose one of {", ".join(allowed)}')
+        space = get_space(self.space)
+        strategy = registry.get(self.strategy)
+        self._check_values(space)
+        self._check_applicability(space, strategy)
+        self._check_curriculum(strategy)
+        self._check_close()
+        _check_device(self.device)
+        if self.dataset is not None:
+            from ..data import DATASETS
+            from ..data.text import TEXT_DATASETS
+
+            allowed = TEXT_DATASETS if space.kind == 'text' else DATASETS
+            if self.dataset not in allowed:
+                raise UserError(f'unknown dataset {self.dataset!r}; choose one of {", ".join(allowed)}')
+        if self.dataset in (None, 'digits') and space.kind == 'image' and self.data_dir is not None:
+            raise UserError('digits is embedded and takes no --data-dir')
+
+        resolved = dataclasses.replace(self)
+        for field in _fields():
+            if getattr(resolved, field.name) is None and space.kind in field.metadata['by_kind']:
+                setattr(resolved, field.name, field.metadata['by_kind'][space.kind])
+        if resolved.cells is None:
+            resolved.cells = space.default_cells
+        if resolved.eta_min is None:  # recurrent spaces: a constant rate, as DARTS searches
+            resolved.eta_min = resolved.learning_rate
+        resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
+        resolved.strategy_options = strategy.resolve(self.strategy_options, space.kind)
+        if self.close:
+            resolved.close_blocks = self.pool_size()
+        if resolved.out is None:
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            name = f'{self.space}-close' if self.close else self.space
+            resolved.out = (f'runs/{name}-{self.strategy}-{self.curriculum}-k{resolved.k}-{resolved.dataset}-'
+                            f's{self.seed}-{stamp}')
+        return resolved
+
+    def _check_values(self, space) -> None:
+        for field in _fields():
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f'{flag_of(field)} must be a finite number, not {value}')
+            if value is None or isinstance(value, bool):
+                continue
+            if field.metadata['positive'] and not value > 0:
+                raise UserError(f'{flag_of(field)} must be positive, not {value}')
+            minimum = field.metadata['minimum']
+            if minimum is not None and not value >= minimum:
+                raise UserError(f'{flag_of(field)} must be {minimum:g} or more'
+                                f'{" (0 is the plain algorithm)" if field.name == "k" else ""}, not {value}')
+        if self.dropout_scale is not None and not self.dropout_scale < 4 / 3:
+            raise UserError(f'--dropout-scale multiplies DARTS\' dropout rates (0.75 the largest): it must be in [0, 4/3), '
+                            f'not {self.dropout_scale}')
+        if not 0 <= self.rank_cells <= 15625:
+            raise UserError(f'--rank-cells must be between 0 (off) and 15625 (every cell), not {self.rank_cells}')
+
+    def _check_applicability(self, space, strategy) -> None:
+        """Options of one kind of space, of spaces with a stem or a benchmark, or of some strategies."""
+        for field in _fields():
+            kinds = field.metadata['kinds']
+            if kinds and space.kind not in kinds and getattr(self, field.name) is not None:
+                which = ', '.join(spec.name for spec in _all_spaces() if spec.kind in kinds)
+                raise UserError(f'{flag_of(field)} applies to the {KIND_NAMES[kinds[0]]} ({which}), not to {self.space}')
+        if self.stem != 'cifar' and self.stem not in space.stems:
+            which = ' and '.join(spec.name for spec in _all_spaces() if spec.stems)
+            raise UserError(f'--stem applies to the {which} spaces; {self.space} has its own stem')
+        if space.benchmark != 'nb201':
+            for name in ('rank_cells', 'nb201_table', 'nats_bench'):
+                if getattr(self, name):
+                    raise UserError(f'--{name.replace("_", "-")} needs NAS-Bench-201 (--space nb201); '
+                                    f'{self.space} cells are not in the benchmark')
+        for name, value in self.strategy_options.items():
+            if name not in registry.option_names():
+                raise UserError(f'unknown strategy option {name!r}')
+            if value is not None and strategy.option(name) is None:
+                option = next(spec.option(name) for spec in registry.specs() if spec.option(name) is not None)
+                raise UserError(f'{option.cli_flag} applies to {"/".join(registry.strategies_with(name))}, '
+                                f'not to {self.strategy}')
+
+    def _check_curriculum(self, strategy) -> None:
+        if self.curriculum == 'none' and self.k not in (None, 0):
+            raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
+                            'a schedule (epoch or batch)')
+        if self.estimator == 'amortised' and not strategy.single_path:
+            single = ', '.join(spec.name for spec in registry.specs() if spec.single_path)
+            raise UserError(f'--estimator amortised reuses single-path training losses ({single}); '
+                            f'{self.strategy} trains the whole mixture: use --estimator exact')
+        if self.uncertainty_precision != 'auto' and (self.curriculum == 'none' or self.estimator != 'exact'):
+            raise UserError('--uncertainty-precision sets the exact estimator\'s passes; this search runs none '
+                            '(drop it, or use --curriculum epoch|batch --estimator exact)')
+        if self.estimator != 'exact' and self.curriculum == 'none':
+            raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
+
+    def growth_epochs(self) -> Optional[list]:
+        """CLOSE's growth epochs from ``close_epochs`` (``'2,4,6'``), or None for the default schedule."""
+        if self.close_epochs is None:
+            return None
+        try:
+            return [int(part) for part in self.close_epochs.split(',')]
+        except ValueError:
+            raise UserError(f'--close-epochs takes comma-separated epochs such as 2,4,6, not {self.close_epochs!r}') from None
+
+    def pool_size(self) -> int:
+        """CLOSE's blocks: one more than the growth epochs when they are given, else ``close_blocks``."""
+        from ..spaces.close_schedule import DEFAULT_BLOCKS
+
+        growth = self.growth_epochs()
+        return len(growth) + 1 if growth is not None else (self.close_blocks or DEFAULT_BLOCKS)
+
+    def _check_close(self) -> None:
+        from ..spaces.close_schedule import check_growth_epochs, default_growth_epochs
+
+        if not self.close:
+            for name in ('close_blocks', 'close_epochs'):
+                if getattr(self, name) is not None:
+                    raise UserError(f'--{name.replace("_", "-")} configures CLOSE; add --close')
+            return
+        if self.space != 'nb201':
+            raise UserError(f'--close builds a CLOSENet of the NAS-Bench-201 space (--space nb201), not of {self.space}')
+        if self.close_blocks is not None and self.close_blocks < 1:
+            raise UserError(f'--close-blocks must be at least 1, not {self.close_blocks}')
+        growth = self.growth_epochs()
+        try:
+            if growth is None:
+                default_growth_epochs(self.pool_size(), self.epochs)
+            else:
+                check_growth_epochs(growth, self.epochs)
+        except ValueError as error:
+            raise UserError(f'--close-epochs: {error}' if growth is not None
+                            else f'{error} (--close-blocks N or --close-epochs E1,E2,...)') from None
+        if growth is not None and self.close_blocks is not None and self.close_blocks != len(growth) + 1:
+            raise UserError(f'--close-epochs {self.close_epochs} grows the pool to {len(growth) + 1} blocks, '
+                            f'--close-blocks says {self.close_blocks}; give one of them')
+
+    # ------------------------------------------------------------------ mappings (YAML, config.yaml)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Every option by name, the strategy's own among them (the layout of a run's ``config.yaml``)."""
+        values = {field.name: getattr(self, field.name) for field in _fields()}
+        return {**values, **self.strategy_options}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = 'config') -> 'SearchConfig':
+        """A config from a mapping (a YAML file, a run's ``config.yaml``), checking names and types.
+        A strategy option set to null is the same as not given (config.yaml files of nni_cnas 0.1
+        list every strategy's options)."""
+        if not isinstance(values, Mapping):
+            raise UserError(f'{source} must be a mapping of option names to values, not {type(values).__name__}')
+        fields = {field.name: field for field in _fields()}
+        options = {option.name: option for spec in registry.specs() for option in spec.options}
+        for name, value in values.items():
+            if name in fields:
+                annotation = str(fields[name].type)
+                optional = annotation.startswith('Optional[')
+                kind = annotation[len('Optional['):-1] if optional else annotation
+            elif name in options:
+                optional, kind = True, options[name].type.__name__
+            else:
+                raise UserError(f'{source}: unknown option {name!r}; options are {", ".join([*fields, *options])}')
+            if value is None and optional:
+                continue
+            accepted = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,)}[kind]
+            if not isinstance(value, accepted) or (isinstance(value, bool) and kind != 'bool'):
+                raise UserError(f'{source}: {name} must be {"an" if kind == "int" else "a"} {kind}'
+                                f'{" or null" if optional else ""}, not {value!r}')
+        return cls(**values)
+
+
+_dataclass_init = SearchConfig.__init__
+
+
+def _init_with_strategy_options(self, **values):
+    # The dataclass's fields, plus each registered strategy option as a keyword of its own
+    # (SearchConfig(strategy='gdas', tau_max=5)), kept in strategy_options.
+    own = {name: values.pop(name) for name in list(values) if name in registry.option_names()}
+    _dataclass_init(self, **values)
+    self.strategy_options = {**self.strategy_options, **{k: v for k, v in own.items() if v is not None}}
+
+
+SearchConfig.__init__ = _init_with_strategy_options
+
+
+def _fields():
+    """The config's options (``strategy_options`` aside)."""
+    return [field for field in dataclasses.fields(SearchConfig) if field.metadata.get('cli', True)]
+
+
+def _close_blocks() -> int:
+    from ..spaces.close_schedule import DEFAULT_BLOCKS
+
+    return DEFAULT_BLOCKS
+
+
+def _all_spaces():
+    from ..spaces import specs
+
+    return specs()
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device in ('gpu', 'cuda') and not torch.cuda.is_available():
+        raise UserError(f'--device {device}: torch sees no CUDA GPU here; use --device cpu (or auto)')
+    if device == 'mps' and not torch.backends.mps.is_available():
+        raise UserError('--device mps: this machine has no Apple GPU; use --device cpu (or auto)')

@@ -1,0 +1,84 @@
+"""The loaders of a search: which ones the one-shot module iterates itself (the whole training
+split for the epoch schedule, validation batches for selection and ENAS' controller), sample
+indices for the curriculum, and the combined ``{'train', 'val'}`` batches of the differentiable
+algorithms."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, Optional, Tuple
+
+from ..data.indexed import dataset_size, with_indices, yields_indices
+
+__all__ = ['split_batch', 'LoadersMixin', 'search_loaders']
+
+
+def split_batch(batch) -> Tuple[Any, Optional[Any]]:
+    """``(train_batch, val_batch)`` from a combined ``{'train', 'val'}`` batch or a plain one."""
+    if isinstance(batch, dict):
+        return batch['train'], batch.get('val')
+    return batch, None
+
+
+class LoadersMixin:
+    """The loaders a one-shot module iterates itself, and moving their data to its device."""
+
+    def attach_loaders(self, train, val, selection=None) -> None:
+        """Called by :func:`search_loaders` once the evaluator's loaders are known."""
+        self._loaders: Dict[str, Any] = {'train': train, 'val': val,
+                                         'selection': selection if selection is not None else val}
+        self._cache.pop('selection_batch', None)
+        self.curriculum.attach(dataset_size(train) if self.curriculum.needs_indices else 0)
+
+    def loader(self, name: str):
+        """An attached loader, for the module's own passes. Its epoch is aligned with the search's:
+        Lightning sets it for the loaders it iterates, but not for those only the module iterates
+        (ENAS' validation loader), whose passes would otherwise depend on the run's history."""
+        loader = self._loaders.get(name)
+        if loader is None:
+            raise RuntimeError(f'{type(self).__name__} needs a {name} loader; give the evaluator val_dataloaders')
+        sampler = getattr(loader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != self.current_epoch:
+            sampler.set_epoch(self.current_epoch)
+        return loader
+
+    def on_fit_start(self):
+        # Loaders that hold their data as tensors (nni_cnas.data) move it to the module's device once.
+        for loader in self._loaders.values():
+            if hasattr(loader, 'to_device'):
+                loader.to_device(self.device)
+        self._cache.pop('selection_batch', None)
+        return super().on_fit_start()
+
+    def _device_batch(self, batch):
+        return self.transfer_batch_to_device(batch, self.device, 0)
+
+
+def search_loaders(module, train, val, *, selection_size: int, validation_batches: bool, name: str):
+    """What the strategy's ``train_dataloader`` hook returns, after attaching the loaders to
+    ``module``: the training loader (with sample indices when the curriculum needs them), zipped
+    with the validation loader when the algorithm steps its architecture on validation batches."""
+    curriculum = module.curriculum
+    if curriculum.needs_indices and not yields_indices(train):
+        indexed = with_indices(train)
+        if indexed is None and curriculum.amortised:
+            raise ValueError('the amortised estimator keeps losses per sample and needs a training loader that '
+                             'can carry sample indices (a torch DataLoader over a map-style dataset)')
+        if indexed is None:
+            warnings.warn(
+                'the epoch curriculum needs sample indices and this training loader cannot be wrapped to add '
+                'them (use a torch DataLoader over a map-style dataset); falling back to the batch schedule',
+                UserWarning,
+            )
+            curriculum.fall_back_to_batch()
+        else:
+            train = indexed
+    # Candidates are scored on the validation split in order and without augmentation, as
+    # NATS-Bench scores them; nni_cnas loaders give that view for free, others are used as given.
+    selection = val.view(shuffle=False, augment=None, batch_size=selection_size) if hasattr(val, 'view') else val
+    module.attach_loaders(train, val, selection)
+    if validation_batches:
+        if val is None:
+            raise ValueError(f'{name} needs val_dataloaders in the evaluator for its architecture step')
+        return {'train': train, 'val': val}
+    return train

@@ -1,0 +1,199 @@
+"""Which strategies nni_cnas has: for each, its name, its class, how its weight step trains the
+supernet, and the options of its own, with their defaults and help. One entry per strategy.
+
+The search config (:mod:`nni_cnas.run.config`), the CLI's options and help, the nnictl trial and
+the docs read this table, so a strategy's default is written here and nowhere else (the classes
+take their defaults from it too). It imports neither NNI nor torch: ``nni-cnas --help`` and input
+checks stay fast, and a class is imported when a search first asks for it.
+
+Adding a strategy is one file with its class and one :func:`register` call (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+
+from .._registry import Registry
+from ..errors import UserError
+
+__all__ = ['Option', 'StrategySpec', 'SPECS', 'register', 'get', 'names', 'specs', 'option_names', 'strategies_with',
+           'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
+
+#: How a strategy's weight step trains the supernet: one subnet (a path) per step, whose per-sample
+#: losses are subnet losses (the amortised estimator reuses them), or the whole mixture (DARTS).
+SINGLE_PATH, MIXTURE = 'single-path', 'mixture'
+#: Hessian-vector products of Amended-DARTS: double backward, or central finite differences.
+HVP_METHODS = ('exact', 'finite-difference')
+#: The kinds of space an option's default may depend on (see :class:`nni_cnas.spaces.contract.SpaceSpec`).
+KINDS = ('image', 'text')
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """An option of one strategy: its config key (``--name-with-dashes`` on the command line unless
+    ``flag`` says otherwise), the class's keyword for it (``kwarg``), its default on image spaces
+    and, where it differs, on recurrent (text) spaces."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    kwarg: Optional[str] = None
+    text_default: Any = None
+    choices: Tuple[str, ...] = ()
+    positive: bool = False
+    minimum: Optional[float] = None
+    flag: Optional[str] = None
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or '--' + self.name.replace('_', '-')
+
+    @property
+    def keyword(self) -> str:
+        return self.kwarg or self.name
+
+    def default_for(self, kind: str) -> Any:
+        return self.text_default if kind == 'text' and self.text_default is not None else self.default
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it is valid for this option; else a :class:`UserError` naming the flag."""
+        if self.choices and value not in self.choices:
+            raise UserError(f'unknown {self.name.replace("_", " ")} {value!r}; choose one of {", ".join(self.choices)}')
+        if self.positive and not value > 0:
+            raise UserError(f'{self.cli_flag} must be positive, not {value}')
+        if self.minimum is not None and not value >= self.minimum:
+            raise UserError(f'{self.cli_flag} must be {self.minimum:g} or more, not {value}')
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy. ``target`` is the class or ``'module:Class'`` (imported on first use);
+    ``validate`` checks the resolved options together and returns an error text, or None."""
+
+    name: str
+    target: Union[type, str]
+    weight_step: str
+    summary: str
+    replaces: str = ''
+    top_k: str = ''
+    options: Tuple[Option, ...] = ()
+    validate: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None
+
+    def __post_init__(self):
+        if self.weight_step not in (SINGLE_PATH, MIXTURE):
+            raise ValueError(f'{self.name}: weight_step must be {SINGLE_PATH!r} or {MIXTURE!r}, not {self.weight_step!r}')
+
+    @property
+    def single_path(self) -> bool:
+        return self.weight_step == SINGLE_PATH
+
+    def load(self) -> type:
+        if isinstance(self.target, str):
+            module, _, name = self.target.partition(':')
+            return getattr(importlib.import_module(module), name)
+        return self.target
+
+    def option(self, name: str) -> Optional[Option]:
+        return next((option for option in self.options if option.name == name), None)
+
+    def resolve(self, given: Mapping[str, Any], kind: str) -> Dict[str, Any]:
+        """Every option of this strategy: the given values (checked) and the defaults for ``kind``."""
+        resolved = {}
+        for option in self.options:
+            value = given.get(option.name)
+            resolved[option.name] = option.default_for(kind) if value is None else option.check(value)
+        problem = self.validate(resolved) if self.validate else None
+        if problem:
+            raise UserError(problem)
+        return resolved
+
+    def keywords(self, options: Mapping[str, Any]) -> Dict[str, Any]:
+        """Resolved options under the class's keyword names."""
+        return {option.keyword: options[option.name] for option in self.options if option.name in options}
+
+
+#: The registered strategies (built-ins below; plug-ins call :func:`register`).
+SPECS: Registry[StrategySpec] = Registry('strategy')
+get, names, specs = SPECS.get, SPECS.names, SPECS.specs
+
+
+def register(spec: StrategySpec) -> StrategySpec:
+    """Make a strategy known to the search config, the CLI and the nnictl trial. An option shared
+    with another strategy must have the same type and flag there."""
+    for option in spec.options:
+        for other in specs():
+            same = other.option(option.name)
+            if other.name != spec.name and same is not None and (same.type, same.cli_flag) != (option.type, option.cli_flag):
+                raise ValueError(f'option {option.name!r} of {spec.name} differs in type or flag from {other.name}\'s')
+    return SPECS.register(spec)
+
+
+def option_names() -> Tuple[str, ...]:
+    """Every strategy option's name, once, in registration order."""
+    return tuple(dict.fromkeys(option.name for spec in specs() for option in spec.options))
+
+
+def strategies_with(option: str) -> Tuple[str, ...]:
+    return tuple(spec.name for spec in specs() if spec.option(option) is not None)
+
+
+def defaults(name: str, kind: str = 'image') -> Dict[str, Any]:
+    """A strategy's option defaults under its class's keyword names (the classes' own defaults)."""
+    spec = get(name)
+    return {option.keyword: option.default_for(kind) for option in spec.options}
+
+
+# ---------------------------------------------------------------------- the built-in strategies
+
+_ALPHA_LR = Option('arch_learning_rate', float, 3e-4, 'learning rate of the architecture parameters (Adam) or the ENAS '
+                   'controller', kwarg='arc_learning_rate', text_default=3e-3, positive=True, flag='--arch-lr')
+
+
+def _tau_order(options: Mapping[str, Any]) -> Optional[str]:
+    if not options['tau_max'] >= options['tau_min'] > 0:
+        return f'GDAS needs --tau-max >= --tau-min > 0, got {options["tau_max"]} and {options["tau_min"]}'
+    return None
+
+
+_DIFFERENTIABLE = 'nni_cnas.strategies.differentiable'
+_SAMPLING = 'nni_cnas.strategies.sampling'
+_MOST_PROBABLE = 'the K most probable under softmax(alpha)'
+
+register(StrategySpec(
+    'darts', f'{_DIFFERENTIABLE}.darts:DARTS', MIXTURE, 'DARTS-V1 (first order)',
+    replaces='nni.nas.strategy.DARTS', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+register(StrategySpec(
+    'darts-v2', f'{_DIFFERENTIABLE}.darts_v2:DARTSV2', MIXTURE, 'DARTS-V2 (second order, unrolled)',
+    replaces='(second-order DARTS; NNI 3.0 has first order only)', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+register(StrategySpec(
+    'amended-darts', f'{_DIFFERENTIABLE}.amended:AmendedDARTS', MIXTURE, 'Amended-DARTS (Bi et al. 2019)',
+    replaces='(not in NNI)', top_k=_MOST_PROBABLE, options=(
+        _ALPHA_LR,
+        Option('eta', float, 0.1, 'Amended-DARTS: weight of the amended term', minimum=0),
+        Option('hvp', str, 'exact', 'Amended-DARTS: Hessian-vector products, exact (double backward) or '
+               'finite-difference', choices=HVP_METHODS),
+    )))
+register(StrategySpec(
+    'gdas', f'{_DIFFERENTIABLE}.gdas:GDAS', SINGLE_PATH, 'GDAS (hard Gumbel-softmax, one op per edge)',
+    replaces='nni.nas.strategy.GumbelDARTS', top_k=_MOST_PROBABLE, validate=_tau_order, options=(
+        _ALPHA_LR,
+        Option('tau_max', float, 10.0, 'GDAS: initial Gumbel temperature', positive=True),
+        Option('tau_min', float, 0.1, 'GDAS: final Gumbel temperature', positive=True),
+    )))
+register(StrategySpec(
+    'setn', f'{_DIFFERENTIABLE}.setn:SETN', SINGLE_PATH, 'SETN (Dong & Yang 2019)',
+    replaces='(not in NNI)', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+register(StrategySpec(
+    'rsps', f'{_SAMPLING}.rsps:RSPS', SINGLE_PATH, 'random search with parameter sharing',
+    replaces='nni.nas.strategy.RandomOneShot', top_k='K uniform samples'))
+register(StrategySpec(
+    'enas', f'{_SAMPLING}.enas:ENAS', SINGLE_PATH, 'ENAS (REINFORCE LSTM controller)',
+    replaces='nni.nas.strategy.ENAS', top_k='the first K controller samples', options=(
+        dataclasses.replace(_ALPHA_LR, default=1e-3, text_default=None, kwarg='ctrl_learning_rate'),
+        Option('controller_steps', int, 50, 'ENAS: controller updates per epoch', positive=True),
+        Option('controller_aggregate', int, 20, 'ENAS: samples per controller update', positive=True),
+    )))
