@@ -3,8 +3,8 @@
 
 demo:
 	./scripts/setup-env.sh test
-	.venv/bin/nni-cnas search --space nb201 --strategy darts --curriculum epoch --k 5 \
-		--dataset digits --epochs 6 --channels 8 --cells 1 --seed 0 --out runs/demo-cl-darts --overwrite
+	.venv/bin/nni-cnas search --space nb201 --strategy gdas --curriculum epoch --k 5 \
+		--dataset digits --epochs 30 --channels 8 --cells 1 --arch-lr 0.03 --seed 0 --out runs/demo-cl-gdas --overwrite
 
 test:
 	./scripts/setup-env.sh test

@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ['atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
+from .errors import UserError
+
+__all__ = ['check_writable_folder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -85,3 +87,16 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
         return value.item()
     return str(value)  # paths, version objects (str subclasses), anything else
+
+
+def check_writable_folder(path: Path, option: str = '--out') -> None:
+    """Refuse, before any work, a folder that cannot be made: one under a file, or under a folder
+    this process may not write (the first error of ``mkdir``, said in one line)."""
+    path = Path(path)
+    ancestor = next((p for p in (path, *path.parents) if p.exists()), None)
+    if ancestor is None or ancestor == path:
+        return
+    if not ancestor.is_dir():
+        raise UserError(f'{option} {path}: {ancestor} is a file, not a folder; choose another {option}')
+    if not os.access(ancestor, os.W_OK | os.X_OK) or Path('/proc') in (ancestor, *ancestor.parents):
+        raise UserError(f'{option} {path}: cannot create folders in {ancestor}; choose another {option}')

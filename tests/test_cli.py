@@ -67,6 +67,39 @@ def bad_table(tmp_path):
     return path
 
 
+def image_folder(tmp_path, classes, empty=()):
+    """A ``train/<class>/*.png`` folder with two tiny images per class, and empty class folders."""
+    from PIL import Image
+
+    root = tmp_path / 'images'
+    for name in classes:
+        (root / 'train' / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new('RGB', (8, 8), (40 * i, 90, 200)).save(root / 'train' / name / f'{i}.png')
+    for name in empty:
+        (root / 'train' / name).mkdir(parents=True)
+    return root
+
+
+def cut_table(tmp_path, nb201_rows=3):
+    """The shared NAS-Bench-201 table's first rows, the last one cut in the middle of its arch string."""
+    from nni_cnas.benchmarks.nb201 import default_table_path
+
+    source = default_table_path()
+    lines = source.read_text().splitlines()[:nb201_rows] if source and source.is_file() else [
+        'index,arch,cifar10-valid_valid,cifar10_test,cifar100_valid,cifar100_test,ImageNet16-120_valid,ImageNet16-120_test',
+        '0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1,1,1,1,1,1',
+        '1,|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|,1,1,1,1,1,1']
+    path = tmp_path / 'cut.csv'
+    path.write_text('\n'.join(lines[:-1] + [lines[-1][:40]]) + '\n')
+    return path
+
+
+def file_parent(tmp_path):
+    (tmp_path / 'a-file').write_text('x')
+    return tmp_path / 'a-file' / 'run'
+
+
 BAD_SEARCHES = {
     'unknown space': (['--space', 'darts-cnn'], 'unknown space'),
     'unknown strategy': (['--strategy', 'nsga'], 'unknown strategy'),
@@ -92,6 +125,13 @@ BAD_SEARCHES = {
     'unknown hvp': (['--strategy', 'amended-darts', '--hvp', 'newton'], 'unknown hvp'),
     'negative eta': (['--strategy', 'amended-darts', '--eta', '-1'], '--eta must be 0 or more'),
     'amortised darts-v2': (['--strategy', 'darts-v2', '--estimator', 'amortised'], 'trains the whole mixture'),
+    'run folder in /proc': (['--out', '/proc/nni-cnas-run'], 'cannot create folders in /proc'),
+    'run folder under a file': (['--out', file_parent], 'is a file, not a folder'),
+    'folder of one class': (['--dataset', 'folder', '--data-dir', lambda p: image_folder(p, ['cat'])],
+                            'a classifier needs at least 2'),
+    'empty class folder': (['--dataset', 'folder', '--data-dir', lambda p: image_folder(p, ['cat', 'dog'], ['emu'])],
+                           'train/emu holds no images'),
+    'table cut mid-line': (['--nb201-table', cut_table], 'line 3 is not a valid NAS-Bench-201 table row'),
 }
 
 
@@ -105,6 +145,7 @@ def test_bad_search_input(case, capsys, tmp_path):
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('nni-cnas: error:') and message in lines[0], stderr
     assert 'Traceback' not in stderr + stdout
+    assert 'run folder' not in stdout  # nothing names a folder that is never made
     assert not out.exists()
 
 

@@ -36,6 +36,11 @@ def test_the_demo_command_runs(tmp_path, capsys, nb201_table):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert 'found architecture: |' in out and 'cifar10         test' in out
+    # What the demo is for: the policy decides and the data weights move, visibly.
+    metrics = [json.loads(line) for line in (tmp_path / 'demo' / 'metrics.jsonl').read_text().splitlines()]
+    assert metrics[-1]['policy_max_prob'] > metrics[0]['policy_max_prob'] + 0.15
+    assert max(m['data_weights']['gini'] for m in metrics) > 0.1
+    assert 'supernet val' in out and 'cell val' in out and 'policy p_max' in out
 
 
 def test_the_lookup_command_runs(capsys, nb201_table):

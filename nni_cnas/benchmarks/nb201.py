@@ -58,7 +58,11 @@ class NB201Table:
                 if missing:
                     raise UserError(f'{self.path} is not a NAS-Bench-201 accuracy table (no column {sorted(missing)[0]!r})')
                 for line, row in enumerate(reader, start=2):
-                    arch = format_arch(parse_arch(row['arch']))
+                    try:
+                        arch = format_arch(parse_arch(row['arch']))
+                    except ArchStringError as error:
+                        raise UserError(f'{self.path} line {line} is not a valid NAS-Bench-201 table row ({error}); '
+                                        'the file may be cut short, give a whole table') from None
                     self.rows[arch] = {
                         'index': int(row['index']), 'arch': arch,
                         **{name: {'valid': float(row[v]), 'test': float(row[t])} for name, (v, t) in _TABLE_COLUMNS.items()},

@@ -69,12 +69,6 @@ def _cmd_search(args) -> int:
     from ..run.search import resume_search, run_search
 
     config = _search_config(args)
-    if config is None:
-        print(f'nni-cnas search: resuming {args.resume}', flush=True)
-    else:
-        size = f'hidden {config.hidden}' if config.hidden else f'C={config.channels} N={config.cells}'
-        print(f'nni-cnas search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on '
-              f'{config.dataset}, {config.epochs} epochs, {size}; run folder {config.out}', flush=True)
     quiet_libraries()
     result = resume_search(args.resume) if config is None else run_search(config)
     print(f'\nfound architecture: {result["arch"]}')

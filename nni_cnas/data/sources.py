@@ -172,6 +172,23 @@ def _members(root: Path) -> Dict[str, Dict[str, List[Tuple[str, str]]]]:
     return layout
 
 
+def _class_folders(root: Path, split: str) -> List[str]:
+    """The class folders of a split (``[prefix/]split/class/``), whether or not they hold images."""
+    if root.is_file():
+        with zipfile.ZipFile(root) as archive:
+            names = archive.namelist()
+    else:
+        names = [str(p.relative_to(root)) + ('/' if p.is_dir() else '') for p in root.rglob('*')]
+    found = set()
+    for name in names:
+        parts = Path(name).parts
+        for i, part in enumerate(parts[:-1]):
+            if part == split and not parts[i + 1].startswith('.') and (i + 2 < len(parts) or name.endswith('/')):
+                found.add(parts[i + 1])
+                break
+    return sorted(found)
+
+
 def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[str]]:
     """``(train, test_or_val, classes)`` from ``train/<class>/*`` (+ ``test/`` or ``val/``), a folder
     or a zip file. Classes are sorted by name, as torchvision's ImageFolder sorts them."""
@@ -182,6 +199,13 @@ def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[st
     if 'train' not in layout:
         raise UserError(f'{root} has no train/<class>/<image> files; an image dataset needs that layout')
     classes = sorted(layout['train'])
+    empty = sorted(set(_class_folders(root, 'train')) - set(classes))
+    if empty:
+        raise UserError(f'{root}: class folder train/{empty[0]} holds no images; add images or remove the folder '
+                        f'(an empty class would shift the labels of the classes after it)')
+    if len(classes) < 2:
+        raise UserError(f'{root}: train/ has {len(classes)} class folder{"" if len(classes) == 1 else "s"} with images; '
+                        'a classifier needs at least 2 (train/<class>/<image>)')
     other = 'test' if 'test' in layout else ('val' if 'val' in layout else None)
     if other and not set(layout[other]) <= set(classes):
         raise UserError(f'{root}: classes in {other}/ that are not in train/: {sorted(set(layout[other]) - set(classes))}')

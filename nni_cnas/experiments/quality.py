@@ -127,7 +127,8 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
 
     from ..benchmarks.nb201 import open_benchmark
     from ..files import append_json_line
-    from .sweep import search_or_resume
+    from ..progress import Countdown
+    from .sweep import finished_before, search_or_resume
 
     stream = stream or sys.stdout
     results, runs_dir = Path(results), Path(runs_dir)
@@ -140,13 +141,19 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
         done[record['run']] = record
     results.parent.mkdir(parents=True, exist_ok=True)
     grid = protocol.grid()
-    for number, (strategy, curriculum, seed) in enumerate(grid, 1):
+    countdown = Countdown(len(grid))
+    for strategy, curriculum, seed in grid:
         name = run_name(strategy, curriculum, seed)
-        prefix = f'[{number}/{len(grid)}] {name}'
+        prefix = f'{countdown.prefix()} {name}'
         if name in done:
             print(f'{prefix}: in {results}, skipped', file=stream, flush=True)
+            countdown.finish(timed=False)
             continue
-        result = search_or_resume(protocol.config(strategy, curriculum, seed, runs_dir), prefix, stream)
+        config = protocol.config(strategy, curriculum, seed, runs_dir)
+        skipped = finished_before(Path(config.out))
+        countdown.start()
+        result = search_or_resume(config, prefix, stream)
+        countdown.finish(timed=not skipped)
         done[name] = _record(protocol, strategy, curriculum, seed, result)
         append_json_line(results, done[name])
         print(f'{prefix}: test accuracy {done[name]["test_acc"]}, Kendall tau '

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from ..errors import UserError
+from ..progress import Countdown
 from ..run.folder import RunFolder
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
@@ -51,9 +52,18 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
                 values['curriculum'] = 'none'
                 values.pop('estimator', None)
             configs.append(SearchConfig.from_mapping(values, 'sweep options').resolve())  # all checked before any run
-    for number, config in enumerate(configs, 1):
-        search_or_resume(config, f'[{number}/{len(configs)}] k={config.k} seed={config.seed}', stream)
+    countdown = Countdown(len(configs))
+    for config in configs:
+        skipped = finished_before(Path(config.out))
+        countdown.start()
+        search_or_resume(config, f'{countdown.prefix()} k={config.k} seed={config.seed}', stream)
+        countdown.finish(timed=not skipped)
     return sweep_results(out)
+
+
+def finished_before(folder: Path) -> bool:
+    """Whether the run folder holds a finished search (a sweep or protocol skips it)."""
+    return (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished'
 
 
 def search_or_resume(config, prefix: str, stream) -> Dict:
@@ -63,7 +73,7 @@ def search_or_resume(config, prefix: str, stream) -> Dict:
 
     folder = Path(config.out)
     status = RunFolder(folder).state()
-    if (folder / 'result.json').is_file() and status == 'finished':
+    if finished_before(folder):
         print(f'{prefix}: finished before, skipped', file=stream, flush=True)
         return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
     if status in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
@@ -75,7 +85,7 @@ def search_or_resume(config, prefix: str, stream) -> Dict:
 
 def _finished_runs(out: Path) -> Iterator[Path]:
     for folder in sorted(Path(out).iterdir()):
-        if folder.is_dir() and (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished':
+        if folder.is_dir() and finished_before(folder):
             yield folder
 
 

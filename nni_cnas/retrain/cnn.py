@@ -20,6 +20,7 @@ import time
 from typing import Any, Dict, Optional
 
 from ..errors import UserError
+from ..progress import progress
 from ..spaces.genotype import Genotype
 from ..spaces.genotype_reader import read_genotype
 from .common import CHECKPOINT, device_of, output_folder, read_output_folder, save_checkpoint, training_step
@@ -50,6 +51,7 @@ class RetrainConfig:
     device: str = 'auto'
     out: Optional[str] = None
     overwrite: bool = False
+    progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
 
     def check(self) -> 'RetrainConfig':
         from ..spaces import STEMS
@@ -162,7 +164,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 7)
         model.train()
         loss_sum = correct = count = 0.0
-        for x, y in train:
+        for x, y in progress(train, config.progress_bar, f'epoch {epoch + 1}/{config.epochs}', len(train), 'batch'):
             x = cutout(x, cutout_size, generator)
             output = model(x)
             logits, aux = output if isinstance(output, tuple) else (output, None)

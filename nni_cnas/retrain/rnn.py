@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import UserError
+from ..progress import progress
 from .common import CHECKPOINT, device_of, output_folder, save_checkpoint, training_step
 from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
@@ -52,6 +53,7 @@ class RecurrentRetrainConfig:
     device: str = 'auto'
     out: Optional[str] = None
     overwrite: bool = False
+    progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
 
     def check(self) -> 'RecurrentRetrainConfig':
         for name in ('epochs', 'batch_size', 'hidden', 'bptt', 'learning_rate', 'subset'):
@@ -144,7 +146,8 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout masks: per-epoch seed, resumable
         model.train()
         loss_sum, count, h = 0.0, 0, None
-        for position in range(0, train.shape[1] - 1, config.bptt):
+        positions = range(0, train.shape[1] - 1, config.bptt)
+        for position in progress(positions, config.progress_bar, f'epoch {epoch + 1}/{config.epochs}', len(positions), 'batch'):
             y = train[:, position + 1:position + 1 + config.bptt]
             x = train[:, position:position + y.shape[1]]
             logits, h = model(x, None if h is None else h.detach())

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
 from ..errors import UserError
+from ..files import check_writable_folder
 from ..spaces.contract import KIND_NAMES, STEMS
 from ..strategies import registry
 
@@ -162,6 +164,8 @@ class SearchConfig:
         self._check_curriculum(strategy)
         self._check_close()
         _check_device(self.device)
+        if self.out is not None:
+            check_writable_folder(Path(self.out))
         if self.dataset is not None:
             from ..data import DATASETS
             from ..data.text import TEXT_DATASETS

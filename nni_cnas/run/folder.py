@@ -27,7 +27,7 @@ import yaml
 from pytorch_lightning.callbacks import Callback
 
 from ..errors import UserError
-from ..files import append_json_line, atomic_write_text, jsonable, read_json_lines
+from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
 
 __all__ = ['RunFolder', 'RunRecorder']
 
@@ -41,6 +41,7 @@ class RunFolder:
     @classmethod
     def create(cls, path: Path, config: Dict[str, Any], overwrite: bool = False) -> 'RunFolder':
         path = Path(path)
+        check_writable_folder(path)
         if path.exists() and not path.is_dir():
             raise UserError(f'{path} exists and is not a folder; choose another --out')
         if path.is_dir() and any(path.iterdir()):
@@ -50,10 +51,13 @@ class RunFolder:
                 (path / name).unlink(missing_ok=True)
             # A previous run's checkpoints would be resumed from: they go too.
             shutil.rmtree(path / 'checkpoints', ignore_errors=True)
-        path.mkdir(parents=True, exist_ok=True)
-        run = cls(path)
-        atomic_write_text(path / 'config.yaml', yaml.safe_dump(jsonable(config), sort_keys=False))
-        run.set_status('running')
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            run = cls(path)
+            atomic_write_text(path / 'config.yaml', yaml.safe_dump(jsonable(config), sort_keys=False))
+            run.set_status('running')
+        except OSError as error:
+            raise UserError(f'cannot write the run folder {path}: {error.strerror or error}; choose another --out') from None
         return run
 
     def set_status(self, state: str, **details: Any) -> None:
@@ -149,10 +153,13 @@ class RunRecorder(Callback):
         if 'train_ppl' in summary:  # a language model
             quality = f'train ppl {_format_number(summary.get("train_ppl"))}  val ppl {_format_number(summary.get("val_ppl"))}  '
         else:
+            supernet = summary.get('arch_acc', summary.get('supernet_acc'))
             quality = (f'train acc {_format_percent(summary.get("train_acc"))}  '
-                       f'val acc {_format_percent(summary.get("val_acc"))}  ')
+                       f'supernet val {_format_percent(supernet)}  cell val {_format_percent(summary.get("val_acc"))}  ')
+        decided = summary.get('policy_max_prob')
         line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  {quality}'
-                f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
+                + (f'policy p_max {decided:.2f}  ' if decided is not None else '')
+                + f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
                 f'{summary["seconds"]:7.1f}s')
         if 'arch_string' in summary:
             line += f'  {summary["arch_string"]}'

@@ -137,6 +137,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     strategy = build_strategy(config)
     module = _evaluator_module(config, spec.kind, data)
     run, checkpoint_path = _run_folder(config, resume, data_record, benchmark, stream)
+    print(_banner(config, run), file=stream, flush=True)
     benchmark_dataset = data.benchmark or 'cifar10'
     recorded = run.metrics() if resume is not None else []
     seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
@@ -144,7 +145,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     evaluator, checkpoints = _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset, stream,
                                         seconds_before, on_epoch, checkpoint_path)
     started = time.time() - seconds_before
-    search_module, sample = _train(strategy, space, evaluator, run, checkpoints)
+    search_module, sample = _train(strategy, space, evaluator, run, checkpoints, config.progress_bar)
     result = _result(config, space, sample, search_module, benchmark, benchmark_dataset, run, started)
     if config.rank_cells:
         result['ranking'] = _rank_cells(config, search_module, loaders['val'], benchmark, benchmark_dataset, run, stream)
@@ -153,6 +154,13 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
         _write_ranks(run, sample)
     run.set_status('finished')
     return result
+
+
+def _banner(config: SearchConfig, run) -> str:
+    """The search's first line, once its run folder exists (a refusal before it names no folder)."""
+    size = f'hidden {config.hidden}' if config.hidden else f'C={config.channels} N={config.cells}'
+    return (f'search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on {config.dataset}, '
+            f'{config.epochs} epochs, {size}, seed {config.seed}; run folder {run.path}')
 
 
 def _load_data(config: SearchConfig, kind: str):
@@ -237,7 +245,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     return evaluator, checkpoints
 
 
-def _train(strategy, space, evaluator, run, checkpoints):
+def _train(strategy, space, evaluator, run, checkpoints, progress_bar):
     """Train the supernet and export; on an interruption, a non-finite loss or a crash, the run's
     status says what happened and how to go on."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -246,7 +254,9 @@ def _train(strategy, space, evaluator, run, checkpoints):
 
     try:
         supernet = strategy.mutate_model(space)
-        strategy.mutate_evaluator(evaluator).evaluate(supernet)
+        evaluator = strategy.mutate_evaluator(evaluator)
+        strategy.search_module.progress_bar = progress_bar
+        evaluator.evaluate(supernet)
         search_module = strategy.search_module
         return search_module, search_module.export()
     except SIGTERMException:

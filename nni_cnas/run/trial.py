@@ -81,18 +81,16 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     import nni
 
     from .config import SearchConfig
-
     from .search import run_search
 
     stream = stream or sys.stdout
     parameters = nni.get_next_parameter()
     check_parameters(parameters)
     config = SearchConfig.from_mapping(trial_options(base, parameters), 'trial parameters').resolve()
+
     def report(record):
         nni.report_intermediate_result(epoch_metrics(record))
 
-    print(f'nni-cnas trial: {config.strategy}, curriculum {config.curriculum} (k={config.k}), seed {config.seed}; '
-          f'run folder {config.out}', file=stream, flush=True)
     result = run_search(config, stream=stream, on_epoch=report)
     nni.report_final_result(final_metrics(result))
     return result

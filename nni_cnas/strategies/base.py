@@ -31,6 +31,7 @@ from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig
+from ..progress import progress
 from ..spaces import contract as space_contract
 from . import registry
 from .loaders import LoadersMixin, search_loaders, split_batch
@@ -42,12 +43,32 @@ __all__ = ['SearchModule', 'CurriculumStrategy', 'Sample']
 
 
 
+#: Sampled paths whose mean validation accuracy is the supernet's, for algorithms that draw paths.
+SUPERNET_PATHS = 5
+
+
+def _length(loader) -> Optional[int]:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def policy_max_probability(policy: Dict[str, Dict[Any, float]]) -> float:
+    """How decided a policy is: the mean over its decisions of the largest probability (1 / options
+    when undecided, 1 when every decision is made)."""
+    largest = [max(probs.values()) / sum(probs.values()) for probs in policy.values() if probs]
+    return sum(largest) / len(largest) if largest else float('nan')
+
+
 class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
     """Curriculum mixin for NNI one-shot modules (see the module docstring)."""
 
     #: Whether the weight step trains one subnet (a path), so that its per-sample losses are
     #: subnet losses the amortised estimator can reuse. DARTS trains the mixture: False.
     single_path = False
+    #: Progress bars of the module's own passes: True, False, or None (when stderr is a terminal).
+    progress_bar: Optional[bool] = None
 
     def __init__(self, training_module, *, curriculum: CurriculumConfig = CurriculumConfig(),
                  num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
@@ -125,6 +146,22 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         """The NNI sample of an architecture drawn from :attr:`options`."""
         return self.decisions.expand(decided)
 
+    def supernet_accuracy(self, paths: int = SUPERNET_PATHS) -> Optional[float]:
+        """The supernet's own validation accuracy on the selection batch where no architecture step
+        measured it this epoch: the mean over ``paths`` architectures of the algorithm's policy,
+        drawn from a generator of their own (the search's draws are not touched), for algorithms
+        that draw paths (RSPS, ENAS); the mixture's for DARTS' warm-up epochs; None for GDAS."""
+        draw = getattr(self, 'draw', None)
+        if callable(draw):
+            rng = random.Random(self.seed + 3 + self.current_epoch)
+            samples = [draw(rng) for _ in range(paths)]
+            return sum(self.score(sample) for sample in samples) / len(samples)
+        if self.single_path:
+            return None
+        x, y = self.selection_batch()
+        with evaluation_mode(self):
+            return self.quality(self.training_module(x), y)
+
     @property
     def curriculum_rng(self) -> random.Random:
         """The generator of the curriculum's own draws (RSPS' K uniform subnets, ENAS' K samples)."""
@@ -185,7 +222,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         n = len(self.curriculum.data_weights)
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
         counts = torch.zeros(n, device=self.device, dtype=torch.float64)
-        for batch in self.loader('train'):
+        loader = self.loader('train')
+        for batch in progress(loader, self.progress_bar, f'uncertainty pass (K={len(archs)})', _length(loader), 'batch'):
             batch = self._device_batch(batch)
             losses = self.subnet_losses(archs, batch)
             index = batch[2].to(self.device)
@@ -221,6 +259,11 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         policy = self.policy()
         if policy is not None:
             summary['policy'] = policy
+            summary['policy_max_prob'] = policy_max_probability(policy)
+        if 'arch_acc' not in summary and not self.sequence_task and self._loaders.get('selection') is not None:
+            accuracy = self.supernet_accuracy()
+            if accuracy is not None:
+                summary['supernet_acc'] = accuracy
         arch = self.current_architecture()
         if arch is not None:
             summary['arch'] = arch

@@ -24,6 +24,7 @@ from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 from ...arch.supernet import fixed_architecture
 from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
+from ...progress import progress
 from ..registry import defaults
 from .controller import LstmController
 from .path import PathSamplingSearch
@@ -90,7 +91,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         rewards = []
         controller.train()
         optimizer.zero_grad()
-        for step in range(self.controller_steps * self.controller_aggregate):
+        steps = self.controller_steps * self.controller_aggregate
+        for step in progress(range(steps), self.progress_bar, 'ENAS controller', steps, 'sample'):
             x, y = self._device_batch(next(batches))[:2]
             log_prob, entropy, sample = controller(self.rng)
             with evaluation_mode(self.training_module), fixed_architecture(self.model, self.expand(sample)):
