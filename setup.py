@@ -30,6 +30,7 @@ setup(
         'pillow>=9',
         'scikit-learn>=1.2',
         'tqdm>=4.60',
+        'psutil>=5',  # memory available to a search (nni_cnas.resources)
         'matplotlib>=3.7',  # the figures of nni-cnas ranks and sweep-plot
         'tensorboardX>=2.6',  # Lightning's TensorBoard logger of each run (tensorboard itself is not needed)
     ],

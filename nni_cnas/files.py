@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import UserError
 
-__all__ = ['check_writable_folder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
+__all__ = ['read_user_text', 'check_writable_folder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -64,8 +64,9 @@ def read_json_lines(path: Path) -> list:
     path = Path(path)
     if not path.is_file():
         return []
+    text = read_user_text(path, 'JSON-lines file')
     records = []
-    for line in path.read_text(encoding='utf-8').splitlines():
+    for line in text.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -100,3 +101,19 @@ def check_writable_folder(path: Path, option: str = '--out') -> None:
         raise UserError(f'{option} {path}: {ancestor} is a file, not a folder; choose another {option}')
     if not os.access(ancestor, os.W_OK | os.X_OK) or Path('/proc') in (ancestor, *ancestor.parents):
         raise UserError(f'{option} {path}: cannot create folders in {ancestor}; choose another {option}')
+
+
+def read_user_text(path: Path, what: str) -> str:
+    """The text of a file a user named, or one line saying why it cannot be read (missing, a
+    folder, not UTF-8 text, not readable)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f'{what} {path} does not exist')
+    if path.is_dir():
+        raise UserError(f'{what} {path} is a folder, not a file')
+    try:
+        return path.read_text(encoding='utf-8')
+    except UnicodeDecodeError:
+        raise UserError(f'{what} {path} is not UTF-8 text') from None
+    except OSError as error:
+        raise UserError(f'{what} {path} cannot be read ({error.strerror or error})') from None

@@ -198,12 +198,20 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / 'broken.zip').write_bytes(b'PK no zip')
     with pytest.raises(UserError, match='not a valid zip'):
         read_image_folder(tmp_path / 'broken.zip')
-    mixed = tmp_path / 'mixed' / 'train' / 'a'
-    mixed.mkdir(parents=True)
-    (mixed / '0.png').write_bytes(image_bytes(0, 6))
-    (mixed / '1.png').write_bytes(image_bytes(0, 8))
+    for name, size in (('a', 6), ('b', 8)):
+        folder = tmp_path / 'mixed' / 'train' / name
+        folder.mkdir(parents=True)
+        (folder / '0.png').write_bytes(image_bytes(0, size))
     with pytest.raises(UserError, match='different sizes'):
         read_image_folder(tmp_path / 'mixed')
+    one = tmp_path / 'one' / 'train' / 'a'
+    one.mkdir(parents=True)
+    (one / '0.png').write_bytes(image_bytes(0, 8))
+    with pytest.raises(UserError, match='has 1 class folder with images; a classifier needs at least 2'):
+        read_image_folder(tmp_path / 'one')
+    (tmp_path / 'one' / 'train' / 'b').mkdir()
+    with pytest.raises(UserError, match='train/b holds no images'):
+        read_image_folder(tmp_path / 'one')
 
 
 def test_the_shared_jpeg_cifar10():

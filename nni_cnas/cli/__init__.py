@@ -36,18 +36,23 @@ def build_parser():
     return parser
 
 
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (messages quoting a parser's report may hold line breaks)."""
+    return ' '.join(str(error).split())
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except UserError as error:
-        print(f'nni-cnas: error: {error}', file=sys.stderr)
+        print(f'nni-cnas: error: {one_line(error)}', file=sys.stderr)
         return EXIT_USAGE
     except NonFiniteLoss as error:
-        print(f'nni-cnas: error: {error}', file=sys.stderr)
+        print(f'nni-cnas: error: {one_line(error)}', file=sys.stderr)
         return EXIT_NUMERICAL
     except SearchInterrupted as error:
-        print(f'nni-cnas: interrupted: {error}', file=sys.stderr)
+        print(f'nni-cnas: interrupted: {one_line(error)}', file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print('nni-cnas: interrupted', file=sys.stderr)

@@ -42,12 +42,11 @@ def quiet_libraries() -> None:
 def load_yaml(path: str) -> dict:
     import yaml
 
+    from ..files import read_user_text
+
     try:
-        with open(path, encoding='utf-8') as f:
-            values = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f'config file {path} does not exist') from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        values = yaml.safe_load(read_user_text(Path(path), 'config file'))
+    except yaml.YAMLError as error:
         raise UserError(f'config file {path} is not readable YAML ({type(error).__name__}: {error})') from None
     return {} if values is None else values
 

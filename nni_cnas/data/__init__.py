@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from ..paths import shared_data_dir
+from ..resources import available_bytes, format_bytes
 from .loader import Augmentation, TensorImageLoader
 from .sources import ImageSet, read_cifar, read_digits, read_image_folder, read_imagenet16
 
@@ -55,6 +56,15 @@ class SearchData:
     @property
     def image_size(self) -> int:
         return int(self.train.images.shape[-1])
+
+    def device_bytes(self) -> int:
+        """Bytes of the splits once on the device (the memory estimate of :mod:`nni_cnas.run.memory`)."""
+        return sum(s.images.numel() * s.images.element_size() + s.labels.numel() * s.labels.element_size()
+                   for s in (self.train, self.val))
+
+    def meta_batch(self, batch_size: int) -> torch.Tensor:
+        """A batch of images with this data's shape, as the network sees them (float)."""
+        return torch.empty(batch_size, self.in_channels, self.image_size, self.image_size)
 
     def loaders(self, batch_size: int, seed: int) -> Dict[str, TensorImageLoader]:
         """``train`` (shuffled, augmented, with indices) and ``val`` (shuffled and augmented too:
@@ -158,6 +168,17 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return resized.round().clamp(0, 255).to(torch.uint8)
 
 
+def check_resize(count: int, channels: int, size: int, available: Optional[int] = None) -> None:
+    """Refuse resizing ``count`` images to ``size`` pixels a side when the copies (uint8, and the
+    float images the resize works on) cannot fit."""
+    needed = count * channels * size * size * (1 + 4)
+    available = available_bytes('cpu') if available is None else available
+    if needed > available:
+        fits = int((available / (count * channels * 5)) ** 0.5)
+        raise UserError(f'--image-size {size} needs {format_bytes(needed)} to resize the {count} images and '
+                        f'{format_bytes(available)} is available; --image-size {fits} or less fits')
+
+
 def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optional[int] = None,
                      image_size: Optional[int] = None, readers=None) -> SearchData:
     """The search splits of dataset ``name``; ``subset`` keeps that many samples of each half;
@@ -177,6 +198,7 @@ def load_search_data(name: str, data_dir: Optional[Path] = None, subset: Optiona
         if image_size < 4:
             raise UserError(f'--image-size must be at least 4 pixels, not {image_size}')
         original = data.image_size
+        check_resize(len(data.train) + len(data.val), data.in_channels, image_size)
         data.train = ImageSet(_resize(data.train.images, image_size), data.train.labels)
         data.val = ImageSet(_resize(data.val.images, image_size), data.val.labels)
         if data.augment is not None and data.augment.pad > 0:

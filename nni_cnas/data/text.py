@@ -111,6 +111,14 @@ class TextData:
     def vocabulary_size(self) -> int:
         return len(self.corpus)
 
+    def device_bytes(self) -> int:
+        """Bytes of the splits once on the device (the memory estimate of :mod:`nni_cnas.run.memory`)."""
+        return sum(t.numel() * t.element_size() for split in (self.train, self.val) for t in split)
+
+    def meta_batch(self, batch_size: int) -> torch.Tensor:
+        """A batch of token sequences with the shape of this data's (on the current default device)."""
+        return torch.zeros(batch_size, self.sequence_length, dtype=torch.long)
+
     def loaders(self, batch_size: int, seed: int) -> Dict[str, TensorLoader]:
         """``train`` (shuffled sequences, with indices) and ``val`` (shuffled, without)."""
         train = TensorLoader(*self.train, batch_size, shuffle=True, seed=seed, with_index=True)

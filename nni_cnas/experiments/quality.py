@@ -62,10 +62,10 @@ class Protocol:
         import yaml
 
         path = Path(path)
+        from ..files import read_user_text
+
         try:
-            values = yaml.safe_load(path.read_text(encoding='utf-8'))
-        except FileNotFoundError:
-            raise UserError(f'protocol file {path} does not exist') from None
+            values = yaml.safe_load(read_user_text(path, 'protocol file'))
         except yaml.YAMLError as error:
             raise UserError(f'{path} is not valid YAML ({str(error).splitlines()[0]})') from None
         expected = {'search', 'strategies', 'curricula', 'seeds', 'k'}

@@ -28,6 +28,7 @@ from .._version import __version__
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 from ..strategies import registry
 from .config import SearchConfig
+from .memory import check_search_memory
 
 __all__ = ['run_search', 'resume_search', 'build_strategy', 'seed_everything']
 
@@ -131,6 +132,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     spec = get_space(config.space)
     data, data_record = _load_data(config, spec.kind)
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if spec.benchmark == 'nb201' else None
+    check_search_memory(spec, config, data, _device(config.device))
     seed_everything(config.seed)
     space = spec.build(config, data)
     _check_k(config.k, space)
@@ -161,6 +163,15 @@ def _banner(config: SearchConfig, run) -> str:
     size = f'hidden {config.hidden}' if config.hidden else f'C={config.channels} N={config.cells}'
     return (f'search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on {config.dataset}, '
             f'{config.epochs} epochs, {size}, seed {config.seed}; run folder {run.path}')
+
+
+def _device(name: str):
+    """The device Lightning will train on: ``auto`` is the GPU when there is one."""
+    import torch
+
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return torch.device({'gpu': 'cuda'}.get(name, name))
 
 
 def _load_data(config: SearchConfig, kind: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .._registry import Registry
@@ -60,6 +61,8 @@ class Option:
 
     def check(self, value: Any) -> Any:
         """``value`` if it is valid for this option; else a :class:`UserError` naming the flag."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f'{self.cli_flag} must be a finite number, not {value}')
         if self.choices and value not in self.choices:
             raise UserError(f'unknown {self.name.replace("_", " ")} {value!r}; choose one of {", ".join(self.choices)}')
         if self.positive and not value > 0:
