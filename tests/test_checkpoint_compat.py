@@ -15,9 +15,13 @@ COMPARED = ('train_loss', 'train_acc', 'arch_loss', 'arch_acc', 'data_weights', 
 
 
 @pytest.fixture
-def one_thread():
-    """The 0.1 runs used one thread; other thread counts sum in another order (last bits differ)."""
+def one_thread(monkeypatch):
+    """The 0.1 runs used one thread; other thread counts sum in another order (last bits differ).
+    The search's thread policy would set its own count: it gets one thread too."""
+    import nni_cnas.threads
+
     threads = torch.get_num_threads()
+    monkeypatch.setattr(nni_cnas.threads, 'default_threads', lambda share=1: 1)
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

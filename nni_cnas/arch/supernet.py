@@ -73,6 +73,36 @@ class _Fixable:
         self._fixed = None
 
 
+_HOST_ALPHAS: Dict[int, torch.Tensor] = {}
+
+
+@contextlib.contextmanager
+def alphas_on_host(alphas) -> Iterator[None]:
+    """Inside the block, the mixed modules' ``export_probs`` read these architecture parameters
+    from one host copy made with one transfer. NNI's ``export_probs`` reads each label's softmax
+    back separately, a device sync per label (28 on the DARTS space)."""
+    alphas = list(alphas)
+    if not alphas:
+        yield
+        return
+    flat = torch.cat([alpha.detach().reshape(-1) for alpha in alphas]).cpu()
+    copies, position = {}, 0
+    for alpha in alphas:
+        copies[id(alpha)] = flat[position:position + alpha.numel()].view_as(alpha)
+        position += alpha.numel()
+    _HOST_ALPHAS.update(copies)
+    try:
+        yield
+    finally:
+        for key in copies:
+            _HOST_ALPHAS.pop(key, None)
+
+
+def _host_softmax(module) -> List[float]:
+    alpha = _HOST_ALPHAS.get(id(module._arch_alpha))
+    return module._softmax(alpha if alpha is not None else module._arch_alpha.detach().cpu()).tolist()
+
+
 class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
     """DARTS mixed layer; when fixed, runs only the chosen candidate."""
 
@@ -88,9 +118,15 @@ class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
     def active_value(self):
         return None if self._fixed is None else self._fixed[self.label]
 
+    def export_probs(self, memo):
+        return {} if self.label in memo else {self.label: dict(zip(self.names, _host_softmax(self)))}
+
 
 class FixableMixedInput(_Fixable, DifferentiableMixedInput):
     """DARTS mixed input; when fixed, reduces only the chosen inputs."""
+
+    def export_probs(self, memo):
+        return {} if self.label in memo else {self.label: dict(enumerate(_host_softmax(self)))}
 
     def forward(self, inputs):
         if self._fixed is None:

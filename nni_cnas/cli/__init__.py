@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
+from ..threads import prepare_environment
 from . import experiments, lookup, retrain, search
 from .common import Parser
 
@@ -42,6 +43,7 @@ def one_line(error: BaseException) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    prepare_environment()  # before anything imports torch
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)

@@ -28,13 +28,22 @@ class DataWeights(nn.Module):
     def reset(self, num_samples: int) -> None:
         self.weights = torch.ones(num_samples, device=self.weights.device)
         self.ready = torch.zeros((), dtype=torch.bool, device=self.weights.device)
+        self._is_ready = False
+
+    # ``ready`` lives in a buffer (checkpoints carry it) and on the host, so that reading it on
+    # every training step is no device sync; a loaded state dict sets the host copy once.
+    _is_ready = False
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._is_ready = bool(self.ready)
 
     def __len__(self) -> int:
         return self.weights.numel()
 
     def lookup(self, indices: torch.Tensor) -> Optional[torch.Tensor]:
         """Weights of the given samples, or None before the first update (unweighted training)."""
-        if not bool(self.ready):
+        if not self._is_ready:
             return None
         return self.weights[indices.to(self.weights.device)]
 
@@ -42,6 +51,7 @@ class DataWeights(nn.Module):
         """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen)."""
         self.weights = data_weights(sigma_from_sums(loss_sums, counts)).to(self.weights.device)
         self.ready = torch.ones((), dtype=torch.bool, device=self.weights.device)
+        self._is_ready = True
 
 
 class LossHistory(nn.Module):

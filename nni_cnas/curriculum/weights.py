@@ -33,14 +33,17 @@ def data_weights(sigma: torch.Tensor) -> torch.Tensor:
     """
     sigma = sigma.detach().to(torch.float64)
     n = sigma.numel()
+    if n == 0:
+        return torch.ones(0, dtype=torch.float32, device=sigma.device)
+    # Both guards as tensor operations: no value is read back to the host (no device sync).
     finite = torch.isfinite(sigma)
-    if not bool(finite.all()):
-        largest = sigma[finite].max() if bool(finite.any()) else sigma.new_tensor(0.0)
-        sigma = torch.where(finite, sigma, largest)
+    largest = torch.where(finite, sigma, torch.full_like(sigma, -torch.inf)).max().clamp_min(0)
+    sigma = torch.where(finite, sigma, largest)
     total = sigma.sum()
-    if n == 0 or not bool(total > 0):
-        return torch.ones(n, dtype=torch.float32, device=sigma.device)
-    return (sigma * (n / total)).to(torch.float32)
+    positive = total > 0
+    weights = torch.where(positive, sigma * (n / torch.where(positive, total, torch.ones_like(total))),
+                          torch.ones_like(sigma))
+    return weights.to(torch.float32)
 
 
 def weights_from_losses(losses: torch.Tensor) -> torch.Tensor:

@@ -126,6 +126,8 @@ class SearchConfig:
     rank_samples: int = _option(1000, 'validation images that score them', positive=True)
     seed: int = _option(0, group='run')
     device: str = _option('auto', 'auto is the GPU when there is one', group='run', choices=DEVICES)
+    threads: Optional[int] = _option(None, 'CPU threads of torch (0: torch\'s own default)', group='run', minimum=0,
+                                     default_text='the cores this process may use; OpenMP waits passively')
     out: Optional[str] = _option(None, 'run folder', group='run',
                                  default_text='runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>')
     overwrite: bool = _option(False, 'reuse an existing run folder', group='run')

@@ -27,6 +27,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 from ..strategies import registry
+from ..threads import apply_thread_policy
 from .config import SearchConfig
 from .memory import check_search_memory
 
@@ -132,6 +133,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     spec = get_space(config.space)
     data, data_record = _load_data(config, spec.kind)
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if spec.benchmark == 'nb201' else None
+    apply_thread_policy(config.threads)
     check_search_memory(spec, config, data, _device(config.device))
     seed_everything(config.seed)
     space = spec.build(config, data)

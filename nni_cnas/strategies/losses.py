@@ -15,7 +15,12 @@ import torch.nn as nn
 from ..errors import NonFiniteLoss
 from .meters import EpochMeter
 
-__all__ = ['LossesMixin', 'perplexity', 'evaluation_mode']
+__all__ = ['LossesMixin', 'perplexity', 'evaluation_mode', 'FINITE_CHECK_EVERY']
+
+#: Training steps between reads of the non-finite-loss record (each read is one host sync).
+FINITE_CHECK_EVERY = 50
+#: The losses :meth:`LossesMixin.check_finite` watches.
+_CHECKED = ('weight', 'architecture')
 
 
 def perplexity(loss: float) -> float:
@@ -101,10 +106,31 @@ class LossesMixin:
         return self.evaluator_loss(batch, 0)
 
     def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
-        """Stop the search on a NaN or infinite loss, naming where it happened."""
-        if not bool(torch.isfinite(loss.detach()).all()):
-            raise NonFiniteLoss(f'the {what} loss is {float(loss.detach())} at epoch {self.current_epoch}, '
-                                f'step {batch_idx}')
+        """Stop the search on a NaN or infinite loss, naming where it first happened. The check
+        stays on the device: the first bad step is recorded there and read back (a host sync) only
+        every :data:`FINITE_CHECK_EVERY` steps and on the epoch's last step, before its checkpoint."""
+        record = getattr(self, '_nonfinite', None)
+        if record is None or record.device != loss.device:
+            record = self._nonfinite = torch.zeros(4, dtype=torch.float64, device=loss.device)
+        value = loss.detach().to(torch.float64)
+        bad = ~torch.isfinite(value).all()
+        found = torch.stack([torch.ones((), dtype=torch.float64, device=loss.device),
+                             torch.full((), batch_idx, dtype=torch.float64, device=loss.device),
+                             torch.full((), _CHECKED.index(what), dtype=torch.float64, device=loss.device),
+                             value.reshape(-1)[0]])
+        self._nonfinite = torch.where(bad & (record[0] == 0), found, record)
+        last = batch_idx + 1 == self.trainer.num_training_batches
+        if last or (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
+            self.raise_if_nonfinite()
+
+    def raise_if_nonfinite(self) -> None:
+        record = getattr(self, '_nonfinite', None)
+        if record is None:
+            return
+        flag, step, what, value = record.tolist()
+        if flag:
+            raise NonFiniteLoss(f'the {_CHECKED[int(what)]} loss is {value} at epoch {self.current_epoch}, '
+                                f'step {int(step)}')
 
     def quality(self, logits: torch.Tensor, y: torch.Tensor) -> float:
         """Higher is better: accuracy of class predictions, else the negative mean loss (a language

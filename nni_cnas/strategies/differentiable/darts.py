@@ -11,7 +11,7 @@ from nni.nas.oneshot.pytorch.supermodule.differentiable import (
     DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
 )
 
-from ...arch.supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer
+from ...arch.supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer, alphas_on_host
 from ...arch.sampling import most_probable
 from ..base import CurriculumStrategy, Sample, SearchModule
 
@@ -52,6 +52,11 @@ class DartsModule(SearchModule, DartsLightningModule):
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss
+
+    def export_probs(self):
+        # NNI's own, with the alphas read back to the host once for all labels (arch.supernet).
+        with alphas_on_host(self.arch_parameters()):
+            return super().export_probs()
 
     def arch_parameters(self) -> List[torch.nn.Parameter]:
         # NNI returns list(set(...)), whose order changes from process to process: a resumed

@@ -23,10 +23,6 @@ __all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
 _DEFAULTS = defaults('gdas')
 
 
-def hard_gumbel(alpha: torch.Tensor, tau: float) -> Tuple[torch.Tensor, int]:
-    """Straight-through one-hot weights over an edge's ops and the chosen op's index."""
-    weights, index = straight_through_gumbel(alpha, tau)
-    return weights, int(index)
 
 
 class GdasMixedLayer(FixableMixedLayer):
@@ -79,13 +75,16 @@ class GdasModule(DartsModule):
         self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
 
     def resample(self) -> Sample:
-        draws: Dict[str, Tuple[torch.Tensor, int]] = {}
-        for module in supernet_modules(self.model):
-            if isinstance(module, GdasMixedLayer):
-                if module.label not in draws:
-                    draws[module.label] = hard_gumbel(module._arch_alpha, self.tau)
-                module._draw = draws[module.label]
-        return {label: index for label, (_, index) in draws.items()}
+        layers = [module for module in supernet_modules(self.model) if isinstance(module, GdasMixedLayer)]
+        draws: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+        for module in layers:
+            if module.label not in draws:
+                draws[module.label] = straight_through_gumbel(module._arch_alpha, self.tau)
+        # The forwards need the chosen ops on the host: one read for all labels (one device sync).
+        indices = dict(zip(draws, torch.stack([index for _, index in draws.values()]).tolist())) if draws else {}
+        for module in layers:
+            module._draw = (draws[module.label][0], indices[module.label])
+        return indices
 
 
 class GDAS(DARTS):
