@@ -23,13 +23,13 @@ from ..errors import UserError
 from ..progress import progress
 from ..spaces.genotype import Genotype
 from ..spaces.genotype_reader import read_genotype
-from .common import CHECKPOINT, device_of, output_folder, read_output_folder, save_checkpoint, training_step
+from .common import CHECKPOINT, RunOptions, device_of, output_folder, read_output_folder, save_checkpoint, training_step
 
 __all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
 
 
 @dataclasses.dataclass
-class RetrainConfig:
+class RetrainConfig(RunOptions):
     source: str = ''
     dataset: str = 'cifar10'
     data_dir: Optional[str] = None
@@ -47,11 +47,6 @@ class RetrainConfig:
     cutout: Optional[int] = None  # None: half the image side (16 on CIFAR, DARTS' setting)
     auxiliary_weight: float = 0.4
     drop_path: float = 0.2
-    seed: int = 0
-    device: str = 'auto'
-    out: Optional[str] = None
-    overwrite: bool = False
-    progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
 
     def check(self) -> 'RetrainConfig':
         from ..spaces import STEMS

@@ -7,13 +7,24 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from ..errors import UserError
 
-__all__ = ['CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
+__all__ = ['RunOptions', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
 
 CHECKPOINT = 'checkpoint.pt'
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """What every retraining takes besides its recipe (the configs' fields that follow these)."""
+
+    seed: int = 0
+    device: str = 'auto'
+    out: Optional[str] = None
+    overwrite: bool = False
+    progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
 
 
 def device_of(name: str):

@@ -27,7 +27,7 @@ from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from ..progress import progress
-from .common import CHECKPOINT, device_of, output_folder, save_checkpoint, training_step
+from .common import CHECKPOINT, RunOptions, device_of, output_folder, save_checkpoint, training_step
 from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
 
@@ -37,7 +37,7 @@ EVAL_STREAMS = 10
 
 
 @dataclasses.dataclass
-class RecurrentRetrainConfig:
+class RecurrentRetrainConfig(RunOptions):
     source: str = ''
     dataset: str = 'ptb'
     data_dir: Optional[str] = None
@@ -49,11 +49,6 @@ class RecurrentRetrainConfig:
     learning_rate: float = 20.0
     weight_decay: float = 8e-7
     grad_clip: float = 0.25
-    seed: int = 0
-    device: str = 'auto'
-    out: Optional[str] = None
-    overwrite: bool = False
-    progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
 
     def check(self) -> 'RecurrentRetrainConfig':
         for name in ('epochs', 'batch_size', 'hidden', 'bptt', 'learning_rate', 'subset'):
