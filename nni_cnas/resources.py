@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import resource
 
-__all__ = ['available_bytes', 'format_bytes']
+__all__ = ['available_bytes', 'format_bytes', 'native_bf16', 'TRAINING_PRECISIONS']
+
+#: Lightning's precisions of the training steps (search and retraining): fp32, bf16 autocast, fp16 autocast.
+TRAINING_PRECISIONS = ('32', 'bf16-mixed', '16-mixed')
 
 
 def format_bytes(count: float) -> str:
@@ -28,3 +31,15 @@ def available_bytes(device) -> int:
     if soft != resource.RLIM_INFINITY:
         available = min(available, max(soft - psutil.Process().memory_info().vms, 0))
     return int(available)
+
+
+def native_bf16(device) -> bool:
+    """Whether ``device`` computes in bf16 natively: a CUDA GPU of compute capability 8 or more
+    (Ampere, Hopper, ...). ``torch.cuda.is_bf16_supported()`` also says yes where bf16 is only
+    emulated (V100, T4: slower than fp32), and asks about the current device, not this one."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != 'cuda' or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device)[0] >= 8

@@ -132,6 +132,8 @@ BAD_SEARCHES = {
     'empty class folder': (['--dataset', 'folder', '--data-dir', lambda p: image_folder(p, ['cat', 'dog'], ['emu'])],
                            'train/emu holds no images'),
     'table cut mid-line': (['--nb201-table', cut_table], 'line 3 is not a valid NAS-Bench-201 table row'),
+    'fp16 on the CPU': (['--precision', '16-mixed', '--device', 'cpu'], '--precision 16-mixed needs a CUDA GPU'),
+    'unknown precision': (['--precision', 'fp8'], "unknown precision 'fp8'"),
 }
 
 

@@ -42,11 +42,12 @@ class CurriculumConfig:
             raise ValueError(f'curriculum estimator must be one of {", ".join(ESTIMATORS)}, not {self.estimator!r}')
 
     def uses_bf16(self, device) -> bool:
-        """Whether the uncertainty passes on ``device`` run under bf16 autocast."""
-        import torch
+        """Whether the uncertainty passes on ``device`` run under bf16 autocast (``auto``: where the
+        device computes bf16 natively)."""
+        from ..resources import native_bf16
 
         if self.precision == 'auto':
-            return device.type == 'cuda' and torch.cuda.is_bf16_supported()
+            return native_bf16(device)
         return self.precision == 'bf16'
 
     @property

@@ -17,6 +17,7 @@ from typing import Any, Dict, Mapping, Optional
 from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
 from ..errors import UserError
 from ..files import check_writable_folder
+from ..resources import TRAINING_PRECISIONS
 from ..spaces.contract import KIND_NAMES, STEMS
 from ..strategies import registry
 
@@ -75,8 +76,8 @@ class SearchConfig:
                              'amortised (single-path strategies: the last K training losses, no extra pass)',
                              group='what to search', choices=ESTIMATORS)
     uncertainty_precision: str = _option('auto', 'arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
-                                         'CUDA GPU with bf16, else fp32), fp32 or bf16', group='what to search',
-                                         choices=PRECISIONS)
+                                         'CUDA GPU that computes bf16 natively, else fp32), fp32 or bf16',
+                                         group='what to search', choices=PRECISIONS)
     dataset: Optional[str] = _option(None, 'digits (embedded), cifar10, cifar100, imagenet16-120, folder; ptb for the '
                                      'recurrent spaces', group='data', by_kind={'image': 'digits', 'text': 'ptb'})
     data_dir: Optional[str] = _option(None, 'folder or zip holding the dataset (cifar10 and ptb default to '
@@ -110,6 +111,9 @@ class SearchConfig:
                                        'rate, constant')
     momentum: Optional[float] = _option(None, 'SGD momentum', by_kind={'image': 0.9, 'text': 0.0}, minimum=0)
     weight_decay: Optional[float] = _option(None, by_kind={'image': 5e-4, 'text': 5e-7}, minimum=0)
+    precision: str = _option('32', 'Lightning\'s precision of the training steps: 32, bf16-mixed (bf16 autocast; the '
+                             'finite-difference hypergradients stay fp32) or 16-mixed (fp16 autocast, CUDA only)',
+                             choices=TRAINING_PRECISIONS)
     grad_clip: Optional[float] = _option(None, 'clip the weight gradients\' norm', by_kind={'text': 0.25},
                                          positive=True, default_text='off; recurrent spaces 0.25')
     num_candidates: int = _option(100, 'RSPS/SETN/ENAS: candidates scored for the final choice', flag='--candidates',
@@ -166,6 +170,8 @@ class SearchConfig:
         self._check_curriculum(strategy)
         self._check_close()
         _check_device(self.device)
+        if self.precision == '16-mixed' and not _uses_cuda(self.device):
+            raise UserError('--precision 16-mixed needs a CUDA GPU; on the CPU use bf16-mixed or 32')
         if self.out is not None:
             check_writable_folder(Path(self.out))
         if self.dataset is not None:
@@ -357,6 +363,12 @@ def _all_spaces():
     from ..spaces import specs
 
     return specs()
+
+
+def _uses_cuda(device: str) -> bool:
+    import torch
+
+    return device in ('gpu', 'cuda') or (device == 'auto' and torch.cuda.is_available())
 
 
 def _check_device(device: str) -> None:

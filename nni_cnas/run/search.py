@@ -246,7 +246,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
         from pytorch_lightning.loggers import TensorBoardLogger
 
         logger = TensorBoardLogger(str(run.path / 'tensorboard'), name='', version='', default_hp_metric=False)
-    evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger,
+    evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
                                 accelerator='gpu' if config.device == 'cuda' else config.device,
                                 callbacks=[recorder, checkpoints],
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
