@@ -73,11 +73,15 @@ def test_trial_options_merge_parameters_and_drop_k_for_plain_runs(monkeypatch):
     assert trial_options({}, {'curriculum': 'epoch', 'k': 3, 'out': 'here'}) == {'curriculum': 'epoch', 'k': 3, 'out': 'here'}
 
 
-def test_epoch_and_final_metrics_prefer_the_look_up():
-    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5, 'data_weights': {'gini': 0.1}}
-    assert epoch_metrics(record) == {'default': 91.5, 'train_acc': 50.0, 'val_acc': 25.0, 'lookup_test_acc': 91.5,
-                                     'data_weight_gini': 0.1}
+def test_the_tuned_metric_is_never_a_test_set_number():
+    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5, 'lookup_valid': 88.0, 'data_weights': {'gini': 0.1}}
+    assert epoch_metrics(record) == {'default': 88.0, 'train_acc': 50.0, 'val_acc': 25.0, 'lookup_valid_acc': 88.0,
+                                     'lookup_test_acc': 91.5, 'data_weight_gini': 0.1}
+    assert epoch_metrics({'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5})['default'] == 25.0
     assert epoch_metrics({'train_acc': 0.5})['default'] == 50.0
+    final = final_metrics({'arch': 'A', 'run_folder': 'r', 'val_acc': 0.5, 'lookup_test': 93.0, 'lookup_valid': 90.0})
+    assert final == {'default': 90.0, 'val_acc': 50.0, 'lookup_valid_acc': 90.0, 'lookup_test_acc': 93.0,
+                     'arch': 'A', 'run_folder': 'r'}
     final = final_metrics({'arch': 'A', 'run_folder': 'r', 'val_acc': 0.5, 'lookup': None})
     assert final == {'default': 50.0, 'val_acc': 50.0, 'arch': 'A', 'run_folder': 'r'}
 

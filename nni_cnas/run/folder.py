@@ -146,6 +146,7 @@ class RunRecorder(Callback):
                 summary['lookup'] = self.lookup(summary['arch_string'])
                 # The search's own benchmark dataset, so readers need not know which one it is.
                 summary['lookup_test'] = summary['lookup'][self.benchmark_dataset]['test']
+                summary['lookup_valid'] = summary['lookup'][self.benchmark_dataset]['valid']
         test = summary.get('lookup_test')
         self.run.append_metrics(summary)
         if self.on_record is not None:

@@ -308,6 +308,7 @@ def _result(config, space, sample, search_module, benchmark, benchmark_dataset, 
         'lookup': lookup,
         'benchmark_dataset': benchmark_dataset,
         'lookup_test': lookup[benchmark_dataset]['test'] if lookup else None,
+        'lookup_valid': lookup[benchmark_dataset]['valid'] if lookup else None,
         'search_seconds': round(time.time() - started, 2),
         'run_folder': str(run.path),
     }

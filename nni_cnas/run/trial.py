@@ -7,8 +7,10 @@ seed, ... with the names of :class:`~nni_cnas.run.search.SearchConfig`), the tri
 ``nni.report_intermediate_result`` and the end with ``nni.report_final_result``: per-epoch curves
 and a final metric per trial in the web UI, the found architecture in the final result.
 
-Metric ``default``: the NAS-Bench-201 test accuracy (%) of the current cell when the benchmark can
-look it up, else its validation accuracy (%) on the selection batch, else the search's train accuracy.
+Metric ``default`` (what a tuner optimises) is never a test-set number: the NAS-Bench-201 validation
+accuracy (%) of the current cell (x-valid on CIFAR-10) when the benchmark can look it up, else its
+validation accuracy (%) on the search's own selection batch, else the search's train accuracy. The
+benchmark's test accuracy is reported too, as ``lookup_test_acc``, for reading, not for tuning.
 """
 
 from __future__ import annotations
@@ -52,26 +54,27 @@ def epoch_metrics(record: Mapping[str, Any]) -> Dict[str, Any]:
         'train_acc': _percent(record.get('train_acc')),
         'val_acc': _percent(record.get('val_acc')),
         'arch_acc': _percent(record.get('arch_acc')),
+        'lookup_valid_acc': record.get('lookup_valid'),
         'lookup_test_acc': record.get('lookup_test'),
         'data_weight_gini': (record.get('data_weights') or {}).get('gini'),
         'train_ppl': record.get('train_ppl'),  # language models (lower is better)
         'val_ppl': record.get('val_ppl'),
     }
     metrics = {key: value for key, value in metrics.items() if value is not None}
-    metrics['default'] = next((metrics[key] for key in ('lookup_test_acc', 'val_acc', 'train_acc', 'arch_acc',
+    metrics['default'] = next((metrics[key] for key in ('lookup_valid_acc', 'val_acc', 'train_acc', 'arch_acc',
                                                         'val_ppl', 'train_ppl') if key in metrics), 0.0)
     return metrics
 
 
 def final_metrics(result: Mapping[str, Any]) -> Dict[str, Any]:
     """The final result of a finished search, with its architecture."""
-    lookup = result.get('lookup_test')
-    metrics = {'val_acc': _percent(result.get('val_acc')), 'val_ppl': result.get('val_ppl'), 'lookup_test_acc': lookup,
-               'arch': result['arch'], 'run_folder': result['run_folder']}
+    valid = result.get('lookup_valid')
+    metrics = {'val_acc': _percent(result.get('val_acc')), 'val_ppl': result.get('val_ppl'), 'lookup_valid_acc': valid,
+               'lookup_test_acc': result.get('lookup_test'), 'arch': result['arch'], 'run_folder': result['run_folder']}
     ranking = result.get('ranking') or {}
     if 'kendall_tau' in ranking:
         metrics['kendall_tau'] = ranking['kendall_tau']
-    metrics['default'] = next((value for value in (lookup, metrics['val_acc'], metrics['val_ppl']) if value is not None), 0.0)
+    metrics['default'] = next((value for value in (valid, metrics['val_acc'], metrics['val_ppl']) if value is not None), 0.0)
     return {key: value for key, value in metrics.items() if value is not None}
 
 
