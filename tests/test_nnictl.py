@@ -211,3 +211,20 @@ def test_web_ui_shows_the_trials_in_headless_chromium(experiment, finished_trial
     artifacts = os.environ.get('NNI_CNAS_TEST_ARTIFACTS')
     if artifacts:  # keep the screenshot (CI) to look at
         shutil.copy(shot, Path(artifacts) / 'nni-webui.png')
+
+
+def test_a_retried_trial_resumes_its_interrupted_search(tmp_path):
+    from helpers import CHECKPOINT_DIR, assert_same_search, run_to_end, search_argv, start, wait_for
+
+    reference = tmp_path / 'reference'
+    run_to_end(search_argv(reference, 'gdas', 'epoch'))
+    run = tmp_path / 'trial'
+    process = start(search_argv(run, 'gdas', 'epoch'))
+    wait_for(run / CHECKPOINT_DIR / 'epoch-0001.ckpt', process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    retried = search_argv(run, 'gdas', 'epoch')
+    retried[1] = 'trial'
+    finished = run_to_end(retried)
+    assert f'nni-cnas trial: resuming {run}' in finished.stdout
+    assert_same_search(reference, run)

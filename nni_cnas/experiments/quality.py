@@ -128,7 +128,7 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
     from ..benchmarks.nb201 import open_benchmark
     from ..files import append_json_line
     from ..progress import Countdown
-    from .sweep import finished_before, search_or_resume
+    from ..run.search import finished_before, search_or_resume
 
     stream = stream or sys.stdout
     results, runs_dir = Path(results), Path(runs_dir)

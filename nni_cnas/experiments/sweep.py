@@ -6,14 +6,13 @@ checkpoint, so the same command can be run again after any stop. K=0 is the plai
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from ..errors import UserError
 from ..progress import Countdown
-from ..run.folder import RunFolder
+from ..run.search import finished_before, search_or_resume
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
@@ -59,28 +58,6 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
         search_or_resume(config, f'{countdown.prefix()} k={config.k} seed={config.seed}', stream)
         countdown.finish(timed=not skipped)
     return sweep_results(out)
-
-
-def finished_before(folder: Path) -> bool:
-    """Whether the run folder holds a finished search (a sweep or protocol skips it)."""
-    return (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished'
-
-
-def search_or_resume(config, prefix: str, stream) -> Dict:
-    """The result of the search ``config`` describes in its run folder ``config.out``: read when it
-    finished before, continued from its checkpoint when it was interrupted, else run afresh."""
-    from ..run.search import resume_search, run_search
-
-    folder = Path(config.out)
-    status = RunFolder(folder).state()
-    if finished_before(folder):
-        print(f'{prefix}: finished before, skipped', file=stream, flush=True)
-        return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
-    if status in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
-        print(f'{prefix}: resuming {folder}', file=stream, flush=True)
-        return resume_search(folder, stream=stream)
-    print(f'{prefix}: searching in {folder}', file=stream, flush=True)
-    return run_search(dataclasses.replace(config, overwrite=True), stream=stream)
 
 
 def _finished_runs(out: Path) -> Iterator[Path]:

@@ -31,7 +31,7 @@ from ..threads import apply_thread_policy
 from .config import SearchConfig
 from .memory import check_search_memory
 
-__all__ = ['run_search', 'resume_search', 'build_strategy', 'seed_everything']
+__all__ = ['run_search', 'resume_search', 'search_or_resume', 'finished_before', 'build_strategy', 'seed_everything']
 
 
 def seed_everything(seed: int) -> None:
@@ -115,14 +115,40 @@ def run_search(config: SearchConfig, stream=None, on_epoch=None) -> Dict[str, An
     return _search(config.resolve(), stream or sys.stdout, on_epoch=on_epoch)
 
 
-def resume_search(run_folder, stream=None) -> Dict[str, Any]:
+def resume_search(run_folder, stream=None, on_epoch=None) -> Dict[str, Any]:
     """Continue a search from the newest usable checkpoint in its run folder, with its own config.
     On the CPU the result is bit-identical to a search that was never interrupted."""
     from .folder import RunFolder
 
     run = RunFolder(Path(run_folder))
     config = SearchConfig.from_mapping(run.read_record()['config'], f'{run.path}/config.yaml').resolve()
-    return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run)
+    return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run, on_epoch=on_epoch)
+
+
+def finished_before(folder: Path) -> bool:
+    """Whether the run folder holds a finished search (a sweep, protocol or retried trial skips it)."""
+    from .folder import RunFolder
+
+    return (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished'
+
+
+def search_or_resume(config: SearchConfig, prefix: str, stream, on_epoch=None) -> Dict[str, Any]:
+    """The result of the search ``config`` describes in its run folder ``config.out``: read when it
+    finished before, continued from its checkpoint when it was interrupted, else run afresh (in the
+    same folder). What sweeps, the quality protocol and retried nnictl trials run."""
+    import json
+
+    from .folder import RunFolder
+
+    folder = Path(config.out)
+    if finished_before(folder):
+        print(f'{prefix}: finished before, skipped', file=stream, flush=True)
+        return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
+    if RunFolder(folder).state() in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
+        print(f'{prefix}: resuming {folder}', file=stream, flush=True)
+        return resume_search(folder, stream=stream, on_epoch=on_epoch)
+    print(f'{prefix}: searching in {folder}', file=stream, flush=True)
+    return run_search(dataclasses.replace(config, overwrite=True), stream=stream, on_epoch=on_epoch)
 
 
 def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[str, Any]:

@@ -40,7 +40,7 @@ def trial_options(base: Mapping[str, Any], parameters: Optional[Mapping[str, Any
         output = os.environ.get('NNI_OUTPUT_DIR')
         if output:
             options['out'] = str(Path(output) / 'search')
-            options['overwrite'] = True  # a retried trial reuses its own folder
+            options['overwrite'] = True  # a retried trial reuses its own folder (and resumes it)
     return options
 
 
@@ -84,7 +84,7 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     import nni
 
     from .config import SearchConfig
-    from .search import run_search
+    from .search import search_or_resume
 
     stream = stream or sys.stdout
     parameters = nni.get_next_parameter()
@@ -94,7 +94,8 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     def report(record):
         nni.report_intermediate_result(epoch_metrics(record))
 
-    result = run_search(config, stream=stream, on_epoch=report)
+    # A retried trial continues its interrupted search, or reports its finished one again.
+    result = search_or_resume(config, 'nni-cnas trial', stream, on_epoch=report)
     nni.report_final_result(final_metrics(result))
     return result
 
