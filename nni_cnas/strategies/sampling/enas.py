@@ -22,9 +22,9 @@ import torch
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ...arch.supernet import fixed_architecture
+from ...progress import progress
 from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
-from ...progress import progress
 from ..registry import defaults
 from .controller import LstmController
 from .path import PathSamplingSearch
