@@ -39,3 +39,27 @@ def test_bf16_counts_only_where_it_is_native():
     assert not native_bf16('cpu')
     assert not CurriculumConfig(precision='auto').uses_bf16(torch.device('cpu'))
     assert CurriculumConfig(precision='bf16').uses_bf16(torch.device('cpu'))
+
+
+GENOTYPE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+            "('skip_connect', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 2)], "
+            "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+            "('max_pool_3x3', 0), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], "
+            "reduce_concat=[2, 3, 4, 5])")
+
+
+def test_a_retraining_in_bf16_mixed_runs_and_fp16_is_refused(tmp_path, capsys, monkeypatch):
+    import torch.nn.functional as F
+
+    from nni_cnas.cli import main
+
+    seen = []
+    loss = F.cross_entropy
+    monkeypatch.setattr(F, 'cross_entropy', lambda *a, **k: seen.append(torch.is_autocast_enabled('cpu'))
+                        or loss(*a, **k))
+    tiny = ['--dataset', 'digits', '--subset', '32', '--epochs', '1', '--batch-size', '16', '--channels', '4',
+            '--cells', '1']
+    assert main(['retrain', GENOTYPE, *tiny, '--precision', 'bf16-mixed', '--out', str(tmp_path / 'a')]) == 0
+    assert seen and all(seen)
+    assert main(['retrain', GENOTYPE, *tiny, '--precision', '16-mixed', '--out', str(tmp_path / 'b')]) == 2
+    assert 'retraining takes --precision 32 or bf16-mixed' in capsys.readouterr().err and not (tmp_path / 'b').exists()

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..progress import progress
 from ..spaces.genotype import Genotype
 from ..spaces.genotype_reader import read_genotype
-from .common import CHECKPOINT, RunOptions, device_of, output_folder, read_output_folder, save_checkpoint, training_step
+from .common import CHECKPOINT, RunOptions, autocast, device_of, output_folder, read_output_folder, save_checkpoint, training_step
 
 __all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
 
@@ -51,6 +51,7 @@ class RetrainConfig(RunOptions):
     def check(self) -> 'RetrainConfig':
         from ..spaces import STEMS
 
+        self.check_run_options()
         for name in ('epochs', 'batch_size', 'channels', 'cells', 'learning_rate', 'subset', 'image_size'):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -161,10 +162,11 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         loss_sum = correct = count = 0.0
         for x, y in progress(train, config.progress_bar, f'epoch {epoch + 1}/{config.epochs}', len(train), 'batch'):
             x = cutout(x, cutout_size, generator)
-            output = model(x)
-            logits, aux = output if isinstance(output, tuple) else (output, None)
-            loss = F.cross_entropy(logits, y)
-            total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
+            with autocast(device, config.precision):
+                output = model(x)
+                logits, aux = output if isinstance(output, tuple) else (output, None)
+                loss = F.cross_entropy(logits, y)
+                total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
             training_step(model, optimizer, total, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT)
             loss_sum += float(loss.detach()) * len(y)
             correct += float((logits.detach().argmax(1) == y).sum())

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 
 from ..errors import UserError
 
-__all__ = ['RunOptions', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
+__all__ = ['RunOptions', 'RETRAIN_PRECISIONS', 'autocast', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
 
 CHECKPOINT = 'checkpoint.pt'
 
@@ -25,6 +25,23 @@ class RunOptions:
     out: Optional[str] = None
     overwrite: bool = False
     progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
+    precision: str = '32'  # '32' or 'bf16-mixed' (bf16 autocast of the forward and the loss)
+
+    def check_run_options(self) -> None:
+        if self.precision not in RETRAIN_PRECISIONS:
+            raise UserError(f'retraining takes --precision {" or ".join(RETRAIN_PRECISIONS)}, not {self.precision!r} '
+                            '(16-mixed needs a gradient scaler that retraining does not have yet)')
+
+
+#: Precisions of retraining (the search also takes 16-mixed on CUDA).
+RETRAIN_PRECISIONS = ('32', 'bf16-mixed')
+
+
+def autocast(device, precision: str):
+    """The forward's autocast context for ``precision`` on ``device``."""
+    import torch
+
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == 'bf16-mixed')
 
 
 def device_of(name: str):

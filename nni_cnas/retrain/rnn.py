@@ -27,7 +27,7 @@ from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from ..progress import progress
-from .common import CHECKPOINT, RunOptions, device_of, output_folder, save_checkpoint, training_step
+from .common import CHECKPOINT, RunOptions, autocast, device_of, output_folder, save_checkpoint, training_step
 from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
 
@@ -51,6 +51,7 @@ class RecurrentRetrainConfig(RunOptions):
     grad_clip: float = 0.25
 
     def check(self) -> 'RecurrentRetrainConfig':
+        self.check_run_options()
         for name in ('epochs', 'batch_size', 'hidden', 'bptt', 'learning_rate', 'subset'):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -145,8 +146,9 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
         for position in progress(positions, config.progress_bar, f'epoch {epoch + 1}/{config.epochs}', len(positions), 'batch'):
             y = train[:, position + 1:position + 1 + config.bptt]
             x = train[:, position:position + y.shape[1]]
-            logits, h = model(x, None if h is None else h.detach())
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            with autocast(device, config.precision):
+                logits, h = model(x, None if h is None else h.detach())
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             training_step(model, optimizer, loss, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT)
             loss_sum += float(loss.detach()) * y.numel()
             count += y.numel()
