@@ -9,6 +9,7 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from nni_cnas.data import load_search_data
 from nni_cnas.errors import UserError
@@ -62,7 +63,7 @@ def test_the_refusal_names_a_size_that_fits():
 
 def test_the_text_spaces_are_estimated_too():
     data = SimpleNamespace(device_bytes=lambda: 1000, vocabulary_size=50,
-                           meta_batch=lambda b: __import__('torch').zeros(b, 5, dtype=__import__('torch').long))
+                           meta_batch=lambda b: torch.zeros(b, 5, dtype=torch.long))
     config = SearchConfig(space='rnn-darts', hidden=8, bptt=5, batch_size=4).resolve()
     estimate = estimate_search(get('rnn-darts'), config, data)
     assert estimate.parameters > 0 and estimate.activations > 0 and estimate.data == 1000

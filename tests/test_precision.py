@@ -18,7 +18,7 @@ TINY = dict(dataset='digits', subset=32, epochs=1, batch_size=16, channels=4, ce
 def test_bf16_mixed_trains_under_autocast_and_the_hypergradient_in_fp32(tmp_path, monkeypatch):
     seen = {}
     step = DartsV2Module.training_step
-    second_order = DartsV2Module._second_order_gradient
+    second_order = DartsV2Module.architecture_gradient
 
     def training_step(self, batch, batch_idx):
         seen.setdefault('step', torch.is_autocast_enabled('cpu'))
@@ -29,7 +29,7 @@ def test_bf16_mixed_trains_under_autocast_and_the_hypergradient_in_fp32(tmp_path
         return second_order(self, *args)
 
     monkeypatch.setattr(DartsV2Module, 'training_step', training_step)
-    monkeypatch.setattr(DartsV2Module, '_second_order_gradient', hypergradient)
+    monkeypatch.setattr(DartsV2Module, 'architecture_gradient', hypergradient)
     result = run_search(SearchConfig(strategy='darts-v2', precision='bf16-mixed', out=str(tmp_path / 'run'), **TINY),
                         stream=io.StringIO())
     assert seen == {'step': True, 'hypergradient': False} and result['arch'].count('~') == 6

@@ -9,7 +9,7 @@ from ..errors import UserError
 from .common import given_options, quiet_libraries
 from .experiments import draw_sweep
 from .lookup import print_lookup
-from .options import add_search_options
+from .options import SWEEP_OWN, add_search_options
 
 
 def _search_parser(sub) -> None:
@@ -100,7 +100,7 @@ def _cmd_sweep(args) -> int:
 
     ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
     values = given_options(args, skip=('ks', 'seeds', 'out', 'png'))
-    for name in ('k', 'seed', 'out', 'overwrite'):
+    for name in SWEEP_OWN:
         if name in values:  # only a --config file can hold these; the sweep parser has no such options
             raise UserError(f'a sweep sets {name} itself; remove it from {args.config_file}')
     SearchConfig.from_mapping(values, 'options')  # names and types, before anything runs

@@ -60,13 +60,9 @@ class AmendedDartsModule(DartsModule):
         super().__init__(training_module, **kwargs)
         self.eta, self.hvp = eta, hvp
 
-    def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
-        # Second-order terms by finite differences or double backward stay in fp32 under any
-        # --precision: eps = 0.01 / ||grad|| perturbations vanish in bf16 and fp16.
-        with torch.autocast(self.device.type, enabled=False):
-            self._second_order_gradient(batch, batch_idx, train_batch)
+    second_order = True
 
-    def _second_order_gradient(self, batch, batch_idx: int, train_batch) -> None:
+    def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
         if train_batch is None:
             raise RuntimeError('Amended-DARTS needs the training batch for its second-order term')
         alphas = self.arch_parameters()

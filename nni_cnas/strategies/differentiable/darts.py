@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import List
 
 import nni.nas.strategy as nni_strategy
@@ -29,8 +30,14 @@ class DartsModule(SearchModule, DartsLightningModule):
         arc_optim = self.architecture_optimizers()
         self.resample()
         arc_optim.zero_grad()
-        self.architecture_gradient(batch, batch_idx, train_batch)
+        # Second-order terms (finite differences, double backward) stay in fp32 under any
+        # --precision: eps = 0.01 / ||grad|| perturbations vanish in bf16 and fp16.
+        with torch.autocast(self.device.type, enabled=False) if self.second_order else contextlib.nullcontext():
+            self.architecture_gradient(batch, batch_idx, train_batch)
         arc_optim.step()
+
+    #: Whether :meth:`architecture_gradient` takes second-order terms (then it runs without autocast).
+    second_order = False
 
     def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
         """Fill the alphas' ``.grad``. DARTS-V1: the gradient of the validation loss (plus NNI's

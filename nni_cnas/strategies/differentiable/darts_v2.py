@@ -55,13 +55,9 @@ class DartsV2Module(DartsModule):
     def learning_rates(self) -> List[float]:
         return [group['lr'] for group in self.weight_optimizer().param_groups for _ in group['params']]
 
-    def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
-        # Second-order terms by finite differences or double backward stay in fp32 under any
-        # --precision: eps = 0.01 / ||grad|| perturbations vanish in bf16 and fp16.
-        with torch.autocast(self.device.type, enabled=False):
-            self._second_order_gradient(batch, batch_idx, train_batch)
+    second_order = True
 
-    def _second_order_gradient(self, batch, batch_idx: int, train_batch) -> None:
+    def architecture_gradient(self, batch, batch_idx: int, train_batch) -> None:
         if train_batch is None:
             raise RuntimeError('DARTS-V2 needs the training batch for its virtual step')
         alphas = self.arch_parameters()
