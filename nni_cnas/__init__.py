@@ -1,7 +1,8 @@
 """nni_cnas: Curriculum-NAS (Zhou et al., ACM MM 2022) for Microsoft NNI 3.0.
 
 Drop-in strategies: ``nni_cnas.DARTS()`` where ``nni.nas.strategy.DARTS()`` was, and likewise
-``GDAS``, ``RSPS`` and ``ENAS``; also ``DARTSV2``, ``AmendedDARTS`` and ``SETN``. See ``nni_cnas.strategies``.
+``GDAS`` (for GumbelDARTS), ``RSPS`` (RandomOneShot), ``ENAS`` and ``Proxyless``; also ``DARTSV2``,
+``AmendedDARTS`` and ``SETN``. See ``nni_cnas.strategies``.
 """
 
 import warnings
@@ -12,7 +13,7 @@ from ._version import __version__
 # Buffer, LinearCrossEntropyOptions); the warnings are harmless and only noise for our users.
 warnings.filterwarnings('ignore', message=r'.*is found to be not a nn\.Module.*', category=RuntimeWarning)
 
-_LAZY = {'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'STRATEGIES', 'NasBench201Space', 'CloseNasBench201Space'}
+_SPACES = ('NasBench201Space', 'CloseNasBench201Space')
 
 
 def __getattr__(name):
@@ -20,11 +21,11 @@ def __getattr__(name):
     # and input checks stay fast. Subpackages (nni_cnas.spaces, ...) load on first access too.
     import importlib
 
-    if name in ('NasBench201Space', 'CloseNasBench201Space'):
+    if name in _SPACES:
         from . import spaces
         return getattr(spaces, name)
-    if name in _LAZY:
-        from . import strategies
+    strategies = importlib.import_module(f'{__name__}.strategies')  # the registry only: cheap
+    if name in strategies.__all__:
         return getattr(strategies, name)
     try:
         return importlib.import_module(f'{__name__}.{name}')
@@ -32,4 +33,10 @@ def __getattr__(name):
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}') from None
 
 
-__all__ = ['__version__', 'DARTS', 'DARTSV2', 'AmendedDARTS', 'GDAS', 'SETN', 'RSPS', 'ENAS', 'NasBench201Space', 'CloseNasBench201Space']
+def _strategy_names():
+    from .strategies import __all__ as names  # the registry only: cheap
+
+    return [name for name in names if name[:1].isupper() and name != 'STRATEGIES']
+
+
+__all__ = ['__version__', *_strategy_names(), *_SPACES]

@@ -134,7 +134,33 @@ BAD_SEARCHES = {
     'table cut mid-line': (['--nb201-table', cut_table], 'line 3 is not a valid NAS-Bench-201 table row'),
     'fp16 on the CPU': (['--precision', '16-mixed', '--device', 'cpu'], '--precision 16-mixed needs a CUDA GPU'),
     'unknown precision': (['--precision', 'fp8'], "unknown precision 'fp8'"),
+    'space options of our own space': (['--space-options', 'width=4'], '--space-options applies to NNI\'s hub spaces'),
+    'space options not KEY=VALUE': (['--space', 'nni:darts', '--space-options', 'width'], 'takes KEY=VALUE items'),
+    'space options not a value': (['--space', 'nni:darts', '--space-options', 'width=(4'], 'not a number, tuple'),
+    'grey images on a hub space': (['--space', 'nni:darts'], 'takes RGB images; digits has 1 channel'),
+    'hub cell space of 10 classes': (['--space', 'nni:darts', '--dataset', 'folder',
+                                      '--data-dir', lambda p: image_folder(p, ['cat', 'dog'])], 'has 10 classes, the data 2'),
+    'hub constructor refusal': (['--space', 'nni:darts', '--cells', '1', '--dataset', 'folder',
+                                 '--data-dir', lambda p: image_folder(p, [str(i) for i in range(10)])], 'is invalid'),
 }
+
+
+def test_search_on_an_nni_hub_space(capsys, tmp_path):
+    """``--space nni:darts`` with the hub's constructor options: a search whose architecture is a
+    sample of NNI's own hub space."""
+    import json
+
+    from nni.nas.hub.pytorch import DARTS
+
+    folder = image_folder(tmp_path, [str(i) for i in range(10)])
+    out = tmp_path / 'run'
+    code, stdout, _ = run_cli(capsys, 'search', '--space', 'nni:darts', '--space-options', 'width=(4,8) num_cells=3',
+                              '--strategy', 'rsps', '--k', '2', '--candidates', '3', '--dataset', 'folder',
+                              '--data-dir', str(folder), '--epochs', '1', '--batch-size', '10', '--out', str(out))
+    assert code == 0, stdout
+    sample = json.loads((out / 'result.json').read_text())['sample']
+    assert DARTS(width=(4, 8), num_cells=3).contains(sample)
+    assert 'the space is not in a benchmark' in stdout
 
 
 @pytest.mark.parametrize('case', list(BAD_SEARCHES))

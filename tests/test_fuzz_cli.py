@@ -22,7 +22,8 @@ TINY = ['--dataset', 'digits', '--subset', '16', '--epochs', '1', '--batch-size'
         '--cells', '1', '--candidates', '2', '--selection-size', '16', '--no-tensorboard', '--k', '1']
 NUMBERS = st.sampled_from(['1', '2', '0', '-1', '1.5', 'x', '', '1e9', 'nan', 'inf'])
 NAMES = st.sampled_from(['darts', 'gdas', 'rsps', 'enas', 'nb201', 'epoch', 'batch', 'none', 'exact', 'amortised',
-                         'cifar10', 'folder', 'ptb', 'rnn-darts', 'nasnet', 'imagenet', 'cpu', 'cuda', 'nope', ''])
+                         'cifar10', 'folder', 'ptb', 'rnn-darts', 'nasnet', 'imagenet', 'cpu', 'cuda', 'nope', '',
+                         'nni:darts', 'nni:nasbench201', 'proxyless'])
 SEARCH_OPTIONS = {
     '--strategy': NAMES, '--space': NAMES, '--curriculum': NAMES, '--estimator': NAMES, '--dataset': NAMES,
     '--uncertainty-precision': st.sampled_from(['auto', 'fp32', 'bf16', 'fp8']), '--device': NAMES,
@@ -34,6 +35,7 @@ SEARCH_OPTIONS = {
     '--bptt': NUMBERS, '--dropout-scale': NUMBERS, '--close-blocks': NUMBERS, '--close-epochs': NUMBERS,
     '--rank-cells': st.sampled_from(['0', '-1', '20000', 'x']), '--momentum': NUMBERS, '--weight-decay': NUMBERS,
     '--controller-steps': NUMBERS, '--grad-clip': NUMBERS, '--arch-lr': NUMBERS,
+    '--space-options': st.sampled_from(['width=4', 'num_cells=(3,4)', 'num_labels=x', 'width=(4', '=', 'x y', 'width=-1']),
     '--data-dir': st.sampled_from(['FILE', 'DIR', 'MISSING']), '--nb201-table': st.sampled_from(['FILE', 'DIR', 'MISSING']),
     '--nats-bench': st.sampled_from(['FILE', 'MISSING']), '--config': st.sampled_from(['FILE', 'DIR', 'MISSING']),
     '--resume': st.sampled_from(['FILE', 'DIR', 'MISSING']), '--out': st.sampled_from(['FILE/run', '/proc/nni-cnas']),

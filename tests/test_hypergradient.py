@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import nni_cnas
 from nni_cnas.strategies.differentiable.hypergradient import exact_mixed_product, finite_difference_product
-from nni_cnas.strategies.differentiable.amended import amended_gradient
+from nni_cnas.strategies.differentiable.amended import DoubleBackwardUnavailable, amended_gradient
 from nni_cnas.strategies.differentiable.darts_v2 import unrolled_gradient
 
 from helpers import tiny_space
@@ -161,6 +161,27 @@ def test_amended_gradient_equals_the_hand_computation(hvp):
     g = (problem.w - problem.t).detach()
     by_hand = problem.s + eta * problem.C @ problem.H @ g
     assert torch.allclose(ours, by_hand, rtol=1e-6 if hvp == 'exact' else 1e-4)
+
+
+def test_amended_gradient_falls_back_to_finite_differences_without_a_double_backward():
+    """torch has no double backward for hardsigmoid (MobileNetV3's spaces): the exact products
+    refuse, and with a fallback the result is the finite-difference one."""
+    torch.manual_seed(0)
+    w = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(5, dtype=torch.float64, requires_grad=True)
+
+    def train_loss():
+        return (torch.nn.functional.hardsigmoid(w * a) ** 2).sum() + (w ** 2).sum()
+
+    def val_loss():
+        return (torch.nn.functional.hardsigmoid(w + a) ** 2).sum()
+
+    with pytest.raises(DoubleBackwardUnavailable, match='not implemented'):
+        amended_gradient(val_loss(), train_loss, [w], [a], 0.1, 'exact')
+    told = []
+    ours = amended_gradient(val_loss(), train_loss, [w], [a], 0.1, 'exact', on_fallback=told.append)[0]
+    finite = amended_gradient(val_loss(), train_loss, [w], [a], 0.1, 'finite-difference')[0]
+    assert len(told) == 1 and torch.equal(ours, finite)
 
 
 def second_terms(problem, eta=0.1):

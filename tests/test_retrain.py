@@ -156,4 +156,4 @@ def test_nas_bench_options_are_refused_on_cell_spaces(capsys):
     assert main(['search', '--space', 'darts', '--rank-cells', '10', '--dataset', 'digits']) == 2
     assert '--rank-cells needs NAS-Bench-201' in capsys.readouterr().err
     assert main(['search', '--space', 'nb201', '--stem', 'imagenet', '--dataset', 'digits']) == 2
-    assert '--stem applies to the darts and nasnet spaces' in capsys.readouterr().err
+    assert '--stem applies to the darts, nasnet, nni:darts' in capsys.readouterr().err

@@ -263,7 +263,7 @@ def test_curriculum_weights_sequences_by_their_uncertainty(corpus_dir):
     (['--space', 'rnn-darts', '--channels', '8'], '--channels applies to the image spaces'),
     (['--space', 'rnn-darts', '--dataset', 'cifar10'], "unknown dataset 'cifar10'; choose one of ptb"),
     (['--space', 'rnn-darts', '--dataset', 'ptb', '--data-dir', 'nowhere'], 'does not exist'),
-    (['--space', 'rnn-darts', '--stem', 'imagenet'], '--stem applies to the darts and nasnet spaces'),
+    (['--space', 'rnn-darts', '--stem', 'imagenet'], '--stem applies to the darts, nasnet, nni:darts'),
     (['--space', 'rnn-darts', '--dropout-scale', '1.5'], '--dropout-scale multiplies'),
     (['--space', 'darts', '--dropout-scale', '0'], '--dropout-scale applies to the recurrent spaces'),
 ])

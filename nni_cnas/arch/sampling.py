@@ -23,14 +23,18 @@ def space_options(model) -> Dict[str, List[Any]]:
     """``{label: options}`` of an NNI model space (or supernet), in the space's label order.
 
     ``CategoricalMultiple`` (an input choice) contributes every sorted combination of ``n_chosen``
-    inputs, as lists, which is how NNI samples carry them.
+    inputs, as tuples (:class:`~nni_cnas.arch.decisions.Decisions` turns them into the lists NNI
+    samples carry).
     """
     options: Dict[str, List[Any]] = {}
     for label, mutable in model.simplify().items():
         if isinstance(mutable, Categorical):
             options[label] = list(mutable.values)
         elif isinstance(mutable, CategoricalMultiple) and mutable.n_chosen is not None:
-            options[label] = [list(c) for c in itertools.combinations(mutable.values, mutable.n_chosen)]
+            options[label] = list(itertools.combinations(mutable.values, mutable.n_chosen))
+        elif isinstance(mutable, CategoricalMultiple):
+            raise TypeError(f'{label}: an InputChoice with n_chosen=None (any number of inputs) has no fixed '
+                            'architecture here; give it an n_chosen')
         else:
             raise TypeError(f'{label}: only categorical choices are supported, got {type(mutable).__name__}')
     return options

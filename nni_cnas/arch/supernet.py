@@ -3,11 +3,14 @@
 The curriculum measures each sample's loss under K subnets, and RSPS/ENAS/SETN pick their final
 architecture by evaluating candidates; both need a subnet's forward on the supernet's own weights.
 
-NNI 3.0 has that for path-sampling supernets (``PathSampling*``: set the sample with
-``resample(memo=sample)``) but not for differentiable ones: ``freeze()`` deep-copies the model and
-``DifferentiableMixed*`` always run every candidate. The ``Fixable*`` subclasses below add a
-"fixed choice" switch to NNI's differentiable modules; our strategies install them through NNI's
-mutation hooks, so NNI's algorithms see the classes they expect.
+NNI 3.0 has that for path-sampling supernets (``PathSampling*`` and mixed operations with the
+path-sampling policy: set the sample with ``resample(memo=sample)``) but not for differentiable
+ones: ``freeze()`` deep-copies the model, and ``DifferentiableMixed*``, Proxyless' modules and
+mixed operations with the differentiable policy always run their mixture. The ``Fixable*``
+subclasses below add a "fixed choice" switch to NNI's differentiable and Proxyless modules, and
+:class:`FixableDifferentiablePolicy` to NNI's differentiable policy of mixed operations (a fixed
+``MixedConv2d`` runs its weight sliced to the fixed sizes, as path sampling does); our strategies
+install them through NNI's mutation hooks, so NNI's algorithms see the classes they expect.
 """
 
 from __future__ import annotations
@@ -19,15 +22,19 @@ import torch
 import torch.nn as nn
 from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
 from nni.nas.oneshot.pytorch.supermodule.differentiable import (
-    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
+    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer, DifferentiableMixedRepeat,
+    MixedOpDifferentiablePolicy,
 )
+from nni.nas.oneshot.pytorch.supermodule.operation import MixedOperation
+from nni.nas.oneshot.pytorch.supermodule.proxyless import ProxylessMixedInput, ProxylessMixedLayer
 from nni.nas.oneshot.pytorch.supermodule.sampling import (
-    PathSamplingCell, PathSamplingInput, PathSamplingLayer, PathSamplingRepeat,
+    MixedOpPathSamplingPolicy, PathSamplingCell, PathSamplingInput, PathSamplingLayer, PathSamplingRepeat,
 )
 
 __all__ = [
-    'FixableMixedLayer', 'FixableMixedInput', 'FixableMixedCell',
-    'fixed_architecture', 'apply_architecture', 'supernet_modules', 'active_value', 'runs_without_alphas',
+    'FixableMixedLayer', 'FixableMixedInput', 'FixableMixedCell', 'FixableMixedRepeat',
+    'FixableProxylessLayer', 'FixableProxylessInput', 'FixableDifferentiablePolicy',
+    'adapt_supernet_module', 'fixed_architecture', 'apply_architecture', 'supernet_modules', 'active_value', 'runs_without_alphas',
     'ArchitectureMismatch',
 ]
 
@@ -98,13 +105,21 @@ def alphas_on_host(alphas) -> Iterator[None]:
             _HOST_ALPHAS.pop(key, None)
 
 
+def _policy_probs(module, alpha: torch.Tensor) -> List[float]:
+    """The policy's probabilities of one architecture parameter, read on the host (from the copy of
+    :func:`alphas_on_host` when there is one). A module whose softmax draws samples (GDAS') names
+    the policy's own softmax ``policy_softmax``."""
+    host = _HOST_ALPHAS.get(id(alpha))
+    softmax = getattr(module._softmax, 'policy_softmax', module._softmax)
+    return softmax(host if host is not None else alpha.detach().cpu()).tolist()
+
+
 def _host_softmax(module) -> List[float]:
-    alpha = _HOST_ALPHAS.get(id(module._arch_alpha))
-    return module._softmax(alpha if alpha is not None else module._arch_alpha.detach().cpu()).tolist()
+    return _policy_probs(module, module._arch_alpha)
 
 
-class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
-    """DARTS mixed layer; when fixed, runs only the chosen candidate."""
+class _FixableLayer(_Fixable):
+    """A layer choice (DARTS' or Proxyless'); when fixed, runs only the chosen candidate."""
 
     def check(self, fixed):
         if fixed[self.label] not in self.names:
@@ -122,8 +137,8 @@ class FixableMixedLayer(_Fixable, DifferentiableMixedLayer):
         return {} if self.label in memo else {self.label: dict(zip(self.names, _host_softmax(self)))}
 
 
-class FixableMixedInput(_Fixable, DifferentiableMixedInput):
-    """DARTS mixed input; when fixed, reduces only the chosen inputs."""
+class _FixableInput(_Fixable):
+    """An input choice (DARTS' or Proxyless'); when fixed, reduces only the chosen inputs."""
 
     def export_probs(self, memo):
         return {} if self.label in memo else {self.label: dict(enumerate(_host_softmax(self)))}
@@ -132,18 +147,42 @@ class FixableMixedInput(_Fixable, DifferentiableMixedInput):
         if self._fixed is None:
             return super().forward(inputs)
         chosen = self._fixed[self.label]
-        chosen = chosen if isinstance(chosen, list) else [chosen]
+        chosen = chosen if isinstance(chosen, (list, tuple)) else [chosen]
         selected = [inputs[i] for i in chosen]
         total = sum(selected)
         return total / len(selected) if self.reduction == 'mean' else total
 
 
-class FixableMixedCell(_Fixable, DifferentiableMixedCell):
-    """DARTS mixed cell; when fixed, runs the chosen op on the chosen input of each node.
+class FixableMixedLayer(_FixableLayer, DifferentiableMixedLayer):
+    """DARTS mixed layer; when fixed, runs only the chosen candidate."""
+
+
+class FixableMixedInput(_FixableInput, DifferentiableMixedInput):
+    """DARTS mixed input; when fixed, reduces only the chosen inputs."""
+
+
+class FixableProxylessLayer(_FixableLayer, ProxylessMixedLayer):
+    """Proxyless' layer (one sampled path, binary-gate gradient); when fixed, the chosen candidate."""
+
+    def active_value(self):
+        return self._sampled if self._fixed is None else self._fixed[self.label]
+
+
+class FixableProxylessInput(_FixableInput, ProxylessMixedInput):
+    """Proxyless' input choice; when fixed, reduces only the chosen inputs."""
+
+
+class _FixableCell(_Fixable):
+    """An NNI cell in a differentiable supernet; when fixed, runs the chosen op on the chosen input
+    of each node.
 
     ``DifferentiableMixedCell`` derives from ``PathSamplingCell``, whose forward already runs one
     sampled path from ``_sampled``: the fixed forward is that forward with the fixed sample.
     """
+
+    def export_probs(self, memo):
+        return {name: dict(zip(self.op_names, _policy_probs(self, alpha)))
+                for name, alpha in self._arch_alpha.items() if name not in memo}
 
     def forward(self, *inputs):
         if self._fixed is None:
@@ -154,6 +193,97 @@ class FixableMixedCell(_Fixable, DifferentiableMixedCell):
             return PathSamplingCell.forward(self, *inputs)
         finally:
             self._sampled = saved
+
+
+class _FixableRepeat(_Fixable):
+    """DARTS' mixture over a ``Repeat``'s depths; when fixed, runs the first ``depth`` blocks and
+    the module's own reduction of that one depth (NNI's NAS spaces align shapes there)."""
+
+    def export_probs(self, memo):
+        return {name: dict(zip(spec.values, _policy_probs(self, self._arch_alpha[name])))
+                for name, spec in self.depth_choice.simplify().items() if name not in memo}
+
+    def forward(self, x):
+        if self._fixed is None:
+            return super().forward(x)
+        depth = self.depth_choice.freeze(self._fixed)
+        for i, block in enumerate(self.blocks, start=1):
+            x = block(x)
+            if i == depth:
+                return self._reduction([x], [1.0], [i])
+        raise ArchitectureMismatch(f'depth {depth} is more than the {len(self.blocks)} blocks of the Repeat')
+
+
+class FixableMixedCell(_FixableCell, DifferentiableMixedCell):
+    """DARTS' cell with the fixed-architecture switch."""
+
+
+class FixableMixedRepeat(_FixableRepeat, DifferentiableMixedRepeat):
+    """DARTS' Repeat with the fixed-architecture switch."""
+
+
+# Differentiable modules and the switch each gets; subclasses first (Proxyless' layers are DARTS layers).
+_SWITCHES = (
+    (DifferentiableMixedCell, _FixableCell),
+    (DifferentiableMixedRepeat, _FixableRepeat),
+    (DifferentiableMixedInput, _FixableInput),
+    (DifferentiableMixedLayer, _FixableLayer),
+)
+_SWITCHED: Dict[tuple, type] = {}
+
+
+class _ExportableOperation:
+    """A mixed operation whose export works: NNI 3.0's ``MixedConv2d.freeze_weight`` returns
+    ``'bias': None`` for a convolution without bias, which ``load_state_dict`` then refuses, so
+    ``export_top_models(formatter='instance')`` fails on spaces such as ShuffleNet and
+    ProxylessNAS (with NNI's own strategies too)."""
+
+    def freeze_weight(self, *args, **kwargs):
+        return {key: value for key, value in super().freeze_weight(*args, **kwargs).items() if value is not None}
+
+
+def _subclass(module: nn.Module, mixin: type) -> None:
+    """``module``'s class becomes a subclass of its own class with ``mixin`` first, in place, as
+    ``torch.nn.utils.parametrize`` does (one subclass per class)."""
+    cls = type(module)
+    key = (cls, mixin)
+    if key not in _SWITCHED:
+        _SWITCHED[key] = type(f'{mixin.__name__.strip("_")}{cls.__name__}', (mixin, cls), {'__module__': cls.__module__})
+    module.__class__ = _SWITCHED[key]
+
+
+def adapt_supernet_module(module: nn.Module) -> nn.Module:
+    """What our strategies do to each module a mutation hook makes, NNI's own hooks and a model
+    space's included (such as NNI's ``NDSStageDifferentiable``): a differentiable module gets the
+    fixed-architecture switch, a mixed operation a working export. Other modules are returned as
+    they are."""
+    if isinstance(module, MixedOperation):
+        if not isinstance(module, _ExportableOperation):
+            _subclass(module, _ExportableOperation)
+        return module
+    if isinstance(module, _Fixable):
+        return module
+    for base, switch in _SWITCHES:
+        if isinstance(module, base):
+            _subclass(module, switch)
+            break
+    return module
+
+
+class FixableDifferentiablePolicy(MixedOpDifferentiablePolicy):
+    """NNI's differentiable policy of mixed operations (``MixedConv2d``...), which can also give the
+    operation the sizes of a fixed architecture: the operation then runs its weights sliced to
+    them, exactly as a path-sampling supernet does, instead of the weighted mixture."""
+
+    def export_probs(self, operation: MixedOperation, memo):
+        return {name: dict(zip(spec.values, _policy_probs(operation, operation._arch_alpha[name])))
+                for name, spec in operation.simplify().items() if name not in memo}
+
+    def forward_argument(self, operation: MixedOperation, name: str):
+        fixed = operation.__dict__.get('_nni_cnas_fixed')
+        if fixed is not None and name in operation.mutable_arguments:
+            return operation.mutable_arguments[name].freeze(fixed)
+        return super().forward_argument(operation, name)
 
 
 def active_value(choice: nn.Module) -> Optional[Any]:
@@ -187,47 +317,72 @@ def supernet_modules(model: nn.Module) -> Iterator[BaseSuperNetModule]:
             yield module
 
 
-def _check_supported(module: nn.Module) -> None:
-    if not isinstance(module, (_Fixable,) + _PATH_SAMPLING):
-        raise TypeError(
-            f'{type(module).__name__} has no fixed-architecture forward; nni_cnas supports layer, input and cell '
-            'choices (LayerChoice, InputChoice, Cell, Repeat), not mixed operations with value choices'
-        )
+class _State:
+    """How :func:`fixed_architecture` fixes one supernet module and restores it afterwards."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        policy = getattr(module, 'sampling_policy', None)
+        if isinstance(module, _Fixable):
+            self.kind = 'fixable'
+        elif isinstance(module, MixedOperation) and isinstance(policy, FixableDifferentiablePolicy):
+            self.kind = 'operation'
+        elif isinstance(module, _PATH_SAMPLING):
+            self.kind, self.holder = 'path', module
+        elif isinstance(module, MixedOperation) and isinstance(policy, MixedOpPathSamplingPolicy):
+            self.kind, self.holder = 'path', policy
+        else:
+            raise TypeError(
+                f'{type(module).__name__} has no fixed-architecture forward; nni_cnas runs fixed architectures in '
+                "the supernets of its own strategies (DARTS', Proxyless' and path-sampling modules of NNI's "
+                'LayerChoice, InputChoice, Cell, Repeat and mixed operations)')
+
+    def fix(self, sample: Mapping[str, Any]) -> None:
+        if self.kind == 'fixable':
+            self.module.fix(sample)
+        elif self.kind == 'operation':
+            self.module.__dict__['_nni_cnas_fixed'] = _required(self.module, sample)
+        else:
+            self.saved = self.holder._sampled
+            self.module.resample(memo=_required(self.module, sample))
+
+    def restore(self) -> None:
+        if self.kind == 'fixable':
+            self.module.unfix()
+        elif self.kind == 'operation':
+            self.module.__dict__.pop('_nni_cnas_fixed', None)
+        elif hasattr(self, 'saved'):
+            self.holder._sampled = self.saved
+
+
+def _is_path_sampling(module: nn.Module) -> bool:
+    return isinstance(module, _PATH_SAMPLING) or (
+        isinstance(module, MixedOperation) and isinstance(getattr(module, 'sampling_policy', None), MixedOpPathSamplingPolicy))
 
 
 def apply_architecture(model: nn.Module, sample: Mapping[str, Any]) -> None:
-    """Set a path-sampling supernet to ``sample`` until the next resample (RSPS, ENAS, SETN)."""
+    """Set a path-sampling supernet to ``sample`` until the next resample (RSPS, ENAS)."""
     memo = dict(sample)
     for module in supernet_modules(model):
-        if not isinstance(module, _PATH_SAMPLING):
+        if not _is_path_sampling(module):
             raise TypeError(f'apply_architecture needs a path-sampling supernet, found {type(module).__name__}')
-        _required(module, memo)
-        module.resample(memo=memo)
+        module.resample(memo=_required(module, memo))
 
 
 @contextlib.contextmanager
 def fixed_architecture(model: nn.Module, sample: Mapping[str, Any]) -> Iterator[None]:
     """Within the block, ``model(x)`` computes the subnet ``sample`` with the supernet's weights.
 
-    Works for differentiable (``Fixable*``) and path-sampling supernets; the supernet's own state
-    (a sampled path, the mixture) is restored afterwards.
+    Works for differentiable, Proxyless and path-sampling supernets; the supernet's own state (a
+    sampled path, the mixture) is restored afterwards.
     """
-    modules: List[nn.Module] = list(supernet_modules(model))
-    for module in modules:
-        _check_supported(module)
-    restore: List[tuple] = []
+    states = [_State(module) for module in supernet_modules(model)]
+    fixed: List[_State] = []
     try:
-        for module in modules:
-            if isinstance(module, _Fixable):
-                restore.append((module, None))
-                module.fix(sample)
-            else:
-                restore.append((module, module._sampled))
-                module.resample(memo=_required(module, sample))
+        for state in states:
+            fixed.append(state)
+            state.fix(sample)
         yield
     finally:
-        for module, saved in restore:
-            if isinstance(module, _Fixable):
-                module.unfix()
-            else:
-                module._sampled = saved
+        for state in fixed:
+            state.restore()

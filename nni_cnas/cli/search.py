@@ -79,8 +79,10 @@ def _cmd_search(args) -> int:
     elif result.get('genotype'):
         print(f'  genotype, drawing: {result["run_folder"]}/genotype.txt, genotype.json, cells.png; '
               f'retrain it with: nni-cnas retrain {result["run_folder"]}')
-    else:
+    elif result.get('benchmark', 'nb201'):
         print('  (no NAS-Bench-201 benchmark found for a look-up; see --nb201-table)')
+    else:
+        print(f'  (the space is not in a benchmark; the architecture is in {result["run_folder"]}/result.json)')
     print(f'  run folder: {result["run_folder"]}')
     return 0
 

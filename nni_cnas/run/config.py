@@ -93,6 +93,8 @@ class SearchConfig:
     cells: Optional[int] = _option(None, 'cells per stage N', kinds=('image',), positive=True,
                                    default_text=lambda: ', '.join(f'{spec.name} {spec.default_cells}'
                                                                   for spec in _all_spaces() if spec.default_cells))
+    space_options: Optional[str] = _option(None, 'NNI hub spaces (nni:...): constructor arguments as KEY=VALUE items, '
+                                           'a choice as a tuple, e.g. "width=(8,16) num_cells=4"')
     stem: str = _option('cifar', 'input stem of the spaces that offer one: cifar (one 3x3 conv) or imagenet (three '
                         'stride-2 convs)', choices=STEMS)
     hidden: Optional[int] = _option(None, 'recurrent spaces: hidden and embedding size', kinds=('text',),
@@ -230,8 +232,15 @@ class SearchConfig:
                 which = ', '.join(spec.name for spec in _all_spaces() if spec.kind in kinds)
                 raise UserError(f'{flag_of(field)} applies to the {KIND_NAMES[kinds[0]]} ({which}), not to {self.space}')
         if self.stem != 'cifar' and self.stem not in space.stems:
-            which = ' and '.join(spec.name for spec in _all_spaces() if spec.stems)
+            which = ', '.join(spec.name for spec in _all_spaces() if spec.stems)
             raise UserError(f'--stem applies to the {which} spaces; {self.space} has its own stem')
+        if self.space_options is not None:
+            if not space.options:
+                which = ', '.join(spec.name for spec in _all_spaces() if spec.options)
+                raise UserError(f'--space-options applies to NNI\'s hub spaces ({which}), not to {self.space}')
+            from ..spaces.hub import parse_space_options
+
+            parse_space_options(self.space_options)
         if space.benchmark != 'nb201':
             for name in ('rank_cells', 'nb201_table', 'nats_bench'):
                 if getattr(self, name):

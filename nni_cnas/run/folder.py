@@ -29,6 +29,10 @@ from pytorch_lightning.callbacks import Callback
 from ..errors import UserError
 from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
 
+#: The epoch line shows the architecture when its text is this short (an NNI hub space's sample
+#: as JSON is not: it is in metrics.jsonl).
+ARCH_IN_LINE = 200
+
 __all__ = ['RunFolder', 'RunRecorder']
 
 
@@ -162,7 +166,7 @@ class RunRecorder(Callback):
                 + (f'policy p_max {decided:.2f}  ' if decided is not None else '')
                 + f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
                 f'{summary["seconds"]:7.1f}s')
-        if 'arch_string' in summary:
+        if 'arch_string' in summary and len(summary['arch_string']) <= ARCH_IN_LINE:
             line += f'  {summary["arch_string"]}'
             if test is not None:
                 line += f'  ({self.benchmark_dataset} test {test:.2f}%)'

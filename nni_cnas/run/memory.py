@@ -69,13 +69,14 @@ def _meta_space_cost(spec, config, data, cells: Optional[int]):
 class _Costs:
     """Parameters and activations of the space at ``cells`` cells per stage: linear in the cells from
     two on (the first cell of a stage differs: it follows the reduction), so they are measured at
-    two and three cells and extrapolated, or at the config's own size when it has three or fewer."""
+    two and three cells and extrapolated, or at the config's own size when it has three or fewer or
+    the space is not linear in its cells (NNI's hub spaces spread theirs over the stages)."""
 
     BASE = 2
 
     def __init__(self, spec, config, data):
         self.cells = config.cells if spec.kind == 'image' else None
-        if self.cells is not None and self.cells > self.BASE + 1:
+        if self.cells is not None and self.cells > self.BASE + 1 and spec.linear_cells:
             self.base = _meta_space_cost(spec, config, data, self.BASE)
             next_ = _meta_space_cost(spec, config, data, self.BASE + 1)
             self.per_cell = (next_[0] - self.base[0], next_[1] - self.base[1])

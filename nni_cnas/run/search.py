@@ -189,6 +189,8 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
 def _banner(config: SearchConfig, run) -> str:
     """The search's first line, once its run folder exists (a refusal before it names no folder)."""
     size = f'hidden {config.hidden}' if config.hidden else f'C={config.channels} N={config.cells}'
+    if config.space_options:
+        size += f' ({config.space_options})'
     return (f'search: {config.strategy} with curriculum {config.curriculum} (k={config.k}) on {config.dataset}, '
             f'{config.epochs} epochs, {size}, seed {config.seed}; run folder {run.path}')
 
@@ -317,7 +319,7 @@ def _train(strategy, space, evaluator, run, checkpoints, progress_bar):
 
 def _result(config, space, sample, search_module, benchmark, benchmark_dataset, run, started) -> Dict[str, Any]:
     """``result.json``: the architecture, how it was chosen, its scores and look-up (and genotype)."""
-    from ..spaces import contract
+    from ..spaces import contract, get as get_space
 
     arch = contract.describe(space, sample)
     lookup = benchmark.lookup(arch) if benchmark else None
@@ -332,6 +334,7 @@ def _result(config, space, sample, search_module, benchmark, benchmark_dataset, 
         'selection_score': selection.score if selection else None,
         **_validation_metric(search_module, selection.score if selection else search_module.score(sample)),
         'lookup': lookup,
+        'benchmark': get_space(config.space).benchmark,
         'benchmark_dataset': benchmark_dataset,
         'lookup_test': lookup[benchmark_dataset]['test'] if lookup else None,
         'lookup_valid': lookup[benchmark_dataset]['valid'] if lookup else None,

@@ -67,8 +67,29 @@ register(SpaceSpec('darts', 'image', _cell_network('darts'), 'DARTS normal and r
                    default_cells=2, stems=STEMS))
 register(SpaceSpec('nasnet', 'image', _cell_network('nasnet'), 'NASNet cells of 5 blocks',
                    default_cells=2, stems=STEMS))
+def _hub(name: str):
+    def build(config, data):
+        from .hub import build_hub_space
+
+        return build_hub_space(name, config, data)
+    return build
+
+
+def _register_hub_spaces() -> None:
+    """``nni:<name>``: NNI's hub spaces (:mod:`.hub`), cell spaces with NNI's default of 8 cells (in
+    all, spread over 3 stages)."""
+    from .hub import HUB_SPACES, takes_cells
+
+    for name, (_, _, summary) in HUB_SPACES.items():
+        nb201, cells = name == 'nasbench201', takes_cells(name)
+        register(SpaceSpec(f'nni:{name}', 'image', _hub(name), summary, default_cells=5 if nb201 else 8 if cells else 1,
+                           stems=STEMS if cells and not nb201 else (), benchmark='nb201' if nb201 else None,
+                           options=True, linear_cells=False))
+
+
 register(SpaceSpec('rnn-darts', 'text', _recurrent, 'DARTS\' recurrent cell (language models)'))
 register(SpaceSpec('rnn-enas', 'text', _recurrent, 'ENAS\' recurrent cell (language models)'))
+_register_hub_spaces()
 
 __getattr__ = lazy_attributes(__name__, {
     'NasBench201Space': '.nb201', 'CloseNasBench201Space': '.close', 'DartsSpace': '.darts', 'NasnetSpace': '.nasnet',

@@ -32,7 +32,10 @@ class SpaceSpec:
     ``data`` the loaded search data (``num_classes``, ``in_channels``; ``vocabulary_size`` for text).
     ``default_cells`` is the cells per stage when ``--cells`` is not given (image spaces);
     ``stems`` the stems the space offers (empty: it has its own); ``benchmark`` ``'nb201'`` when found
-    cells are looked up in NAS-Bench-201 (and ranked against it).
+    cells are looked up in NAS-Bench-201 (and ranked against it); ``options`` whether the space
+    takes constructor arguments in ``--space-options`` (NNI's hub spaces); ``linear_cells`` whether
+    each cell per stage past the second adds the same parameters and activations (the memory estimate
+    then extrapolates from two and three cells instead of building the space at its size).
     """
 
     name: str
@@ -42,6 +45,8 @@ class SpaceSpec:
     default_cells: Optional[int] = None
     stems: Tuple[str, ...] = ()
     benchmark: Optional[str] = None
+    options: bool = False
+    linear_cells: bool = True
 
     def __post_init__(self):
         if self.kind not in KINDS:

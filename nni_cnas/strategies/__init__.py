@@ -10,11 +10,12 @@ nni_cnas               replaces                               top-K subnets for 
 ``GDAS``               ``nni.nas.strategy.GumbelDARTS``       K most probable under softmax(alpha)
 ``RSPS``               ``nni.nas.strategy.RandomOneShot``     K uniform samples
 ``ENAS``               ``nni.nas.strategy.ENAS``              the first K controller samples
+``Proxyless``          ``nni.nas.strategy.Proxyless``         K most probable under softmax(alpha)
 =====================  =====================================  ===========================================
 
 Layout, as NNI's ``oneshot/pytorch/``: :mod:`.base` (the step skeleton) over :mod:`.losses`,
 :mod:`.meters`, :mod:`.selection` and :mod:`.loaders`; :mod:`.differentiable` (alphas trained by
-Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN) and :mod:`.sampling` (paths drawn by the
+Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN, Proxyless) and :mod:`.sampling` (paths drawn by the
 algorithm: RSPS, ENAS); :mod:`.registry`, the table of names, classes and options. Classes load
 on first access, so that importing the registry stays cheap.
 """

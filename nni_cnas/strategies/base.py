@@ -28,7 +28,7 @@ import torch
 from nni.mutable import Sample
 
 from ..arch.decisions import Decisions, decisions_of
-from ..arch.supernet import fixed_architecture
+from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig
 from ..progress import progress
@@ -362,6 +362,17 @@ class CurriculumStrategy:
         if self._search_module is None:
             raise RuntimeError('the strategy has not built its one-shot module yet')
         return self._search_module
+
+    def run_hook(self, hook, name, module, memo):
+        # Every module a mutation hook makes (NNI's, a model space's own, a user's) gets what our
+        # modules need: the fixed-architecture switch, a working export (nni_cnas.arch.supernet).
+        def adapted(module, name, memo, kwargs):
+            made = hook(module, name, memo, kwargs)
+            if isinstance(made, tuple):
+                return (adapt_supernet_module(made[0]),) + tuple(made[1:])
+            return adapt_supernet_module(made) if isinstance(made, torch.nn.Module) else made
+
+        return super().run_hook(adapted, name, module, memo)
 
     def train_dataloader(self, train_dataloader_fn, val_dataloader_fn):
         if self._search_module is None:

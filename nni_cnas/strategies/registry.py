@@ -188,6 +188,10 @@ register(StrategySpec(
         Option('tau_min', float, 0.1, 'GDAS: final Gumbel temperature', positive=True),
     )))
 register(StrategySpec(
+    'proxyless', f'{_DIFFERENTIABLE}.proxyless:Proxyless', SINGLE_PATH,
+    'Proxyless (one sampled path, binary-gate gradient)', replaces='nni.nas.strategy.Proxyless',
+    top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+register(StrategySpec(
     'setn', f'{_DIFFERENTIABLE}.setn:SETN', SINGLE_PATH, 'SETN (Dong & Yang 2019)',
     replaces='(not in NNI)', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(

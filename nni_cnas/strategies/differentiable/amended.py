@@ -17,7 +17,8 @@ positive definite ``H``: ``tests/test_hypergradient.py`` shows both.
 
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+import warnings
+from typing import Callable, List, Optional, Sequence
 
 import torch
 
@@ -32,22 +33,45 @@ __all__ = ['AmendedDARTS', 'AmendedDartsModule', 'amended_gradient']
 _DEFAULTS = defaults('amended-darts')
 
 
+class DoubleBackwardUnavailable(RuntimeError):
+    """An op of the space has no double backward in torch (``hardsigmoid``, in MobileNetV3), so the
+    exact Hessian-vector products cannot be taken."""
+
+
+def _amended_term(train_loss_fn, weights, alphas, g, hvp: str, r: float) -> List[torch.Tensor]:
+    """``B (H g)``: the mixed second derivative of the training loss times its Hessian times ``g``."""
+    if hvp == 'exact':
+        try:
+            train_grads = differentiable_grads(train_loss_fn(), weights)
+            hg = product_of_grads(train_grads, weights, g, retain_graph=True)
+            return product_of_grads(train_grads, alphas, hg)
+        except RuntimeError as error:
+            if 'not implemented' in str(error):
+                raise DoubleBackwardUnavailable(str(error).splitlines()[0]) from error
+            raise
+    hg = finite_difference_product(train_loss_fn, weights, weights, g, r=r)
+    return finite_difference_product(train_loss_fn, weights, alphas, hg, r=r)
+
+
 def amended_gradient(val_loss: torch.Tensor, train_loss_fn: Callable[[], torch.Tensor],
                      weights: Sequence[torch.Tensor], alphas: Sequence[torch.Tensor], eta: float,
-                     hvp: str = _DEFAULTS['hvp'], r: float = 0.01) -> List[torch.Tensor]:
+                     hvp: str = _DEFAULTS['hvp'], r: float = 0.01,
+                     on_fallback: Optional[Callable[[DoubleBackwardUnavailable], None]] = None) -> List[torch.Tensor]:
     """``grad_a L_val - eta * B (H grad_w L_val)`` at the current weights (see the module docstring).
-    ``train_loss_fn`` recomputes the unweighted training loss (finite differences call it four times)."""
+    ``train_loss_fn`` recomputes the unweighted training loss (finite differences call it four times).
+    Where exact products are impossible, ``on_fallback`` (if given) is told and finite differences
+    are taken instead."""
     if hvp not in HVP_METHODS:
         raise ValueError(f'hvp must be one of {HVP_METHODS}, got {hvp!r}')
     grads = grads_or_zeros(val_loss, list(alphas) + list(weights))
     direct, g = grads[:len(alphas)], grads[len(alphas):]
-    if hvp == 'exact':
-        train_grads = differentiable_grads(train_loss_fn(), weights)
-        hg = product_of_grads(train_grads, weights, g, retain_graph=True)
-        amended = product_of_grads(train_grads, alphas, hg)
-    else:
-        hg = finite_difference_product(train_loss_fn, weights, weights, g, r=r)
-        amended = finite_difference_product(train_loss_fn, weights, alphas, hg, r=r)
+    try:
+        amended = _amended_term(train_loss_fn, weights, alphas, g, hvp, r)
+    except DoubleBackwardUnavailable as error:
+        if on_fallback is None:
+            raise
+        on_fallback(error)
+        amended = _amended_term(train_loss_fn, weights, alphas, g, 'finite-difference', r)
     return [d - eta * a for d, a in zip(direct, amended)]
 
 
@@ -69,9 +93,15 @@ class AmendedDartsModule(DartsModule):
         val_loss = self.architecture_loss(batch, batch_idx)
         self.check_finite(val_loss, 'architecture', batch_idx)
         grads = amended_gradient(val_loss, lambda: self.plain_loss(train_batch), self.weight_parameters(), alphas,
-                                 self.eta, self.hvp)
+                                 self.eta, self.hvp, on_fallback=self._finite_differences_from_now_on)
         for alpha, grad in zip(alphas, grads):
             alpha.grad = grad
+
+
+    def _finite_differences_from_now_on(self, error: DoubleBackwardUnavailable) -> None:
+        warnings.warn(f'Amended-DARTS: exact Hessian-vector products are impossible on this space ({error}); '
+                      'taking finite differences from now on (hvp="finite-difference")')
+        self.hvp = 'finite-difference'
 
 
 class AmendedDARTS(DARTS):

@@ -9,10 +9,13 @@ import nni.nas.strategy as nni_strategy
 import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from nni.nas.oneshot.pytorch.supermodule.differentiable import (
-    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer,
+    DifferentiableMixedCell, DifferentiableMixedInput, DifferentiableMixedLayer, DifferentiableMixedRepeat,
 )
 
-from ...arch.supernet import FixableMixedCell, FixableMixedInput, FixableMixedLayer, alphas_on_host
+from ...arch.supernet import (
+    FixableDifferentiablePolicy, FixableMixedCell, FixableMixedInput, FixableMixedLayer, FixableMixedRepeat,
+    alphas_on_host,
+)
 from ...arch.sampling import most_probable
 from ..base import CurriculumStrategy, Sample, SearchModule
 
@@ -117,6 +120,7 @@ class DARTS(CurriculumStrategy, nni_strategy.DARTS):
         DifferentiableMixedLayer: FixableMixedLayer,
         DifferentiableMixedInput: FixableMixedInput,
         DifferentiableMixedCell: FixableMixedCell,
+        DifferentiableMixedRepeat: FixableMixedRepeat,
     }
 
     def default_mutation_hooks(self):
@@ -124,6 +128,14 @@ class DARTS(CurriculumStrategy, nni_strategy.DARTS):
         # a fixed architecture (nni_cnas.arch.supernet).
         replace = {cls.mutate: new.mutate for cls, new in self._replacements.items()}
         return [replace.get(hook, hook) for hook in super().default_mutation_hooks()]
+
+    def run_hook(self, hook, name, module, memo):
+        # NNI's DARTS.run_hook passes its differentiable policy of mixed operations to every hook;
+        # ours is that policy with a fixed-architecture switch (nni_cnas.arch.supernet).
+        def with_fixable_policy(module, name, memo, kwargs):
+            return hook(module, name, memo, dict(kwargs, mixed_op_sampling=FixableDifferentiablePolicy))
+
+        return super().run_hook(with_fixable_policy, name, module, memo)
 
     def module_kwargs(self):
         return dict(

@@ -3,65 +3,141 @@
 One op per edge in each forward: a hard Gumbel-softmax sample of the alphas, with straight-through
 weights so that the gradient reaches every alpha; temperature tau falls linearly from 10 to 0.1
 over the epochs. NNI's ``GumbelDARTS`` is soft (it runs every op) and is not GDAS.
+
+On any NNI space: every architecture parameter gets one hard draw per step (however many modules
+share it), made in :meth:`GdasModule.resample` with one read back to the host. Layer choices and
+cell edges run only their drawn op; input choices, ``Repeat`` depths and mixed operations take the
+draw as their (one-hot, straight-through) mixture weights, which is GDAS' forward, computed as
+NNI's differentiable modules compute a mixture.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-from nni.nas.oneshot.pytorch.strategy import no_default_hook
+import torch.nn as nn
+from nni.nas.oneshot.pytorch.differentiable import LinearTemperatureScheduler
+from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell, DifferentiableMixedLayer
+from nni.nas.oneshot.pytorch.supermodule.sampling import preprocess_cell_inputs
 
 from ...arch.gumbel import straight_through_gumbel
-from ...arch.supernet import FixableMixedLayer, supernet_modules
+from ...arch.supernet import FixableMixedCell, FixableMixedLayer
 from ..registry import defaults
 from .darts import DARTS, DartsModule
 from ..base import Sample
 
-__all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer']
+__all__ = ['GDAS', 'GdasModule', 'GdasMixedLayer', 'GdasMixedCell', 'GumbelDraws']
 
 _DEFAULTS = defaults('gdas')
 
 
+class GumbelDraws(nn.Module):
+    """The "softmax" of GDAS' mixed modules: the current step's hard straight-through draw of each
+    architecture parameter. The draws live in one store for the whole supernet (a label shared by
+    several modules has one draw): :class:`GdasModule` gives every ``GumbelDraws`` of its supernet
+    its own store and fills it in :meth:`GdasModule.resample`."""
+
+    def __init__(self, store: Optional[Dict[int, Tuple[torch.Tensor, int]]] = None):
+        super().__init__()
+        self.store = {} if store is None else store
+
+    def draw(self, alpha: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """``(one-hot straight-through weights, drawn index)`` of ``alpha`` in this step."""
+        try:
+            return self.store[id(alpha)]
+        except KeyError:
+            raise RuntimeError('a GDAS supernet needs resample() before its forward') from None
+
+    def forward(self, alpha: torch.Tensor) -> torch.Tensor:
+        return self.draw(alpha)[0]
+
+    @staticmethod
+    def policy_softmax(alpha: torch.Tensor) -> torch.Tensor:
+        """The policy itself (export_probs, top-K): the plain softmax of the alphas."""
+        return torch.softmax(alpha, -1)
+
+    def __deepcopy__(self, memo):
+        # An exported instance is a deep copy of the supernet: it must not carry this step's draws
+        # (non-leaf tensors, which refuse to be deep-copied).
+        return GumbelDraws()
+
+
+def _one_op(run: Callable[[], torch.Tensor], weights: torch.Tensor, index: int) -> torch.Tensor:
+    """GDAS' edge: the drawn op's output scaled by its straight-through weight, plus the other
+    weights (exactly 0 in value) so that every alpha stays in the graph, as xautodl's GDAS cell."""
+    others = [weights[i] for i in range(weights.shape[-1]) if i != index]
+    out = run() * weights[index]
+    return out + sum(others) if others else out
 
 
 class GdasMixedLayer(FixableMixedLayer):
-    """A LayerChoice that runs only its sampled op, scaled by the straight-through weight."""
-
-    _draw = None
+    """A LayerChoice that runs only its drawn op."""
 
     def forward(self, *args, **kwargs):
         if self._fixed is not None:
             return super().forward(*args, **kwargs)
-        if self._draw is None:
-            raise RuntimeError('a GDAS layer needs resample() before its forward')
-        weights, index = self._draw
-        out = self[self.names[index]](*args, **kwargs) * weights[index]
-        # The other weights are exactly 0 in value; adding them keeps every alpha in the graph.
-        others = [weights[i] for i in range(len(self.names)) if i != index]
-        return out + sum(others) if others else out
+        weights, index = self._softmax.draw(self._arch_alpha)
+        return _one_op(lambda: self[self.names[index]](*args, **kwargs), weights, index)
 
     def active_value(self):
-        if self._fixed is not None or self._draw is None:
+        if self._fixed is not None:
             return super().active_value()
-        return self.names[self._draw[1]]
+        draw = self._softmax.store.get(id(self._arch_alpha))
+        return None if draw is None else self.names[draw[1]]
+
+
+class GdasMixedCell(FixableMixedCell):
+    """NNI's cell under GDAS: each edge ``j -> i`` runs its drawn op, or nothing when it draws
+    "not chosen" (the cell's extra alpha entry)."""
+
+    def forward(self, *inputs):
+        if self._fixed is not None:
+            return super().forward(*inputs)
+        processed = preprocess_cell_inputs(self.num_predecessors, *inputs)
+        states: List[torch.Tensor] = self.preprocessor(processed)
+        for i, ops in enumerate(self.ops, start=self.num_predecessors):
+            outputs, zeros = [], []
+            for j in range(i):
+                weights, index = self._softmax.draw(self._arch_alpha[f'{self.label}/{i}_{j}'])
+                names = list(ops[j].keys())
+                if index < len(names):
+                    outputs.append(_one_op(lambda: ops[j][names[index]](states[j]), weights, index))
+                else:
+                    zeros.append(weights[:len(names)].sum())  # exactly 0 in value; keeps the alphas
+            if not outputs:  # every edge drew "not chosen": a zero state of the node's shape
+                outputs = [ops[0][next(iter(ops[0].keys()))](states[0]) * 0]
+            states.append(sum(outputs) + sum(zeros))
+        return self.postprocessor(torch.cat(states[self.num_predecessors:], self.concat_dim), processed)
 
 
 class GdasModule(DartsModule):
-    """DARTS module whose forwards use one hard Gumbel sample per label, redrawn at each resample."""
+    """DARTS module whose forwards use one hard Gumbel draw per architecture parameter, redrawn at
+    each resample."""
 
     single_path = True
 
     def __init__(self, training_module, *, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'],
-                 **kwargs):
+                 temperature_scheduler: Optional[LinearTemperatureScheduler] = None, **kwargs):
         super().__init__(training_module, **kwargs)
         if not tau_max >= tau_min > 0:
             raise ValueError(f'GDAS needs tau_max >= tau_min > 0, got {tau_max}, {tau_min}')
         self.tau_max, self.tau_min = tau_max, tau_min
-        self.tau = tau_max
+        self.temperature_scheduler = temperature_scheduler
+        self.draws: Dict[int, Tuple[torch.Tensor, int]] = {}
+        self.tau = tau_max if temperature_scheduler is None else temperature_scheduler.init
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        for module in self.model.modules():
+            if isinstance(module, GumbelDraws):
+                module.store = self.draws
 
     def temperature(self, epoch: int) -> float:
-        """tau falls linearly from tau_max (first epoch) to tau_min (last epoch)."""
+        """tau falls linearly from tau_max (first epoch) to tau_min (last epoch); with NNI's
+        ``temperature`` argument, as NNI's GumbelDARTS schedules it."""
+        if self.temperature_scheduler is not None:
+            return self.temperature_scheduler.step(epoch, self.trainer.max_epochs)
         epochs = max(self.trainer.max_epochs - 1, 1)
         return self.tau_max - (self.tau_max - self.tau_min) * epoch / epochs
 
@@ -75,37 +151,61 @@ class GdasModule(DartsModule):
         self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
 
     def resample(self) -> Sample:
-        layers = [module for module in supernet_modules(self.model) if isinstance(module, GdasMixedLayer)]
-        draws: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
-        for module in layers:
-            if module.label not in draws:
-                draws[module.label] = straight_through_gumbel(module._arch_alpha, self.tau)
-        # The forwards need the chosen ops on the host: one read for all labels (one device sync).
-        indices = dict(zip(draws, torch.stack([index for _, index in draws.values()]).tolist())) if draws else {}
-        for module in layers:
-            module._draw = (draws[module.label][0], indices[module.label])
-        return indices
+        alphas = self.arch_parameters()
+        drawn = [straight_through_gumbel(alpha, self.tau) for alpha in alphas]
+        # The forwards need the drawn ops on the host: one read for all parameters (one device sync).
+        indices = torch.stack([index for _, index in drawn]).tolist() if drawn else []
+        self.draws.clear()
+        self.draws.update({id(alpha): (weights, index) for alpha, (weights, _), index in zip(alphas, drawn, indices)})
+        return {}
+
+    def on_train_end(self):
+        self.draws.clear()
+        return super().on_train_end()
+
+
+def _temperature_scheduler(temperature) -> LinearTemperatureScheduler:
+    """NNI's GumbelDARTS ``temperature``: a float (fixed), ``(init, min)``, ``{'init', 'min'}`` or a
+    ``LinearTemperatureScheduler``."""
+    if isinstance(temperature, LinearTemperatureScheduler):
+        return temperature
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        return LinearTemperatureScheduler(float(temperature), float(temperature))
+    if isinstance(temperature, tuple) and len(temperature) == 2:
+        return LinearTemperatureScheduler(float(temperature[0]), float(temperature[1]))
+    if isinstance(temperature, dict) and set(temperature) == {'init', 'min'}:
+        return LinearTemperatureScheduler(float(temperature['init']), float(temperature['min']))
+    raise ValueError(f'invalid temperature {temperature!r}: give a float, (init, min), {{"init": ..., "min": ...}} '
+                     'or a LinearTemperatureScheduler')
 
 
 class GDAS(DARTS):
     """GDAS with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain GDAS.
 
-    It derives from NNI's DARTS strategy, not from ``GumbelDARTS``, which is soft.
-
-    Same arguments as :class:`~nni_cnas.DARTS`, plus ``tau_max`` and ``tau_min`` (defaults in the registry:
-    10 and 0.1).
-    Supports spaces of LayerChoices (such as NAS-Bench-201).
+    It derives from NNI's DARTS strategy, not from ``GumbelDARTS``, which is soft, but takes
+    GumbelDARTS' arguments: ``temperature`` (a float, ``(init, min)``, ``{'init': ..., 'min': ...}``
+    or NNI's ``LinearTemperatureScheduler``, annealed as NNI anneals it) or this project's
+    ``tau_max`` and ``tau_min`` (defaults in the registry: 10 and 0.1, reached at the last epoch),
+    and every argument of :class:`~nni_cnas.DARTS`.
     """
 
     module_class = GdasModule
+    _replacements = {**DARTS._replacements, DifferentiableMixedLayer: GdasMixedLayer,
+                     DifferentiableMixedCell: GdasMixedCell}
 
-    def __init__(self, *, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'], **kwargs):
+    def __init__(self, *, temperature=None, tau_max: Optional[float] = None, tau_min: Optional[float] = None,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.tau_max, self.tau_min = tau_max, tau_min
+        if temperature is not None and (tau_max is not None or tau_min is not None):
+            raise ValueError('give GDAS either temperature (as NNI GumbelDARTS) or tau_max/tau_min, not both')
+        self.temperature_scheduler = None if temperature is None else _temperature_scheduler(temperature)
+        self.tau_max = _DEFAULTS['tau_max'] if tau_max is None else tau_max
+        self.tau_min = _DEFAULTS['tau_min'] if tau_min is None else tau_min
 
-    def default_mutation_hooks(self):
-        return [GdasMixedLayer.mutate, no_default_hook]
+    def configure_softmax(self) -> nn.Module:
+        # NNI's hook for the mixed modules' softmax (GumbelDARTS' noisy one); here the step's hard draws.
+        return GumbelDraws()
 
     def module_kwargs(self):
-        return dict(super().module_kwargs(), tau_max=self.tau_max, tau_min=self.tau_min)
-
+        return dict(super().module_kwargs(), tau_max=self.tau_max, tau_min=self.tau_min,
+                    temperature_scheduler=self.temperature_scheduler)

@@ -45,6 +45,10 @@ class LstmController(nn.Module):
             nn.init.uniform_(embedding.weight, -0.1, 0.1)
             nn.init.uniform_(head.weight, -0.1, 0.1)
 
+    def _logits(self, output: torch.Tensor, group: int) -> torch.Tensor:
+        logits = self.heads[group](output.view(1, -1)) / self.temperature
+        return (self.tanh_constant * torch.tanh(logits)).view(-1)
+
     def forward(self, rng: Optional[random.Random] = None, greedy: bool = False,
                 sample: Optional[Mapping[str, Any]] = None) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
         """``(sum of log-probabilities, sum of entropies, sample)`` of one architecture: drawn with
@@ -53,8 +57,7 @@ class LstmController(nn.Module):
         log_probs, entropies, chosen = [], [], {}
         for label, values, group in zip(self.labels, self.values, self.group_of):
             output, state = self.lstm(inputs, state)
-            logits = self.heads[group](output.view(1, -1)) / self.temperature
-            logits = (self.tanh_constant * torch.tanh(logits)).view(-1)
+            logits = self._logits(output, group)
             log_p = F.log_softmax(logits, dim=-1)
             if sample is not None:
                 index = values.index(sample[label])
@@ -69,6 +72,20 @@ class LstmController(nn.Module):
             chosen[label] = values[index]
             inputs = self.embeddings[group](torch.tensor([index], device=logits.device)).view(1, 1, -1)
         return torch.stack(log_probs).sum(), torch.stack(entropies).sum(), chosen
+
+    @torch.no_grad()
+    def probabilities(self) -> Dict[str, Dict[Any, float]]:
+        """Each decision's probabilities along the most likely architecture (an autoregressive
+        policy has no per-decision marginals in closed form)."""
+        inputs, state, out = self.input_vars, None, {}
+        for label, values, group in zip(self.labels, self.values, self.group_of):
+            output, state = self.lstm(inputs, state)
+            logits = self._logits(output, group)
+            probs = F.softmax(logits, dim=-1)
+            out[label] = dict(zip(values, probs.cpu().tolist()))
+            index = int(probs.argmax())
+            inputs = self.embeddings[group](torch.tensor([index], device=logits.device)).view(1, 1, -1)
+        return out
 
     @torch.no_grad()
     def log_prob(self, sample: Mapping[str, Any]) -> float:

@@ -13,12 +13,14 @@ controller of the paper and of NATS-Bench, and keeps its state in Lightning chec
 
 from __future__ import annotations
 
+import collections
 import itertools
 import random
-from typing import List, Optional
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import nni.nas.strategy as nni_strategy
 import torch
+from nni.nas.oneshot.pytorch.profiler import ExpectationProfilerPenalty, SampleProfilerPenalty
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ...arch.supernet import fixed_architecture
@@ -41,12 +43,18 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
                  controller_steps: int = _DEFAULTS['controller_steps'],
                  controller_aggregate: int = _DEFAULTS['controller_aggregate'],
                  baseline_decay: float = 0.99, entropy_weight: float = 1e-4, ctrl_grad_clip: float = 5.0,
-                 warmup_epochs: int = 0, **kwargs):
+                 warmup_epochs: int = 0, reward_metric_name: Optional[str] = None, penalty=None,
+                 replay_buffer_size: Optional[int] = None, update_times: int = 1, update_batch_size: Optional[int] = None,
+                 log_prob_every_n_step: int = 10, **kwargs):
         super().__init__(training_module, **kwargs)
         self.ctrl_learning_rate, self.ctrl_eps, self.ctrl_weight_decay = ctrl_learning_rate, ctrl_eps, ctrl_weight_decay
         self.controller_steps, self.controller_aggregate = controller_steps, controller_aggregate
         self.baseline_decay, self.entropy_weight, self.ctrl_grad_clip = baseline_decay, entropy_weight, ctrl_grad_clip
         self.warmup_epochs = warmup_epochs
+        self.reward_metric_name, self.penalty = reward_metric_name, penalty
+        self.replay_buffer_size = replay_buffer_size or controller_aggregate
+        self.update_times, self.update_batch_size = update_times, update_batch_size
+        self.log_prob_every_n_step = log_prob_every_n_step
         self.controller: Optional[LstmController] = None
 
     def set_model(self, model) -> None:
@@ -77,60 +85,142 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         with torch.no_grad():
             return self.expand(self.controller(greedy=True)[2])
 
+    def export_probs(self) -> Dict[str, Dict[Any, float]]:
+        """The controller's probabilities of each decision along its most likely architecture (NNI's
+        ENAS exports the probabilities of its last sample)."""
+        return self.controller.probabilities()
+
     def end_of_epoch(self) -> None:
         if self.current_epoch < self.warmup_epochs:
             return
         self.train_controller()
 
+    def sample_reward(self, sample: Sample, batch, batch_idx: int) -> float:
+        """The reward of one sampled architecture on a validation batch, with the supernet in eval
+        mode: validation accuracy (``80 / perplexity`` for a language model, as ENAS on PTB), or
+        with ``reward_metric_name`` the metric of that name the evaluator logs in its
+        ``validation_step`` (as NNI's ENAS reads it); NNI's profiler penalty applied."""
+        with evaluation_mode(self.training_module), fixed_architecture(self.model, sample):
+            if self.reward_metric_name is None:
+                x, y = batch[:2]
+                reward = self.reward(self.training_module(x), y)
+            else:
+                self.training_module.validation_step(batch[:2], batch_idx)
+                metrics = self.trainer.callback_metrics
+                if self.reward_metric_name not in metrics:
+                    raise KeyError(f'ENAS reward_metric_name={self.reward_metric_name!r} is not a metric the evaluator '
+                                   f'logs in validation_step; it logs {sorted(metrics)}')
+                reward = float(metrics[self.reward_metric_name])
+        if self.penalty is not None:
+            probs_or_sample = self.export_probs() if isinstance(self.penalty, ExpectationProfilerPenalty) else sample
+            reward, details = self.penalty(reward, probs_or_sample)
+            self.log_dict({f'penalty/{k}': v for k, v in details.items()})
+        return reward
+
     def train_controller(self) -> None:
-        """REINFORCE on validation batches, with the supernet in eval mode; the reward is
-        validation accuracy (``80 / perplexity`` for a language model, as ENAS on PTB)."""
+        """REINFORCE on validation batches: ``controller_steps`` updates, each after
+        ``controller_aggregate`` new samples, on the last ``replay_buffer_size`` samples (by default
+        the new ones), ``update_times`` gradient steps (each on ``update_batch_size`` of them)."""
         optimizer = self.architecture_optimizers().optimizer
         controller = self.controller
-        batches = itertools.cycle(self.loader('val'))
+        batches = itertools.cycle(enumerate(self.loader('val')))
+        buffer: Deque[Tuple[Dict[str, Any], float]] = collections.deque(maxlen=self.replay_buffer_size)
         rewards = []
         controller.train()
-        optimizer.zero_grad()
         steps = self.controller_steps * self.controller_aggregate
         for step in progress(range(steps), self.progress_bar, 'ENAS controller', steps, 'sample'):
-            x, y = self._device_batch(next(batches))[:2]
-            log_prob, entropy, sample = controller(self.rng)
-            with evaluation_mode(self.training_module), fixed_architecture(self.model, self.expand(sample)):
-                quality = self.reward(self.training_module(x), y)
-            reward = quality + self.entropy_weight * float(entropy.detach())
+            batch_idx, batch = next(batches)
+            with torch.no_grad():
+                _, entropy, sample = controller(self.rng)
+            reward = self.sample_reward(self.expand(sample), self._device_batch(batch), batch_idx)
+            reward = reward + self.entropy_weight * float(entropy)
             baseline = controller.update_baseline(reward, self.baseline_decay)
-            loss = -log_prob * (reward - baseline) / self.controller_aggregate
-            loss.backward()
+            buffer.append((sample, reward - baseline))
             rewards.append(reward)
+            if (step + 1) % self.log_prob_every_n_step == 0:
+                self.log_probs(self.export_probs())
             if (step + 1) % self.controller_aggregate == 0:
-                torch.nn.utils.clip_grad_norm_(controller.parameters(), self.ctrl_grad_clip)
-                optimizer.step()
-                optimizer.zero_grad()
+                self.update_controller(optimizer, list(buffer))
         if rewards:
             self.log('controller/reward', sum(rewards) / len(rewards))
             self.log('controller/baseline', float(controller.baseline))
+
+    def update_controller(self, optimizer, buffer: List[Tuple[Dict[str, Any], float]]) -> None:
+        """REINFORCE steps on ``(sample, advantage)`` pairs, log-probabilities under the current policy."""
+        for _ in range(self.update_times):
+            chosen = buffer if self.update_batch_size is None or self.update_batch_size >= len(buffer) else \
+                self.rng.sample(buffer, self.update_batch_size)
+            optimizer.zero_grad()
+            for sample, advantage in chosen:
+                log_prob = self.controller(sample=sample)[0]
+                (-log_prob * advantage / len(chosen)).backward()
+            torch.nn.utils.clip_grad_norm_(self.controller.parameters(), self.ctrl_grad_clip)
+            optimizer.step()
+        optimizer.zero_grad()
+
+
+#: NNI's ENAS update_kwargs keys and what they mean here (NNI passes them to tianshou's PPO).
+_UPDATE_KWARGS = {'update_times': 'gradient steps per update', 'repeat': 'passes over the buffer per gradient step '
+                  '(multiplies update_times)', 'batch_size': 'samples per gradient step'}
 
 
 class ENAS(CurriculumStrategy, nni_strategy.RandomOneShot):
     """ENAS with Curriculum-NAS; ``curriculum=None`` (or ``k=0``) is plain ENAS.
 
-    Use it where ``nni.nas.strategy.ENAS`` is used; it needs no ``reward_metric_name`` (the reward
-    is validation accuracy) and no tianshou. Controller options: ``ctrl_learning_rate``,
-    ``controller_steps``, ``controller_aggregate`` (defaults in :mod:`nni_cnas.strategies.registry`),
-    ``ctrl_eps`` (1e-3), ``ctrl_weight_decay`` (0), ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4),
-    ``warmup_epochs`` (0); ``gradient_clip_val`` clips the weight gradients' norm.
+    Use it where ``nni.nas.strategy.ENAS`` is used, with NNI's arguments and their meaning, for a
+    REINFORCE controller instead of tianshou's PPO: ``batches_per_update`` (samples between two
+    controller updates; this project's ``controller_aggregate``), ``replay_buffer_size`` (the most
+    recent samples each update learns from; default: the new ones), ``update_kwargs``
+    (``update_times``, ``repeat``, ``batch_size`` of each update), ``reward_metric_name`` (the
+    evaluator's metric that is the reward; default: validation accuracy), ``log_prob_every_n_step``,
+    ``warmup_epochs``, ``penalty`` (NNI's ``SampleProfilerPenalty``, a dict of its arguments, or
+    ``ExpectationProfilerPenalty``, combined with the reward). ``policy_fn`` (a tianshou policy
+    factory) has no counterpart: the controller is ENAS' LSTM. Controller options of this project:
+    ``ctrl_learning_rate``, ``controller_steps``, ``controller_aggregate`` (defaults in
+    :mod:`nni_cnas.strategies.registry`), ``ctrl_eps`` (1e-3), ``ctrl_weight_decay`` (0),
+    ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4); ``gradient_clip_val`` clips the weight
+    gradients' norm.
+
+    The controller is trained after each epoch, ``controller_steps`` updates (NNI's ENAS updates
+    during the epoch, on batches of its validation loader); see :mod:`nni_cnas.strategies.sampling.enas`.
     """
 
     module_class = EnasModule
     needs_validation_batches = False
     _controller_options = ('ctrl_learning_rate', 'ctrl_eps', 'ctrl_weight_decay', 'controller_steps',
-                           'controller_aggregate', 'baseline_decay', 'entropy_weight', 'warmup_epochs')
+                           'controller_aggregate', 'baseline_decay', 'entropy_weight', 'warmup_epochs',
+                           'reward_metric_name', 'replay_buffer_size', 'log_prob_every_n_step')
 
-    def __init__(self, *, gradient_clip_val=None, **kwargs):
+    def __init__(self, *, gradient_clip_val=None, batches_per_update: Optional[int] = None, policy_fn=None,
+                 update_kwargs: Optional[Dict[str, Any]] = None, penalty=None, **kwargs):
         own = {key: kwargs.pop(key) for key in self._controller_options if key in kwargs}
+        if policy_fn is not None:
+            raise ValueError('nni_cnas.ENAS trains ENAS\' LSTM controller with REINFORCE; a tianshou policy_fn has no '
+                             'meaning here: drop it (the other arguments of nni.nas.strategy.ENAS work)')
+        if batches_per_update is not None:
+            if 'controller_aggregate' in own and own['controller_aggregate'] != batches_per_update:
+                raise ValueError('batches_per_update and controller_aggregate are the same option; give one')
+            own['controller_aggregate'] = int(batches_per_update)
+        own.update(self._update_options(update_kwargs))
+        if isinstance(penalty, dict):
+            penalty = SampleProfilerPenalty(**penalty)
+        own['penalty'] = penalty
         super().__init__(**kwargs)
+        if self.filter is not None:
+            raise ValueError('ENAS does not support a sampling filter (as nni.nas.strategy.ENAS)')
         self.gradient_clip_val = gradient_clip_val
         self.controller_options = own
+
+    @staticmethod
+    def _update_options(update_kwargs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        if not update_kwargs:
+            return {}
+        unknown = sorted(set(update_kwargs) - set(_UPDATE_KWARGS))
+        if unknown:
+            known = '; '.join(f'{key}: {meaning}' for key, meaning in _UPDATE_KWARGS.items())
+            raise ValueError(f'ENAS update_kwargs {", ".join(unknown)} have no meaning for the REINFORCE controller ({known})')
+        return {'update_times': int(update_kwargs.get('update_times', 1)) * int(update_kwargs.get('repeat', 1)),
+                'update_batch_size': update_kwargs.get('batch_size')}
 
     def module_kwargs(self):
         return dict(super().module_kwargs(), gradient_clip_val=self.gradient_clip_val, **self.controller_options)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import List
+from typing import Callable, List, Optional
 
 import nni.nas.strategy as nni_strategy
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
@@ -15,17 +15,46 @@ from .path import PathSamplingSearch
 __all__ = ['RSPS', 'RspsModule']
 
 
+#: Draws per accepted architecture before a sampling filter is taken to reject (nearly) everything.
+FILTER_TRIES = 1000
+
+
 class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
-    """Uniform single-path training; K uniform subnets; best of ``num_candidates`` uniform ones."""
+    """Uniform single-path training; K uniform subnets; best of ``num_candidates`` uniform ones.
+    With NNI's ``filter`` (a callable on NNI samples, such as a ``RangeProfilerFilter``), every one
+    of them is uniform among the architectures the filter accepts (rejection sampling, as NNI's
+    RandomOneShot)."""
+
+    def __init__(self, training_module, *, filter: Optional[Callable[[Sample], bool]] = None, **kwargs):  # pylint: disable=redefined-builtin
+        super().__init__(training_module, **kwargs)
+        self.filter = filter
+
+    def uniform(self, k: int, rng: random.Random, distinct: bool = True) -> List[Sample]:
+        """``k`` uniform architectures (distinct ones unless ``distinct=False``) the filter accepts."""
+        if self.filter is None:
+            return [self.expand(s) for s in uniform_samples(self.options, k, rng, distinct)]
+        samples, seen = [], set()
+        for _ in range(FILTER_TRIES * k):
+            decided = uniform_samples(self.options, 1, rng, distinct=False)[0]
+            key = repr(sorted(decided.items()))
+            sample = self.expand(decided)
+            if (distinct and key in seen) or not self.filter(sample):
+                continue
+            seen.add(key)
+            samples.append(sample)
+            if len(samples) == k:
+                return samples
+        raise ValueError(f'the sampling filter accepted {len(samples)} of {FILTER_TRIES * k} uniform architectures; '
+                         f'{k} were needed: widen the filter')
 
     def draw(self, rng: random.Random) -> Sample:
-        return self.expand(uniform_samples(self.options, 1, rng, distinct=False)[0])
+        return self.uniform(1, rng, distinct=False)[0]
 
     def top_k(self, k: int) -> List[Sample]:
-        return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum_rng)]
+        return self.uniform(k, self.curriculum_rng)
 
     def export_candidates(self) -> List[Sample]:
-        return [self.expand(s) for s in uniform_samples(self.options, self.num_candidates, self.candidate_rng())]
+        return self.uniform(self.num_candidates, self.candidate_rng())
 
 
 class RSPS(CurriculumStrategy, nni_strategy.RandomOneShot):
@@ -33,17 +62,17 @@ class RSPS(CurriculumStrategy, nni_strategy.RandomOneShot):
 
     A drop-in for ``nni.nas.strategy.RandomOneShot``, except that the exported architecture is the
     best of ``num_candidates`` (100) uniform samples on one validation batch, not a random one.
-    ``gradient_clip_val`` clips the weight gradients' norm.
+    ``filter`` is NNI's: a callable on samples, a ``ProfilerFilter``, or a dict of
+    ``RangeProfilerFilter``'s arguments; paths, K subnets and candidates are uniform among the
+    architectures it accepts. ``gradient_clip_val`` clips the weight gradients' norm.
     """
 
     module_class = RspsModule
     needs_validation_batches = False
 
-    def __init__(self, *, gradient_clip_val=None, filter=None, **kwargs):  # pylint: disable=redefined-builtin
-        if filter is not None:
-            raise ValueError('RSPS samples uniformly from the whole space; a sampling filter is not supported')
-        super().__init__(**kwargs)
+    def __init__(self, *, gradient_clip_val=None, **kwargs):
+        super().__init__(**kwargs)  # NNI's RandomOneShot reads filter (a dict becomes a RangeProfilerFilter)
         self.gradient_clip_val = gradient_clip_val
 
     def module_kwargs(self):
-        return dict(super().module_kwargs(), gradient_clip_val=self.gradient_clip_val)
+        return dict(super().module_kwargs(), gradient_clip_val=self.gradient_clip_val, filter=self.filter)
