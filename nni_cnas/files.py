@@ -45,18 +45,26 @@ def atomic_write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Seq
 
 def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
     """Append ``record`` as one whole JSON line, flushed to disk; after a line torn by a crash
-    while appending, start a fresh line (:func:`read_json_lines` skips the torn one)."""
+    while appending, start a fresh line (:func:`read_json_lines` skips the torn one). Appends are
+    locked (``flock``), so that several processes (``--shard``, array jobs) can share one file."""
+    import fcntl
+
     path = Path(path)
     text = json.dumps(jsonable(record)) + '\n'
-    if path.is_file() and path.stat().st_size:
-        with open(path, 'rb') as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b'\n':
-                text = '\n' + text
-    with open(path, 'a', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    with open(path, 'a+b') as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            f.seek(0, os.SEEK_END)
+            if f.tell():
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b'\n':
+                    text = '\n' + text
+            f.seek(0, os.SEEK_END)
+            f.write(text.encode('utf-8'))
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def read_json_lines(path: Path) -> list:

@@ -30,28 +30,31 @@ def progress(items: Iterable[Item], setting: Optional[bool], description: str, t
 class Countdown:
     """Progress of a series of long searches (a sweep, a quality protocol) as text for each run's
     line, ``[3/12, 2 done in 14.0 min, about 56 min left]``: it works in logs as on a terminal, and
-    leaves the searches' own lines alone. Skipped runs count as done but not in the time."""
+    leaves the searches' own lines alone. Skipped runs count as done but not in the time; with
+    ``jobs`` searches at once, the time left is divided among them."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, jobs: int = 1):
         import time
 
-        self.total, self.done, self.timed, self.seconds = total, 0, 0, 0.0
+        self.total, self.done, self.timed, self.seconds, self.jobs = total, 0, 0, 0.0, max(1, jobs)
         self._clock = time.monotonic
         self._started: Optional[float] = None
 
     def start(self) -> None:
         self._started = self._clock()
 
-    def finish(self, timed: bool = True) -> None:
+    def finish(self, timed: bool = True, seconds: Optional[float] = None) -> None:
+        """One more run done; ``seconds`` its own time when another process ran it."""
         self.done += 1
-        if timed and self._started is not None:
+        if timed and (seconds is not None or self._started is not None):
             self.timed += 1
-            self.seconds += self._clock() - self._started
+            self.seconds += seconds if seconds is not None else self._clock() - self._started
         self._started = None
 
-    def prefix(self) -> str:
-        text = f'[{self.done + 1}/{self.total}'
+    def prefix(self, done: bool = False) -> str:
+        """The next run's position, or with ``done`` the last finished one's."""
+        text = f'[{self.done if done else self.done + 1}/{self.total}'
         if self.timed:
-            left = self.seconds / self.timed * (self.total - self.done)
+            left = self.seconds / self.timed * (self.total - self.done) / self.jobs
             text += f', {self.timed} searched in {self.seconds / 60:.1f} min, about {left / 60:.0f} min left'
         return text + ']'

@@ -75,3 +75,12 @@ def print_table(table: str, md: Optional[str]) -> None:
 
         atomic_write_text(Path(md), table + '\n')
         print(f'wrote {md}')
+
+
+def add_job_options(p) -> None:
+    """``--jobs`` and ``--shard`` of the commands that run many searches (nni_cnas.experiments.jobs)."""
+    p.add_argument('--jobs', type=int, default=1,
+                   help='searches at once on this machine, each with its share of the cores or its own GPU; each '
+                        'writes its lines to search.log in its run folder (default 1)')
+    p.add_argument('--shard', help='I/N: run only every N-th search, starting at the I-th, so that N processes or '
+                                   'machines share the work (and one results file)')

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .common import names, print_table, quiet_libraries
+from .common import add_job_options, names, print_table, quiet_libraries
 
 
 def _ranks_parser(sub) -> None:
@@ -44,6 +44,7 @@ def _quality_parsers(sub) -> None:
     p.add_argument('--runs-dir', required=True, help='folder for the run folders of the searches')
     p.add_argument('--strategies', type=names, help='only these of the protocol\'s strategies (comma-separated)')
     p.add_argument('--seeds', help='only these of the protocol\'s seeds (comma-separated)')
+    add_job_options(p)
     p.set_defaults(run=_cmd_quality)
     p = sub.add_parser('quality-table', help='table and figure of search-quality results',
                        description='Mean and std over seeds per strategy and curriculum of quality results files.')
@@ -105,6 +106,7 @@ def _cmd_sweep_plot(args) -> int:
 
 
 def _cmd_quality(args) -> int:
+    from ..experiments.jobs import check_jobs, parse_shard
     from ..experiments.quality import Protocol, format_quality_table, quality_table, run_protocol
     from ..experiments.sweep import parse_int_list
 
@@ -112,7 +114,8 @@ def _cmd_quality(args) -> int:
         args.strategies or None,
         parse_int_list(args.seeds, '--seeds') if args.seeds else None)
     quiet_libraries()
-    records = run_protocol(protocol, Path(args.results), Path(args.runs_dir))
+    records = run_protocol(protocol, Path(args.results), Path(args.runs_dir), jobs=check_jobs(getattr(args, 'jobs', 1)),
+                           shard=parse_shard(getattr(args, 'shard', None)))
     print(f'\n{len(records)} runs of {args.protocol} in {args.results}')
     print(format_quality_table(quality_table(records)))
     return 0

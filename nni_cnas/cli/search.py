@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from .common import given_options, quiet_libraries
+from .common import add_job_options, given_options, quiet_libraries
 from .experiments import draw_sweep
 from .lookup import print_lookup
 from .options import SWEEP_OWN, add_search_options
@@ -31,6 +31,7 @@ def _sweep_parser(sub) -> None:
     p.add_argument('--seeds', default='0,1,2', help='comma-separated seeds (default 0,1,2)')
     p.add_argument('--out', required=True, help='sweep folder')
     p.add_argument('--png', help='also draw accuracy against K to this PNG when the sweep is done')
+    add_job_options(p)
     add_search_options(p, sweep=True)
     p.set_defaults(run=_cmd_sweep)
 
@@ -98,16 +99,17 @@ def _cmd_trial(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from ..run.config import SearchConfig
+    from ..experiments.jobs import check_jobs, parse_shard
     from ..experiments.sweep import parse_int_list, run_sweep
 
     ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
-    values = given_options(args, skip=('ks', 'seeds', 'out', 'png'))
+    values = given_options(args, skip=('ks', 'seeds', 'out', 'png', 'jobs', 'shard'))
     for name in SWEEP_OWN:
         if name in values:  # only a --config file can hold these; the sweep parser has no such options
             raise UserError(f'a sweep sets {name} itself; remove it from {args.config_file}')
     SearchConfig.from_mapping(values, 'options')  # names and types, before anything runs
     quiet_libraries()
-    results = run_sweep(values, ks, seeds, args.out)
+    results = run_sweep(values, ks, seeds, args.out, jobs=check_jobs(getattr(args, 'jobs', 1)), shard=parse_shard(getattr(args, 'shard', None)))
     print(f'\n{len(results)} finished runs in {args.out}')
     if getattr(args, 'png', None):
         draw_sweep(args.out, args.png, 'cifar10')

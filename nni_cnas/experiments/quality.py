@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
+from .jobs import Shard
 
 __all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
 
@@ -121,14 +122,17 @@ def _record(protocol: Protocol, strategy: str, curriculum: str, seed: int, resul
     }
 
 
-def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None) -> List[Dict[str, Any]]:
-    """Run what is missing from ``results``; returns all its records for this protocol."""
+def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None, jobs: int = 1,
+                 shard: Optional[Shard] = None) -> List[Dict[str, Any]]:
+    """Run what is missing from ``results`` (of this ``shard`` of the grid), ``jobs`` searches at a
+    time; returns the records of the grid (of the shard) that are in ``results``."""
     import sys
 
     from ..benchmarks.nb201 import open_benchmark
     from ..files import append_json_line
     from ..progress import Countdown
-    from ..run.search import finished_before, search_or_resume
+    from ..run.search import finished_before
+    from .jobs import run_searches
 
     stream = stream or sys.stdout
     results, runs_dir = Path(results), Path(runs_dir)
@@ -140,25 +144,29 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None)
                             'give another --results file, or restore the protocol file they came from')
         done[record['run']] = record
     results.parent.mkdir(parents=True, exist_ok=True)
-    grid = protocol.grid()
-    countdown = Countdown(len(grid))
+    grid = (shard or Shard()).take(protocol.grid())
+    countdown = Countdown(len(grid), jobs)
+    tasks = []
     for strategy, curriculum, seed in grid:
         name = run_name(strategy, curriculum, seed)
-        prefix = f'{countdown.prefix()} {name}'
         if name in done:
-            print(f'{prefix}: in {results}, skipped', file=stream, flush=True)
+            print(f'{countdown.prefix()} {name}: in {results}, skipped', file=stream, flush=True)
             countdown.finish(timed=False)
             continue
-        config = protocol.config(strategy, curriculum, seed, runs_dir)
-        skipped = finished_before(Path(config.out))
-        countdown.start()
-        result = search_or_resume(config, prefix, stream)
-        countdown.finish(timed=not skipped)
-        done[name] = _record(protocol, strategy, curriculum, seed, result)
+        tasks.append((name, protocol.config(strategy, curriculum, seed, runs_dir), (strategy, curriculum, seed)))
+    fresh = {name for name, config, _ in tasks if not finished_before(Path(config.out))}
+    cells = {name: cell for name, _, cell in tasks}
+
+    def record(task, result):
+        name = task[0]
+        countdown.finish(timed=name in fresh, seconds=result.get('search_seconds'))
+        done[name] = _record(protocol, *cells[name], result)
         append_json_line(results, done[name])
-        print(f'{prefix}: test accuracy {done[name]["test_acc"]}, Kendall tau '
+        print(f'{countdown.prefix(done=True)} {name}: test accuracy {done[name]["test_acc"]}, Kendall tau '
               f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
-    return [done[run_name(*cell)] for cell in grid]
+
+    run_searches([(name, config) for name, config, _ in tasks], jobs, stream, record)
+    return [done[run_name(*cell)] for cell in grid if run_name(*cell) in done]
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:

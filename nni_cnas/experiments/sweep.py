@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from ..progress import Countdown
 from ..run.search import finished_before, search_or_resume
+from .jobs import Shard, run_searches
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
@@ -33,8 +34,10 @@ def run_folder_name(k: int, seed: int) -> str:
     return f'k{k}-s{seed}'
 
 
-def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, stream=None) -> List[Dict]:
-    """Run every (K, seed) not finished yet; returns all results of the sweep folder."""
+def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, stream=None,
+              jobs: int = 1, shard: Optional[Shard] = None) -> List[Dict]:
+    """Run every (K, seed) (of this ``shard``) not finished yet, ``jobs`` at a time; returns all
+    results of the sweep folder."""
     import sys
 
     from ..run.config import SearchConfig
@@ -51,12 +54,15 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
                 values['curriculum'] = 'none'
                 values.pop('estimator', None)
             configs.append(SearchConfig.from_mapping(values, 'sweep options').resolve())  # all checked before any run
-    countdown = Countdown(len(configs))
-    for config in configs:
-        skipped = finished_before(Path(config.out))
-        countdown.start()
-        search_or_resume(config, f'{countdown.prefix()} k={config.k} seed={config.seed}', stream)
-        countdown.finish(timed=not skipped)
+    configs = (shard or Shard()).take(configs)
+    countdown = Countdown(len(configs), jobs)
+    fresh = {config.out for config in configs if not finished_before(Path(config.out))}
+
+    def finished(task, result):
+        countdown.finish(timed=task[1].out in fresh, seconds=result.get('search_seconds'))
+        print(f'{countdown.prefix(done=True)} {task[0]}: done', file=stream, flush=True)
+
+    run_searches([(f'k={config.k} seed={config.seed}', config) for config in configs], jobs, stream, finished)
     return sweep_results(out)
 
 

@@ -339,6 +339,7 @@ def _result(config, space, sample, search_module, benchmark, benchmark_dataset, 
         'lookup_test': lookup[benchmark_dataset]['test'] if lookup else None,
         'lookup_valid': lookup[benchmark_dataset]['valid'] if lookup else None,
         'search_seconds': round(time.time() - started, 2),
+        'finished_at': round(time.time(), 3),
         'run_folder': str(run.path),
     }
     genotype = contract.genotype_of(space, sample)

@@ -1,0 +1,139 @@
+"""Several searches at once (``--jobs N``) and a protocol split over machines (``--shard I/N``).
+
+With ``jobs > 1`` each search runs in a process of its own (``spawn``: a fresh interpreter, so torch
+starts with the environment set here), with its share of this machine's cores as torch threads
+(:func:`nni_cnas.threads.default_threads`), or, when there are CUDA GPUs, its own GPU
+(``CUDA_VISIBLE_DEVICES``, round robin). Each search writes its lines to ``search.log`` in its run
+folder; this process prints one line per search started and finished, and is the only writer of
+a protocol's results file. Several such processes (a cluster array job, an nnictl experiment) may
+share one results file: appends are locked (:func:`nni_cnas.files.append_json_line`), and
+``--shard I/N`` gives process I every N-th search.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import UserError
+
+__all__ = ['Shard', 'parse_shard', 'run_searches']
+
+
+class Shard:
+    """Process ``index`` (1-based) of ``count``: every ``count``-th item, starting at ``index``."""
+
+    def __init__(self, index: int = 1, count: int = 1):
+        self.index, self.count = index, count
+
+    def take(self, items: Sequence) -> List:
+        return [item for position, item in enumerate(items) if position % self.count == self.index - 1]
+
+    def __str__(self) -> str:
+        return f'{self.index}/{self.count}'
+
+
+def parse_shard(text: Optional[str]) -> Shard:
+    if not text:
+        return Shard()
+    index, sep, count = text.partition('/')
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        raise UserError(f'--shard takes I/N (this process is shard I of N), such as 2/4; not {text!r}') from None
+    if not sep or not 1 <= index <= count:
+        raise UserError(f'--shard {text}: I/N needs 1 <= I <= N')
+    return Shard(index, count)
+
+
+def check_jobs(jobs: int) -> int:
+    if jobs < 1:
+        raise UserError(f'--jobs must be 1 or more, not {jobs}')
+    return jobs
+
+
+#: One search: (what to call it in progress lines, the resolved SearchConfig).
+Task = Tuple[str, Any]
+
+
+def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[Task, Dict[str, Any]], None]) -> None:
+    """Run ``tasks`` (``search_or_resume`` each: finished ones are read, interrupted ones resumed),
+    ``jobs`` at a time; ``on_result`` gets each result in this process, as it arrives."""
+    from pathlib import Path
+
+    from ..run.search import finished_before, search_or_resume
+
+    check_jobs(jobs)
+    pending = [task for task in tasks if not finished_before(Path(task[1].out))]
+    if jobs == 1 or len(pending) <= 1:
+        for task in tasks:
+            on_result(task, search_or_resume(task[1], task[0], stream))
+        return
+    for task in tasks:
+        if task not in pending:  # read here: no process to start for a finished search
+            on_result(task, search_or_resume(task[1], task[0], stream))
+    tasks = pending
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context('spawn')
+    slots = context.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                                                initargs=(slots, jobs, _gpu_count())) as pool:
+        futures = {}
+        for task in tasks:
+            futures[pool.submit(_search_in_worker, task[0], task[1])] = task
+            print(f'{task[0]}: queued ({task[1].out}/search.log)', file=stream, flush=True)
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                task = futures[future]
+                on_result(task, future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # noqa: BLE001  (no usable CUDA: run on the CPU)
+        return 0
+
+
+def _start_worker(slots, jobs: int, gpus: int) -> None:
+    """Before torch is imported in the worker: its GPU, or its share of the cores."""
+    try:
+        slot = slots.get(timeout=60)
+    except queue.Empty:
+        slot = os.getpid()
+    from ..threads import default_threads
+
+    if gpus:
+        os.environ['CUDA_VISIBLE_DEVICES'] = str(slot % gpus)
+    os.environ.setdefault('OMP_NUM_THREADS', str(default_threads(jobs)))
+
+
+def _search_in_worker(prefix: str, config) -> Dict[str, Any]:
+    import dataclasses
+    from pathlib import Path
+
+    from ..cli.common import quiet_libraries
+    from ..run.search import search_or_resume
+
+    quiet_libraries()
+    if config.threads is None:
+        config = dataclasses.replace(config, threads=int(os.environ['OMP_NUM_THREADS']))
+    folder = Path(config.out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(folder / 'search.log', 'a', encoding='utf-8')
+    except OSError as error:
+        raise UserError(f'cannot write the run folder {folder}: {error.strerror}') from None
+    with log:
+        return search_or_resume(config, prefix, log)

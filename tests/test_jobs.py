@@ -1,0 +1,82 @@
+"""Several searches at once (``--jobs``), a protocol split over processes (``--shard``), and one
+results file shared by several processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+from nni_cnas.cli import main
+from nni_cnas.errors import UserError
+from nni_cnas.experiments.jobs import parse_shard
+from nni_cnas.experiments.quality import Protocol, read_results, run_protocol
+from nni_cnas.files import append_json_line, read_json_lines
+
+from test_quality import write_protocol
+
+SWEEP = ['--dataset', 'digits', '--subset', '64', '--epochs', '12', '--channels', '4', '--cells', '1',
+         '--batch-size', '16', '--candidates', '4', '--selection-size', '32', '--strategy', 'rsps', '--no-tensorboard']
+
+
+def test_jobs_run_searches_at_once_each_in_its_process_and_each_result_lands_once(tmp_path, capsys):
+    out = tmp_path / 'sweep'
+    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *SWEEP]) == 0
+    log = capsys.readouterr().out
+    results = [json.loads((out / name / 'result.json').read_text()) for name in ('k0-s0', 'k2-s0')]
+    spans = [(r['finished_at'] - r['search_seconds'], r['finished_at']) for r in results]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans  # they ran at the same time
+    for name in ('k0-s0', 'k2-s0'):
+        assert 'searching in' in (out / name / 'search.log').read_text()  # each search's own lines
+        assert log.count(f'k={name[1]} seed=0: done') == 1
+    # Each took half of the machine's cores (config.yaml records the threads it ran with).
+    from nni_cnas.threads import default_threads
+
+    assert all(f'threads: {default_threads(2)}' in (out / name / 'config.yaml').read_text() for name in ('k0-s0', 'k2-s0'))
+    # Run again: everything is finished, nothing runs twice.
+    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *SWEEP]) == 0
+    assert capsys.readouterr().out.count('finished before, skipped') == 2
+
+
+def test_shards_split_a_protocol_and_share_its_results_file(tmp_path, nb201_table):
+    protocol = Protocol.load(write_protocol(tmp_path / 'p.yaml', seeds=[0, 1]))
+    results = tmp_path / 'results.jsonl'
+    first = run_protocol(protocol, results, tmp_path / 'runs', shard=parse_shard('1/2'))
+    second = run_protocol(protocol, results, tmp_path / 'runs', shard=parse_shard('2/2'))
+    assert [r['run'] for r in first] == ['rsps-none-s0', 'rsps-none-s1']
+    assert [r['run'] for r in second] == ['rsps-epoch-s0', 'rsps-epoch-s1']
+    assert sorted(r['run'] for r in read_results(results)) == sorted(r['run'] for r in first + second)
+    everything = run_protocol(protocol, results, tmp_path / 'runs')  # the whole grid is there: nothing runs
+    assert len(everything) == 4 and len(read_results(results)) == 4
+
+
+@pytest.mark.parametrize('text, message', [('3', 'takes I/N'), ('0/2', '1 <= I <= N'), ('3/2', '1 <= I <= N'),
+                                           ('a/b', 'takes I/N')])
+def test_a_bad_shard_is_one_clear_error(text, message):
+    with pytest.raises(UserError, match=message):
+        parse_shard(text)
+
+
+def test_bad_jobs_is_refused_in_one_line(tmp_path, capsys):
+    assert main(['sweep', '--ks', '0', '--seeds', '0', '--jobs', '0', '--out', str(tmp_path / 's'), *SWEEP]) == 2
+    assert capsys.readouterr().err.strip() == 'nni-cnas: error: --jobs must be 1 or more, not 0'
+
+
+def _append_many(path, writer, count):
+    for i in range(count):
+        append_json_line(path, {'writer': writer, 'i': i, 'padding': 'x' * 2000})
+
+
+def test_processes_appending_to_one_results_file_never_tear_a_line(tmp_path):
+    path = tmp_path / 'shared.jsonl'
+    context = multiprocessing.get_context('spawn')
+    writers = [context.Process(target=_append_many, args=(path, w, 100)) for w in range(4)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(60)
+        assert process.exitcode == 0
+    records = list(read_json_lines(path))
+    assert len(records) == 400 and len(path.read_text().splitlines()) == 400
+    assert sorted((r['writer'], r['i']) for r in records) == [(w, i) for w in range(4) for i in range(100)]
