@@ -1,10 +1,11 @@
 """The pass/skip table of NNI's hub test grid (tests/test_hub.py), from pytest's JUnit XML.
 
     .venv/bin/python -m pytest -m "" tests/test_hub.py --junitxml=grid.xml
-    .venv/bin/python scripts/hub_grid_table.py grid.xml > docs/hub-grid-table.md
+    .venv/bin/python scripts/hub_grid_table.py grid.xml [rerun.xml ...]
 
 A cell is the result plain / with the ``epoch`` curriculum: ``pass``, ``skip`` (with NNI's reason
-below the table) or ``FAIL`` (with the first line of the error).
+below the table) or ``FAIL`` (with the first line of the error). A later file's result of a
+configuration replaces an earlier one's (a rerun of some configurations after a fix).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hub_grid import CURRICULA, SPACES, STRATEGIES  # noqa: E402
 
 
 def outcomes(xml_path: str):
-    """``{(space, strategy, curriculum): (outcome, message)}``."""
+    """``{(space, strategy, curriculum): (outcome, message, seconds)}``."""
     results = {}
     for case in ElementTree.parse(xml_path).getroot().iter('testcase'):
         match = re.fullmatch(r'test_hub_space\[(.+)-(\w+)-(none|epoch)\]', case.get('name', ''))
@@ -60,6 +61,9 @@ def table(results) -> str:
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 2:
-        sys.exit('usage: hub_grid_table.py GRID.xml')
-    sys.stdout.write(table(outcomes(sys.argv[1])))
+    if len(sys.argv) < 2:
+        sys.exit('usage: hub_grid_table.py GRID.xml [RERUN.xml ...]')
+    merged = {}
+    for path in sys.argv[1:]:
+        merged.update(outcomes(path))
+    sys.stdout.write(table(merged))
