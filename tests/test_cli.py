@@ -134,6 +134,8 @@ BAD_SEARCHES = {
     'table cut mid-line': (['--nb201-table', cut_table], 'line 3 is not a valid NAS-Bench-201 table row'),
     'fp16 on the CPU': (['--precision', '16-mixed', '--device', 'cpu'], '--precision 16-mixed needs a CUDA GPU'),
     'unknown precision': (['--precision', 'fp8'], "unknown precision 'fp8'"),
+    'one GPU on a CPU machine': (['--device', 'cuda:1'], '--device cuda:1: torch sees no CUDA GPU'),
+    'GPU index not a number': (['--device', 'cuda:x'], "unknown device 'cuda:x'"),
     'space options of our own space': (['--space-options', 'width=4'], '--space-options applies to NNI\'s hub spaces'),
     'space options not KEY=VALUE': (['--space', 'nni:darts', '--space-options', 'width'], 'takes KEY=VALUE items'),
     'space options not a value': (['--space', 'nni:darts', '--space-options', 'width=(4'], 'not a number, tuple'),
@@ -143,6 +145,14 @@ BAD_SEARCHES = {
     'hub constructor refusal': (['--space', 'nni:darts', '--cells', '1', '--dataset', 'folder',
                                  '--data-dir', lambda p: image_folder(p, [str(i) for i in range(10)])], 'is invalid'),
 }
+
+
+def test_device_picks_one_gpu_as_lightning_names_it():
+    from nni_cnas.run.config import lightning_device
+
+    assert lightning_device('cuda:3') == ('gpu', [3])
+    assert lightning_device('cuda') == ('gpu', 1) and lightning_device('auto') == ('auto', 1)
+    assert lightning_device('cpu') == ('cpu', 1)
 
 
 def test_search_on_an_nni_hub_space(capsys, tmp_path):

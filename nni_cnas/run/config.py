@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
 from ..errors import UserError
@@ -24,6 +25,22 @@ from ..strategies import registry
 __all__ = ['SearchConfig', 'DEVICES', 'GROUPS', 'flag_of']
 
 DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
+#: ``cuda:I``: one GPU by its index (also accepted for --device).
+_CUDA_INDEX = re.compile(r'cuda:(\d+)')
+
+
+def cuda_index(device: str) -> Optional[int]:
+    """The GPU index of ``--device cuda:I``, else None."""
+    match = _CUDA_INDEX.fullmatch(device or '')
+    return int(match.group(1)) if match else None
+
+
+def lightning_device(device: str) -> Tuple[str, Any]:
+    """Lightning's ``(accelerator, devices)`` of ``--device``: ``cuda:I`` is GPU ``[I]``."""
+    index = cuda_index(device)
+    if index is not None:
+        return 'gpu', [index]
+    return ('gpu' if device == 'cuda' else device), 1
 #: The CLI's option groups, in the order ``--help`` shows them.
 GROUPS = ('what to search', 'data', 'network and training', 'strategy', 'run')
 
@@ -131,7 +148,7 @@ class SearchConfig:
                               'against NAS-Bench-201 (Kendall tau; 0: off)')
     rank_samples: int = _option(1000, 'validation images that score them', positive=True)
     seed: int = _option(0, group='run')
-    device: str = _option('auto', 'auto is the GPU when there is one', group='run', choices=DEVICES)
+    device: str = _option('auto', 'auto is the GPU when there is one; cuda:I is GPU I', group='run', choices=DEVICES)
     threads: Optional[int] = _option(None, 'CPU threads of torch (0: torch\'s own default)', group='run', minimum=0,
                                      default_text='the cores this process may use; OpenMP waits passively')
     out: Optional[str] = _option(None, 'run folder', group='run',
@@ -163,7 +180,7 @@ class SearchConfig:
             choices = field.metadata['choices']
             if value is not None and choices is not None:
                 allowed = choices() if callable(choices) else choices
-                if value not in allowed:
+                if value not in allowed and not (field.name == 'device' and cuda_index(value) is not None):
                     raise UserError(f'unknown {field.name.replace("_", " ")} {value!r}; choose one of {", ".join(allowed)}')
         space = get_space(self.space)
         strategy = registry.get(self.strategy)
@@ -377,13 +394,16 @@ def _all_spaces():
 def _uses_cuda(device: str) -> bool:
     import torch
 
-    return device in ('gpu', 'cuda') or (device == 'auto' and torch.cuda.is_available())
+    return device in ('gpu', 'cuda') or cuda_index(device) is not None or (device == 'auto' and torch.cuda.is_available())
 
 
 def _check_device(device: str) -> None:
     import torch
 
-    if device in ('gpu', 'cuda') and not torch.cuda.is_available():
+    if (device in ('gpu', 'cuda') or cuda_index(device) is not None) and not torch.cuda.is_available():
         raise UserError(f'--device {device}: torch sees no CUDA GPU here; use --device cpu (or auto)')
+    index = cuda_index(device)
+    if index is not None and index >= torch.cuda.device_count():
+        raise UserError(f'--device {device}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0')
     if device == 'mps' and not torch.backends.mps.is_available():
         raise UserError('--device mps: this machine has no Apple GPU; use --device cpu (or auto)')

@@ -125,13 +125,14 @@ class LanguageModelModule(_SearchOptimiser, SupervisedLearningModule):
 
 
 def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,
-                    accelerator: str = 'auto', callbacks: Optional[List] = None,
+                    accelerator: str = 'auto', devices: Any = 1, callbacks: Optional[List] = None,
                     progress_bar: bool = False, logger: Any = False, precision: str = '32') -> Lightning:
-    """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one), with
-    Lightning's ``precision`` of the training steps."""
+    """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one) and
+    Lightning's ``devices`` (one, or ``[I]`` for GPU I), with Lightning's ``precision`` of the
+    training steps."""
     callbacks = list(callbacks or [])
     trainer = Trainer(
-        max_epochs=max_epochs, accelerator=accelerator, devices=1, logger=logger, precision=precision,
+        max_epochs=max_epochs, accelerator=accelerator, devices=devices, logger=logger, precision=precision,
         # Checkpoints only through a callback we pass (nni_cnas.run.checkpoint), never Lightning's default one.
         enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
         enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,

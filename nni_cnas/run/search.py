@@ -28,7 +28,7 @@ from .._version import __version__
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 from ..strategies import registry
 from ..threads import apply_thread_policy
-from .config import SearchConfig
+from .config import SearchConfig, lightning_device
 from .memory import check_search_memory
 
 __all__ = ['run_search', 'resume_search', 'search_or_resume', 'finished_before', 'build_strategy', 'seed_everything']
@@ -274,9 +274,9 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
         from pytorch_lightning.loggers import TensorBoardLogger
 
         logger = TensorBoardLogger(str(run.path / 'tensorboard'), name='', version='', default_hp_metric=False)
+    accelerator, devices = lightning_device(config.device)
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
-                                accelerator='gpu' if config.device == 'cuda' else config.device,
-                                callbacks=[recorder, checkpoints],
+                                accelerator=accelerator, devices=devices, callbacks=[recorder, checkpoints],
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
         # A full (pickle) load: NNI's evaluator module keeps classes in its hyperparameters, which
