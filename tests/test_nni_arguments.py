@@ -193,9 +193,10 @@ def test_darts_expectation_penalty_with_the_curriculum(curriculum, tmp_path):
 # ---------------------------------------------------------------------------- Proxyless
 
 
-@pytest.mark.parametrize('curriculum', ['none', 'epoch', 'batch'])
-def test_proxyless_runs_with_the_curriculum(curriculum, tmp_path):
-    strategy = nni_cnas.Proxyless(curriculum=curriculum, k=3)
+@pytest.mark.parametrize('curriculum, estimator', [('none', 'exact'), ('epoch', 'exact'), ('batch', 'exact'),
+                                                  ('epoch', 'amortised')])
+def test_proxyless_runs_with_the_curriculum(curriculum, estimator, tmp_path):
+    strategy = nni_cnas.Proxyless(curriculum=curriculum, estimator=estimator, k=3)
     run(strategy, tmp_path)
     module = strategy.search_module
     assert module.curriculum.schedule == curriculum
