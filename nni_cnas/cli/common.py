@@ -1,11 +1,9 @@
 """What the nni-cnas commands share: a parser that fails in one line, the YAML of --config under the
-command line's options, quiet libraries, comma lists and tables."""
+command line's options, comma lists and tables."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -22,21 +20,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UserError(f'{message} (see {self.prog} --help)')
-
-
-def quiet_libraries() -> None:
-    """Lightning and NNI announce devices, tips and deprecations on every run; keep warnings only."""
-    # Importing them sets their loggers' levels; ours are set after.
-    import nni.nas.evaluator.pytorch  # noqa: F401  pylint: disable=unused-import
-    import pytorch_lightning  # noqa: F401  pylint: disable=unused-import
-
-    for name in ('pytorch_lightning', 'lightning_fabric', 'nni'):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # "Validation dataloaders are missing": expected, one-shot strategies run no validation loop.
-    logging.getLogger('nni.nas.evaluator.pytorch.lightning').setLevel(logging.ERROR)
-    warnings.filterwarnings('ignore', message=r'.*LeafSpec.*')
-    warnings.filterwarnings('ignore', message=r'.*does not have many workers.*')
-    warnings.filterwarnings('ignore', message=r'.*You defined a `validation_step` but have no `val_dataloader`.*')
 
 
 def load_yaml(path: str) -> dict:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_job_options, names, print_table, quiet_libraries
+from ..quiet import quiet_libraries
+from .common import add_job_options, names, print_table
 
 
 def _ranks_parser(sub) -> None:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ..errors import UserError
-from .common import add_job_options, given_options, quiet_libraries
+from ..quiet import quiet_libraries
+from .common import add_job_options, given_options
 from .experiments import draw_sweep
 from .lookup import print_lookup
 from .options import SWEEP_OWN, add_search_options

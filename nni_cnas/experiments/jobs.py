@@ -123,7 +123,7 @@ def _search_in_worker(prefix: str, config) -> Dict[str, Any]:
     import dataclasses
     from pathlib import Path
 
-    from ..cli.common import quiet_libraries
+    from ..quiet import quiet_libraries
     from ..run.search import search_or_resume
 
     quiet_libraries()
