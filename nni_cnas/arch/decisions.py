@@ -74,14 +74,15 @@ class CellDecisions(Decisions):
             for i in node_indices:
                 nodes[f'{cell}/node_{i}'] = (cell, i, slots)
         covered = {label for cell, i, slots in nodes.values() for label in self._labels(cell, i, slots)}
+        # A node's decision takes the place of its first op label, in the space's label order.
+        first_op = {f'{cell}/op_{i}_0': node for node, (cell, i, _) in nodes.items()}
         merged: Dict[str, List[Any]] = {}
         for label, values in options.items():
-            if label not in covered:
+            if label in first_op:
+                _, i, slots = nodes[first_op[label]]
+                merged[first_op[label]] = self._node_values(i, slots, values)
+            elif label not in covered:
                 merged[label] = list(values)
-                continue
-            for node, (cell, i, slots) in nodes.items():
-                if label == f'{cell}/op_{i}_0' and node not in merged:
-                    merged[node] = self._node_values(i, slots, options[label])
         self.nodes = nodes
         super().__init__(merged, multiple)
 

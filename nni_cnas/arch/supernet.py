@@ -229,7 +229,7 @@ _SWITCHES = (
     (DifferentiableMixedInput, _FixableInput),
     (DifferentiableMixedLayer, _FixableLayer),
 )
-_SWITCHED: Dict[tuple, type] = {}
+_SUBCLASSES: Dict[tuple, type] = {}
 
 
 class _ExportableOperation:
@@ -247,9 +247,9 @@ def _subclass(module: nn.Module, mixin: type) -> None:
     ``torch.nn.utils.parametrize`` does (one subclass per class)."""
     cls = type(module)
     key = (cls, mixin)
-    if key not in _SWITCHED:
-        _SWITCHED[key] = type(f'{mixin.__name__.strip("_")}{cls.__name__}', (mixin, cls), {'__module__': cls.__module__})
-    module.__class__ = _SWITCHED[key]
+    if key not in _SUBCLASSES:
+        _SUBCLASSES[key] = type(f'{mixin.__name__.strip("_")}{cls.__name__}', (mixin, cls), {'__module__': cls.__module__})
+    module.__class__ = _SUBCLASSES[key]
 
 
 def adapt_supernet_module(module: nn.Module) -> nn.Module:

@@ -128,6 +128,10 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
     def end_of_epoch(self) -> None:
         """Algorithm work at the end of each epoch (ENAS trains its controller here)."""
 
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        self._cache.clear()  # decisions and alphas are of the supernet
+
     @property
     def decisions(self) -> Decisions:
         """The space's independent decisions (read once): NNI's labels, or the space's own

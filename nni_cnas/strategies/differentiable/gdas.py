@@ -151,7 +151,10 @@ class GdasModule(DartsModule):
         self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
 
     def resample(self) -> Sample:
-        alphas = self.arch_parameters()
+        # The alphas are fixed once the supernet is built: walk its modules once, not every step.
+        alphas = self._cache.get('alphas')
+        if alphas is None:
+            alphas = self._cache['alphas'] = self.arch_parameters()
         drawn = [straight_through_gumbel(alpha, self.tau) for alpha in alphas]
         # The forwards need the drawn ops on the host: one read for all parameters (one device sync).
         indices = torch.stack([index for _, index in drawn]).tolist() if drawn else []

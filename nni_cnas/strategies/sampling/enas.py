@@ -59,7 +59,6 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
 
     def set_model(self, model) -> None:
         super().set_model(model)
-        self._cache.pop('decisions', None)
         self.controller = LstmController(self.options)
 
     def configure_architecture_optimizers(self):
