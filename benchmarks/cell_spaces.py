@@ -34,7 +34,7 @@ def child(args) -> dict:
     from step_cost import StepTimer
 
     from overhead import peak_rss_bytes, synthetic
-    from nni_cnas.cli.common import quiet_libraries
+    from nni_cnas.quiet import quiet_libraries
     from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
     from nni_cnas.run.config import SearchConfig
     from nni_cnas.run.search import build_strategy, seed_everything

@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument('--retrain-tokens', type=int, default=200_000)
     args = parser.parse_args()
 
-    from nni_cnas.cli.common import quiet_libraries
+    from nni_cnas.quiet import quiet_libraries
     from nni_cnas.files import append_json_line, read_json_lines
 
     results = Path(args.results)

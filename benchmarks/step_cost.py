@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import Callback
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import build, synthetic  # noqa: E402
-from nni_cnas.cli.common import quiet_libraries  # noqa: E402
+from nni_cnas.quiet import quiet_libraries  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
 
 STRATEGIES = ('darts', 'nni-darts', 'darts-v2', 'amended-darts')

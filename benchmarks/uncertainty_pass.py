@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.cli.common import quiet_libraries  # noqa: E402
+from nni_cnas.quiet import quiet_libraries  # noqa: E402
 from nni_cnas.run.search import seed_everything  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
