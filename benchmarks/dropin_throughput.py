@@ -28,7 +28,7 @@ PAIRS = {
 }
 
 
-def step_seconds(make_strategy, space_kwargs, images: int, batch: int) -> list:
+def step_seconds(make_strategy, space_kwargs, images: int, batch: int, accelerator: str = 'cpu') -> list:
     import torch
     from nni.nas.evaluator.pytorch import Classification, DataLoader
     from nni.nas.experiment import NasExperiment
@@ -43,15 +43,19 @@ def step_seconds(make_strategy, space_kwargs, images: int, batch: int) -> list:
 
     class Timer(Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if accelerator != 'cpu':
+                torch.cuda.synchronize()
             self.started = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if accelerator != 'cpu':
+                torch.cuda.synchronize()  # the step's queued GPU work belongs to it
             if batch_idx > 0:
                 times.append(time.perf_counter() - self.started)
 
     evaluator = Classification(train_dataloaders=DataLoader(data, batch_size=batch),
                                val_dataloaders=DataLoader(data, batch_size=batch), max_epochs=1, num_classes=10,
-                               accelerator='cpu', logger=False, enable_checkpointing=False, enable_model_summary=False,
+                               accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False, enable_model_summary=False,
                                enable_progress_bar=False, callbacks=[Timer()])
     space = NasBench201(**space_kwargs) if 'stem_out_channels' in space_kwargs else HubDarts(**space_kwargs)
     with tempfile.TemporaryDirectory() as folder:
@@ -68,6 +72,7 @@ def main():
     parser.add_argument('--images', type=int, default=160)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--accelerator', default='cpu', help='Lightning\'s accelerator: cpu, or gpu (one GPU)')
     parser.add_argument('--out', type=Path)
     args = parser.parse_args()
 
@@ -89,7 +94,8 @@ def main():
         for _ in range(args.repeats):
             for side, make in (('nni', lambda: getattr(nni_strategy, theirs)()),
                                ('nni_cnas', lambda: getattr(nni_cnas, ours)(curriculum=None, num_candidates=1))):
-                medians[side].append(statistics.median(step_seconds(make, space, args.images, args.batch_size)))
+                medians[side].append(statistics.median(step_seconds(make, space, args.images, args.batch_size,
+                                                                    args.accelerator)))
         nni_s, ours_s = statistics.median(medians['nni']), statistics.median(medians['nni_cnas'])
         row = dict(pair=label, space='hub DARTS(width=8, num_cells=3)' if label != 'Proxyless' else 'hub NasBench201(8, 1)',
                    nni_images_per_s=args.batch_size / nni_s, nni_cnas_images_per_s=args.batch_size / ours_s,
@@ -99,7 +105,7 @@ def main():
               f'ours/NNI {row["ratio"]:.2f}', flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(dict(threads=args.threads, batch_size=args.batch_size, images=args.images,
+        args.out.write_text(json.dumps(dict(accelerator=args.accelerator, threads=args.threads, batch_size=args.batch_size, images=args.images,
                                             rows=rows), indent=1) + '\n')
 
 

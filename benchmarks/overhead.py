@@ -28,7 +28,8 @@ from pytorch_lightning.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nni_cnas.cli.common import names, quiet_libraries  # noqa: E402
+from nni_cnas.cli.common import names  # noqa: E402
+from nni_cnas.quiet import quiet_libraries  # noqa: E402
 from nni_cnas.data import Augmentation, ImageSet, SearchData  # noqa: E402
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
@@ -60,6 +61,11 @@ def synthetic(samples: int, size: int = 32) -> SearchData:
     return SearchData('synthetic', split(), split(), 10, (0.5,) * 3, (0.25,) * 3, Augmentation(4, True), None)
 
 
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class EpochTimer(Callback):
     """Wall time and CPU time (all threads of the process) of each epoch. CPU time barely moves
     when other work shares the machine; wall time is what a user waits."""
@@ -68,9 +74,11 @@ class EpochTimer(Callback):
         self.durations = []
 
     def on_train_epoch_start(self, trainer, pl_module):
+        _synchronize()
         self._start = (time.perf_counter(), time.process_time())
 
     def on_train_epoch_end(self, trainer, pl_module):
+        _synchronize()  # a GPU's queued work belongs to the epoch
         wall, cpu = self._start
         self.durations.append((time.perf_counter() - wall, time.process_time() - cpu))
 
@@ -80,7 +88,8 @@ def build(args, strategy_name: str, variant: str, data: SearchData, epochs: int,
         if strategy_name == 'enas' else {}
     _, curriculum, estimator = next(v for v in VARIANTS if v[0] == variant)
     config = SearchConfig(strategy=strategy_name, curriculum=curriculum, k=None if curriculum == 'none' else args.k,
-                          estimator=estimator,
+                          estimator=estimator, uncertainty_precision=args.uncertainty_precision if curriculum != 'none'
+                          and estimator == 'exact' else 'auto',
                           epochs=epochs, channels=args.channels, cells=args.cells, batch_size=args.batch_size,
                           out='unused', **controller).resolve()
     seed_everything(0)
@@ -141,6 +150,8 @@ def main():
     parser.add_argument('--variants', type=names,
                         help='comma-separated subset of ' + ','.join(v[0] for v in VARIANTS[1:])
                         + ' (plain is always measured); default all')
+    parser.add_argument('--uncertainty-precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help='arithmetic of the exact estimator\'s passes (auto: bf16 on a GPU that computes it natively)')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--memory-child', nargs=2, metavar=('STRATEGY', 'VARIANT'), help=argparse.SUPPRESS)

@@ -68,11 +68,14 @@ def _search_config(args):
 
 
 def _cmd_search(args) -> int:
+    from ..launch import launch_rank
     from ..run.search import resume_search, run_search
 
     config = _search_config(args)
     quiet_libraries()
     result = resume_search(args.resume) if config is None else run_search(config)
+    if launch_rank() > 0:  # a DDP rank other than 0: rank 0 prints the result
+        return 0
     print(f'\nfound architecture: {result["arch"]}')
     print(f'  selected by {result["selected_by"]}'
           + (f' (score {result["selection_score"]:.4f})' if result['selection_score'] is not None else ''))
@@ -90,10 +93,13 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_trial(args) -> int:
+    from ..launch import launch_rank
     from ..run.trial import run_trial
 
     quiet_libraries()
     result = run_trial(given_options(args))
+    if launch_rank() > 0:
+        return 0
     print(f'\nfound architecture: {result["arch"]}\n  run folder: {result["run_folder"]}')
     return 0
 

@@ -50,6 +50,9 @@ class Curriculum(nn.Module):
         self.loss_history = LossHistory()
         self.rng = random.Random(seed)
         self._applied: List[torch.Tensor] = []
+        #: Sums a tensor over the ranks in place, under DDP (set by the search module): batch
+        #: weights are normalised over the global batch, the amortised history combined each epoch.
+        self.reduce_sum: Optional[Callable[[torch.Tensor], None]] = None
 
     # ------------------------------------------------------------------ what the config says
 
@@ -107,8 +110,9 @@ class Curriculum(nn.Module):
         if self.per_epoch:
             return self.data_weights.lookup(batch[2])
         if self.amortised:
-            return data_weights(sigma_from_sums(*self.loss_history.loss_sums(batch[2].to(self.loss_history.losses.device))))
-        return weights_from_losses(measure(batch))
+            sums = self.loss_history.loss_sums(batch[2].to(self.loss_history.losses.device))
+            return data_weights(sigma_from_sums(*sums), self.reduce_sum)
+        return weights_from_losses(measure(batch), self.reduce_sum)
 
     def record(self, batch, losses: Optional[torch.Tensor], weights: Optional[torch.Tensor]) -> None:
         """After a weight step: its per-sample losses (the amortised history; None when the
@@ -119,7 +123,10 @@ class Curriculum(nn.Module):
                              else torch.ones(len(batch[0]), device=batch[0].device))
 
     def end_epoch(self, epoch: int, max_epochs: int, measure: MeasureSplit) -> None:
-        """The epoch schedule's update for the next epoch (none after the last one)."""
+        """The epoch schedule's update for the next epoch (none after the last one). Under DDP the
+        amortised history first takes every rank's records of the epoch."""
+        if self.amortised and self.reduce_sum is not None:
+            self.loss_history.merge_ranks()
         if not self.per_epoch or epoch + 1 >= max_epochs:
             return
         sums, counts = self.loss_history.loss_sums() if self.amortised else measure()

@@ -79,6 +79,13 @@ class LossHistory(nn.Module):
         self.losses[slot, indices] = losses.detach().to(self.losses.dtype)
         self.seen[indices] += 1
 
+    def merge_ranks(self) -> None:
+        """Under DDP, where each rank recorded the samples of its own batches: every sample's
+        history as the rank that recorded it holds it (:func:`nni_cnas.distributed.merge_max_seen`)."""
+        from ..distributed import merge_max_seen
+
+        merge_max_seen(self.losses, self.seen)
+
     def loss_sums(self, indices: Optional[torch.Tensor] = None):
         """``(sums, counts)`` of the recorded losses (of ``indices``, or of every sample)."""
         k = self.losses.shape[0]

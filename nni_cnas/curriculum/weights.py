@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 
@@ -24,8 +25,10 @@ def uncertainty(losses: torch.Tensor) -> torch.Tensor:
     return losses.mean(dim=0).clamp_min(0).sqrt()
 
 
-def data_weights(sigma: torch.Tensor) -> torch.Tensor:
-    """Eq. 11: ``v = N * sigma / sum(sigma)``.
+def data_weights(sigma: torch.Tensor, reduce_sum: Optional[Callable[[torch.Tensor], None]] = None) -> torch.Tensor:
+    """Eq. 11: ``v = N * sigma / sum(sigma)``. With ``reduce_sum`` (sums a tensor over the ranks in
+    place: a DDP search), ``N`` and the sum are those of the global batch, each rank's ``sigma``
+    being its share of it.
 
     Guards, so that a bad pass never silently breaks training: a non-finite sigma (a subnet gave a
     sample probability 0) counts as the largest finite sigma, the most uncertain sample; when no
@@ -40,15 +43,19 @@ def data_weights(sigma: torch.Tensor) -> torch.Tensor:
     largest = torch.where(finite, sigma, torch.full_like(sigma, -torch.inf)).max().clamp_min(0)
     sigma = torch.where(finite, sigma, largest)
     total = sigma.sum()
+    if reduce_sum is not None:
+        global_sums = torch.stack([total, torch.tensor(float(n), dtype=torch.float64, device=sigma.device)])
+        reduce_sum(global_sums)
+        total, n = global_sums[0], global_sums[1]
     positive = total > 0
     weights = torch.where(positive, sigma * (n / torch.where(positive, total, torch.ones_like(total))),
                           torch.ones_like(sigma))
     return weights.to(torch.float32)
 
 
-def weights_from_losses(losses: torch.Tensor) -> torch.Tensor:
+def weights_from_losses(losses: torch.Tensor, reduce_sum: Optional[Callable[[torch.Tensor], None]] = None) -> torch.Tensor:
     """Eq. 10 then Eq. 11 for ``[K, N]`` losses."""
-    return data_weights(uncertainty(losses))
+    return data_weights(uncertainty(losses), reduce_sum)
 
 
 @dataclass

@@ -117,14 +117,29 @@ class TensorLoader:
         self._position = (0, 0, 0)  # (epoch, pass, batches served) of the current pass
         self._resume: Optional[dict] = None
         self._source: Optional['TensorLoader'] = None  # the loader this one is a view of
+        #: ``(rank, world)``: this process' share of each pass under DDP (:meth:`shard`).
+        self.shard_of = (0, 1)
 
     @property
     def num_samples(self) -> int:
         return len(self.inputs)
 
-    def __len__(self) -> int:
+    def _pass_batches(self) -> int:
         n = self.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __len__(self) -> int:
+        return math.ceil(self._pass_batches() / self.shard_of[1])
+
+    def shard(self, rank: int, world: int) -> 'TensorLoader':
+        """Serve this rank's share of every pass: batches ``rank, rank + world, ...`` of the pass'
+        one order (the same on every rank), so ``world`` ranks together take a pass of global
+        batches ``world`` times as large; each rank serves the same number of batches (the last
+        ones wrap round to the pass' start, as torch's DistributedSampler pads)."""
+        if not 0 <= rank < world:
+            raise ValueError(f'rank {rank} is not one of {world} ranks')
+        self.shard_of = (rank, world)
+        return self
 
     def to_device(self, device) -> 'TensorLoader':
         if self._source is not None:  # a view: share the source's tensors, never copy them twice
@@ -150,6 +165,7 @@ class TensorLoader:
         other.yields_indices = self.yields_indices if with_index is None else with_index
         other._position, other._resume = (0, 0, 0), None
         other._source = self._source or self
+        other.shard_of = (0, 1)  # a view (the selection batches) is the whole split on every rank
         return other
 
     def prepare(self, x: torch.Tensor, pass_index: int, batch_index: int) -> torch.Tensor:
@@ -167,16 +183,14 @@ class TensorLoader:
         order = sampler.order(pass_index)
         device = self.inputs.device
         self._position = (sampler.epoch, pass_index, skip)
-        for batch_index, start in enumerate(range(0, self.num_samples, self.batch_size)):
-            if batch_index < skip:
-                continue
-            index = order[start:start + self.batch_size]
-            if self.drop_last and len(index) < self.batch_size:
-                break
-            index = index.to(device)
+        rank, world = self.shard_of
+        total = self._pass_batches()
+        for served in range(skip, len(self)):
+            batch_index = (rank + served * world) % total  # this rank's share of the pass
+            index = order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size].to(device)
             x = self.prepare(self.inputs[index], pass_index, batch_index)
             y = self.targets[index]
-            self._position = (sampler.epoch, pass_index, batch_index + 1)
+            self._position = (sampler.epoch, pass_index, served + 1)
             yield (x, y, index) if self.yields_indices else (x, y)
 
     # Lightning saves and restores the state of loaders that have these two methods, so a search

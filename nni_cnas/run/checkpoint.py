@@ -106,15 +106,19 @@ class SearchCheckpoint(Checkpoint):
     def save(self, trainer, name: str) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / name
-        partial = self.folder / f'.{name}.{os.getpid()}.partial'
-        trainer.save_checkpoint(partial)
-        with open(partial, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(partial, final)
+        partial = self.folder / f'.{name}.{trainer.strategy.broadcast(os.getpid())}.partial'
+        trainer.save_checkpoint(partial)  # every rank calls it; rank 0 writes (Lightning's strategy)
+        if trainer.is_global_zero:
+            with open(partial, 'rb+') as f:
+                os.fsync(f.fileno())
+            os.replace(partial, final)
+        trainer.strategy.barrier('nni_cnas checkpoint')
         return final
 
     def on_train_epoch_end(self, trainer, pl_module):
         self.save(trainer, f'epoch-{trainer.current_epoch:04d}.ckpt')
+        if not trainer.is_global_zero:
+            return
         epochs = [p for p in _checkpoints(self.folder) if p.name.startswith('epoch-')]
         for old in epochs[self.keep:]:
             old.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
 from ..errors import UserError
+from ..launch import RUN_FOLDER_ENV
 from ..files import check_writable_folder
 from ..resources import TRAINING_PRECISIONS
 from ..spaces.contract import KIND_NAMES, STEMS
@@ -35,12 +37,13 @@ def cuda_index(device: str) -> Optional[int]:
     return int(match.group(1)) if match else None
 
 
-def lightning_device(device: str) -> Tuple[str, Any]:
-    """Lightning's ``(accelerator, devices)`` of ``--device``: ``cuda:I`` is GPU ``[I]``."""
+def lightning_device(device: str, devices: int = 1) -> Tuple[str, Any]:
+    """Lightning's ``(accelerator, devices)`` of ``--device`` and ``--devices``: ``cuda:I`` is GPU
+    ``[I]``, ``devices`` processes (GPUs) per machine otherwise."""
     index = cuda_index(device)
     if index is not None:
         return 'gpu', [index]
-    return ('gpu' if device == 'cuda' else device), 1
+    return ('gpu' if device == 'cuda' else device), devices
 #: The CLI's option groups, in the order ``--help`` shows them.
 GROUPS = ('what to search', 'data', 'network and training', 'strategy', 'run')
 
@@ -149,6 +152,10 @@ class SearchConfig:
     rank_samples: int = _option(1000, 'validation images that score them', positive=True)
     seed: int = _option(0, group='run')
     device: str = _option('auto', 'auto is the GPU when there is one; cuda:I is GPU I', group='run', choices=DEVICES)
+    devices: int = _option(1, 'processes of one search on this machine, one GPU each (or CPU processes): Lightning\'s '
+                           'DDP, the batches split across them', group='run', positive=True)
+    num_nodes: int = _option(1, 'machines of one search, each running --devices processes (started by torchrun or '
+                             'the cluster; --out on a shared file system)', group='run', positive=True)
     threads: Optional[int] = _option(None, 'CPU threads of torch (0: torch\'s own default)', group='run', minimum=0,
                                      default_text='the cores this process may use; OpenMP waits passively')
     out: Optional[str] = _option(None, 'run folder', group='run',
@@ -188,6 +195,7 @@ class SearchConfig:
         self._check_applicability(space, strategy)
         self._check_curriculum(strategy)
         self._check_close()
+        self._check_processes()
         _check_device(self.device)
         if self.precision == '16-mixed' and not _uses_cuda(self.device):
             raise UserError('--precision 16-mixed needs a CUDA GPU; on the CPU use bf16-mixed or 32')
@@ -300,6 +308,23 @@ class SearchConfig:
 
         growth = self.growth_epochs()
         return len(growth) + 1 if growth is not None else (self.close_blocks or DEFAULT_BLOCKS)
+
+    def _check_processes(self) -> None:
+        """``--devices``/``--num-nodes`` against ``--device``, the GPUs here and ``--out``."""
+        import torch
+
+        if self.devices > 1 and cuda_index(self.device) is not None:
+            raise UserError(f'--device {self.device} is one GPU; for {self.devices} GPUs give --device cuda '
+                            f'--devices {self.devices} (CUDA_VISIBLE_DEVICES picks which)')
+        if self.devices > 1 and self.device in ('gpu', 'cuda') and self.devices > torch.cuda.device_count():
+            raise UserError(f'--devices {self.devices}: torch sees {torch.cuda.device_count()} GPU(s) here')
+        if self.num_nodes > 1 and self.out is None:
+            raise UserError(f'--num-nodes {self.num_nodes}: give --out, a run folder on a file system every machine shares')
+        external = any(name in os.environ for name in ('LOCAL_RANK', 'SLURM_LOCALID')) \
+            and RUN_FOLDER_ENV not in os.environ
+        if self.devices > 1 and self.out is None and external:
+            raise UserError('the ranks of this search were started by a launcher (torchrun, SLURM), each naming its '
+                            'own default run folder; give --out')
 
     def _check_close(self) -> None:
         from ..spaces.close_schedule import check_growth_epochs, default_growth_epochs

@@ -20,6 +20,8 @@ from nni.nas.evaluator.pytorch import Lightning, Trainer
 from nni.nas.evaluator.pytorch.lightning import ClassificationModule, SupervisedLearningModule
 from pytorch_lightning.callbacks import Checkpoint
 
+from ..strategies.ddp import SearchDDPStrategy
+
 __all__ = ['SearchClassificationModule', 'LanguageModelModule', 'SequenceCrossEntropy', 'CosineToMin', 'build_evaluator']
 
 
@@ -125,14 +127,17 @@ class LanguageModelModule(_SearchOptimiser, SupervisedLearningModule):
 
 
 def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,
-                    accelerator: str = 'auto', devices: Any = 1, callbacks: Optional[List] = None,
+                    accelerator: str = 'auto', devices: Any = 1, num_nodes: int = 1, callbacks: Optional[List] = None,
                     progress_bar: bool = False, logger: Any = False, precision: str = '32') -> Lightning:
     """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one) and
-    Lightning's ``devices`` (one, or ``[I]`` for GPU I), with Lightning's ``precision`` of the
-    training steps."""
+    Lightning's ``devices`` (one, ``[I]`` for GPU I, or N processes per machine on ``num_nodes``
+    machines: DDP without the wrapper, :mod:`nni_cnas.distributed`), with Lightning's
+    ``precision`` of the training steps."""
     callbacks = list(callbacks or [])
+    several = (devices if isinstance(devices, int) else len(devices)) * num_nodes > 1
     trainer = Trainer(
-        max_epochs=max_epochs, accelerator=accelerator, devices=devices, logger=logger, precision=precision,
+        max_epochs=max_epochs, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+        strategy=SearchDDPStrategy() if several else 'auto', logger=logger, precision=precision,
         # Checkpoints only through a callback we pass (nni_cnas.run.checkpoint), never Lightning's default one.
         enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
         enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,

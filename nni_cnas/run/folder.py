@@ -33,7 +33,7 @@ from ..files import append_json_line, atomic_write_text, check_writable_folder, 
 #: as JSON is not: it is in metrics.jsonl).
 ARCH_IN_LINE = 200
 
-__all__ = ['RunFolder', 'RunRecorder']
+__all__ = ['RunFolder', 'FollowerFolder', 'RunRecorder']
 
 
 class RunFolder:
@@ -103,6 +103,23 @@ class RunFolder:
 
     def metrics(self) -> list:
         return read_json_lines(self.path / 'metrics.jsonl')
+
+
+class FollowerFolder(RunFolder):
+    """The run folder as a DDP rank other than 0 sees it: rank 0 writes it, the others read it
+    (the checkpoint to resume from) and write nothing."""
+
+    def set_status(self, state: str, **details: Any) -> None:
+        pass
+
+    def append_metrics(self, record: Dict[str, Any]) -> None:
+        pass
+
+    def write_result(self, result: Dict[str, Any]) -> None:
+        pass
+
+    def keep_metrics_through(self, epoch: int) -> None:
+        pass
 
 
 def _format_percent(value: Optional[float]) -> str:

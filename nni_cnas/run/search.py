@@ -15,6 +15,7 @@ one (Lightning's ``accelerator='auto'``), else on the CPU.
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import random
 import sys
@@ -27,6 +28,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 from ..strategies import registry
+from ..launch import RESUME_ENV, RUN_FOLDER_ENV, launch_rank
 from ..threads import apply_thread_policy
 from .config import SearchConfig, lightning_device
 from .memory import check_search_memory
@@ -156,17 +158,26 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     from ..benchmarks.nb201 import open_benchmark
     from ..spaces import get as get_space
 
+    follower = launch_rank() > 0  # a DDP rank other than 0: it trains, rank 0 writes
+    if follower:
+        stream, on_epoch = open(os.devnull, 'w'), None  # rank 0 prints, records and reports to NNI
+        config = dataclasses.replace(config, out=os.environ.get(RUN_FOLDER_ENV, config.out))
     spec = get_space(config.space)
     data, data_record = _load_data(config, spec.kind)
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if spec.benchmark == 'nb201' else None
-    apply_thread_policy(config.threads)
+    apply_thread_policy(config.threads, share=config.devices if _device(config.device).type == 'cpu' else 1)
     check_search_memory(spec, config, data, _device(config.device))
     seed_everything(config.seed)
     space = spec.build(config, data)
     _check_k(config.k, space)
     strategy = build_strategy(config)
     module = _evaluator_module(config, spec.kind, data)
-    run, checkpoint_path = _run_folder(config, resume, data_record, benchmark, stream)
+    run, checkpoint_path = _run_folder(config, resume, data_record, benchmark, stream, follower)
+    if config.devices * config.num_nodes > 1 and not follower:
+        # Lightning's launcher starts the other ranks of this machine as copies of this command:
+        # they find the run folder (its default name has the time in it) and checkpoint here.
+        os.environ[RUN_FOLDER_ENV] = str(run.path)
+        os.environ[RESUME_ENV] = str(checkpoint_path or '')
     print(_banner(config, run), file=stream, flush=True)
     benchmark_dataset = data.benchmark or 'cifar10'
     recorded = run.metrics() if resume is not None else []
@@ -174,8 +185,11 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     loaders = data.loaders(config.batch_size, config.seed)
     evaluator, checkpoints = _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset, stream,
                                         seconds_before, on_epoch, checkpoint_path)
+    module.nni_final_report = module.nni_final_report and not follower
     started = time.time() - seconds_before
     search_module, sample = _train(strategy, space, evaluator, run, checkpoints, config.progress_bar)
+    if follower:  # the same architecture as rank 0's (one search state on every rank); rank 0 writes it
+        return {'arch': sample, 'run_folder': str(run.path), 'rank': launch_rank()}
     result = _result(config, space, sample, search_module, benchmark, benchmark_dataset, run, started)
     if config.rank_cells:
         result['ranking'] = _rank_cells(config, search_module, loaders['val'], benchmark, benchmark_dataset, run, stream)
@@ -238,11 +252,19 @@ def _evaluator_module(config: SearchConfig, kind: str, data):
     return LanguageModelModule(**optimiser) if kind == 'text' else SearchClassificationModule(data.num_classes, **optimiser)
 
 
-def _run_folder(config: SearchConfig, resume, data_record, benchmark, stream):
+def _run_folder(config: SearchConfig, resume, data_record, benchmark, stream, follower: bool = False):
     """``(run folder, checkpoint to resume from or None)``: a new folder, or the resumed one cut
-    back to its newest usable checkpoint."""
+    back to its newest usable checkpoint; a follower rank's view of rank 0's."""
     from .checkpoint import CHECKPOINT_DIR, checkpoint_order, latest_checkpoint
-    from .folder import RunFolder
+    from .folder import FollowerFolder, RunFolder
+
+    if follower:
+        given = os.environ.get(RESUME_ENV)
+        if given is not None:  # started by rank 0's launcher, which chose
+            checkpoint = Path(given) if given else None
+        else:  # started by torchrun or a cluster on another machine: the same choice, read only
+            checkpoint = latest_checkpoint(Path(config.out) / CHECKPOINT_DIR, warn=lambda m: None) if resume else None
+        return FollowerFolder(Path(config.out)), checkpoint
 
     if resume is None:
         record = {'config': config.as_dict(), 'versions': _versions(), 'data': data_record,
@@ -274,9 +296,10 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
         from pytorch_lightning.loggers import TensorBoardLogger
 
         logger = TensorBoardLogger(str(run.path / 'tensorboard'), name='', version='', default_hp_metric=False)
-    accelerator, devices = lightning_device(config.device)
+    accelerator, devices = lightning_device(config.device, config.devices)
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
-                                accelerator=accelerator, devices=devices, callbacks=[recorder, checkpoints],
+                                accelerator=accelerator, devices=devices, num_nodes=config.num_nodes,
+                                callbacks=[recorder, checkpoints],
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
         # A full (pickle) load: NNI's evaluator module keeps classes in its hyperparameters, which

@@ -31,9 +31,11 @@ from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig
+from .. import distributed
 from ..progress import progress
 from ..spaces import contract as space_contract
 from . import registry
+from .ddp import adopt_ddp_strategy
 from .loaders import LoadersMixin, search_loaders, split_batch
 from .losses import LossesMixin, evaluation_mode, perplexity
 from .meters import EpochMeter
@@ -174,6 +176,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
     # ------------------------------------------------------------------ the training step
 
     def training_step(self, batch, batch_idx):
+        self._share_buffers()
         train_batch, val_batch = split_batch(batch)
         if val_batch is not None:
             self.architecture_step(val_batch, batch_idx, train_batch)
@@ -201,6 +204,23 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         self.advance_optimization(loss, batch_idx, getattr(self, 'gradient_clip_val', None))
         return loss
 
+    def advance_optimization(self, loss, batch_idx: int, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # NNI's advance_optimization (Lightning 2) with the gradients averaged over the ranks between
+        # the backward pass and the clipping, where DistributedDataParallel would average them; NNI's
+        # has no hook there. One weight optimiser, as NNI requires.
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        optimizers = [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+        if len(optimizers) != 1:
+            raise ValueError('More than one optimizer returned by evaluator. This is not supported in NAS.')
+        optimizer = optimizers[0]
+        self.training_module.optimizer_zero_grad(self.trainer.current_epoch, batch_idx, optimizer)
+        self.manual_backward(loss)
+        distributed.average_gradients(p for group in optimizer.param_groups for p in group['params'])
+        self.training_module.configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        self.training_module.optimizer_step(self.trainer.current_epoch, batch_idx, optimizer)
+        self._optimizer_progress += 1
+
     # ------------------------------------------------------------------ what the curriculum measures
 
     def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
@@ -227,13 +247,62 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
         counts = torch.zeros(n, device=self.device, dtype=torch.float64)
         loader = self.loader('train')
-        for batch in progress(loader, self.progress_bar, f'uncertainty pass (K={len(archs)})', _length(loader), 'batch'):
+        batches = distributed.rank_batches(loader)  # under DDP each rank passes over its share
+        for batch in progress(batches, self.progress_bar, f'uncertainty pass (K={len(archs)})', _length(loader), 'batch'):
             batch = self._device_batch(batch)
+            if len(batch[2]) == 0:
+                continue
             losses = self.subnet_losses(archs, batch)
             index = batch[2].to(self.device)
             sums.index_add_(0, index, losses.sum(0).to(torch.float64))
             counts.index_add_(0, index, torch.full_like(index, len(archs), dtype=torch.float64))
+        distributed.all_reduce_sum(sums, counts)  # sample indices are global: the sums of the whole split
         return sums, counts
+
+    # ------------------------------------------------------------------ several processes (DDP)
+
+    @property
+    def _distributed(self) -> bool:
+        return 'model_buffers' in self._cache
+
+    def on_fit_start(self):
+        started = super().on_fit_start()  # the loaders' tensors on the device first
+        self._start_ranks()
+        return started
+
+    def _share_buffers(self) -> None:
+        """Under DDP, as DistributedDataParallel does before each forward: rank 0's buffers of the
+        supernet (batch-norm statistics) on every rank, so that every rank holds one supernet."""
+        if self._distributed:
+            distributed.broadcast_tensors(self._cache['model_buffers'])
+
+    def on_train_end(self):
+        self._share_buffers()  # the export's supernet
+        return super().on_train_end()
+
+    def setup(self, stage: str) -> None:
+        # Before Lightning's strategy wraps the module: Lightning's own DDP becomes ours (nni_cnas.distributed).
+        adopt_ddp_strategy(self.trainer)
+        return super().setup(stage)
+
+    def _start_ranks(self) -> None:
+        """Under DDP: one search state on every rank (rank 0's generators, whatever each process
+        was seeded with), each rank's share of the training and validation batches, the
+        curriculum's sums over all ranks."""
+        if not distributed.is_distributed():
+            return
+        rank, world = distributed.rank_and_world()
+        self.seed, rng, curriculum_rng, torch_rng = distributed.broadcast_object(
+            (self.seed, self.rng.getstate(), self.curriculum.rng.getstate(), torch.get_rng_state()))
+        self.rng.setstate(rng)
+        self.curriculum.rng.setstate(curriculum_rng)
+        torch.set_rng_state(torch_rng)
+        for name in ('train', 'val') if self.validation_in_batches else ('train',):
+            loader = self._loaders.get(name)
+            if hasattr(loader, 'shard'):  # nni_cnas' tensor loaders; Lightning shards torch DataLoaders
+                loader.shard(rank, world)
+        self.curriculum.reduce_sum = distributed.all_reduce_sum
+        self._cache['model_buffers'] = list(self.model.buffers())
 
     # ------------------------------------------------------------------ epochs
 
@@ -246,10 +315,11 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         return super().on_train_epoch_start()
 
     def finish_epoch(self) -> None:
+        self._share_buffers()  # the epoch-end passes and selection see one supernet on every rank
         epoch = self.current_epoch
         summary: Dict[str, Any] = {'epoch': epoch}
-        summary.update(self._train_meter.summary('train'))
-        summary.update(self._arch_meter.summary('arch'))
+        summary.update(self._train_meter.over_ranks().summary('train'))
+        summary.update(self._arch_meter.over_ranks().summary('arch'))
         if self.sequence_task:
             for prefix in ('train', 'arch'):
                 if f'{prefix}_loss' in summary:

@@ -23,6 +23,11 @@ def split_batch(batch) -> Tuple[Any, Optional[Any]]:
 class LoadersMixin:
     """The loaders a one-shot module iterates itself, and moving their data to its device."""
 
+    #: Whether the validation loader is iterated with the training one (an architecture step per
+    #: batch): under DDP both are split across the ranks; otherwise the module's own passes over
+    #: the validation split (ENAS' controller) see all of it.
+    validation_in_batches = False
+
     def attach_loaders(self, train, val, selection=None) -> None:
         """Called by :func:`search_loaders` once the evaluator's loaders are known."""
         self._loaders: Dict[str, Any] = {'train': train, 'val': val,
@@ -77,6 +82,7 @@ def search_loaders(module, train, val, *, selection_size: int, validation_batche
     # NATS-Bench scores them; nni_cnas loaders give that view for free, others are used as given.
     selection = val.view(shuffle=False, augment=None, batch_size=selection_size) if hasattr(val, 'view') else val
     module.attach_loaders(train, val, selection)
+    module.validation_in_batches = validation_batches
     if validation_batches:
         if val is None:
             raise ValueError(f'{name} needs val_dataloaders in the evaluator for its architecture step')

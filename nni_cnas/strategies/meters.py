@@ -34,6 +34,21 @@ class EpochMeter:
         meter.loss, meter.correct, meter.count = state['loss'], state['correct'], state['count']
         return meter
 
+    def over_ranks(self) -> 'EpochMeter':
+        """The meter of the whole epoch under DDP (each rank's holds its own batches): the sums of
+        every rank's, in one all-reduce; itself in a single process."""
+        from ..distributed import all_reduce_sum, is_distributed
+
+        if not is_distributed() or self.loss is None:
+            return self
+        correct = self.correct if self.correct is not None else torch.zeros_like(self.loss)
+        sums = torch.stack([self.loss.double(), correct.double(), self.loss.new_tensor(self.count, dtype=torch.float64)])
+        all_reduce_sum(sums)
+        total = EpochMeter()
+        total.loss, total.count = sums[0], int(sums[2])
+        total.correct = sums[1] if self.correct is not None else None
+        return total
+
     def summary(self, prefix: str) -> Dict[str, float]:
         if not self.count:
             return {}

@@ -16,6 +16,7 @@ from ...arch.supernet import (
     FixableDifferentiablePolicy, FixableMixedCell, FixableMixedInput, FixableMixedLayer, FixableMixedRepeat,
     alphas_on_host,
 )
+from ... import distributed
 from ...arch.sampling import most_probable
 from ..base import CurriculumStrategy, Sample, SearchModule
 
@@ -37,6 +38,8 @@ class DartsModule(SearchModule, DartsLightningModule):
         # --precision: eps = 0.01 / ||grad|| perturbations vanish in bf16 and fp16.
         with torch.autocast(self.device.type, enabled=False) if self.second_order else contextlib.nullcontext():
             self.architecture_gradient(batch, batch_idx, train_batch)
+        # Under DDP each rank's gradient (hypergradient) is of its own batches: their mean, as DDP's.
+        distributed.average_gradients(self.arch_parameters())
         arc_optim.step()
 
     #: Whether :meth:`architecture_gradient` takes second-order terms (then it runs without autocast).

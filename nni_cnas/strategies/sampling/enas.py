@@ -23,6 +23,7 @@ import torch
 from nni.nas.oneshot.pytorch.profiler import ExpectationProfilerPenalty, SampleProfilerPenalty
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
+from ... import distributed
 from ...arch.supernet import fixed_architecture
 from ...progress import progress
 from ..base import CurriculumStrategy, Sample
@@ -92,7 +93,22 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
     def end_of_epoch(self) -> None:
         if self.current_epoch < self.warmup_epochs:
             return
-        self.train_controller()
+        if distributed.rank_and_world()[0] == 0:
+            self.train_controller()
+        self._broadcast_controller()
+
+    def _broadcast_controller(self) -> None:
+        """Under DDP the controller is trained once, on rank 0 (on its validation batches, which
+        are not split across ranks), and its state broadcast: parameters, baseline, Adam's state
+        (through the host: each rank loads it onto its own device) and the sampling generator."""
+        if not distributed.is_distributed():
+            return
+        optimizer = self.architecture_optimizers().optimizer
+        host_state = _to_host(optimizer.state_dict())
+        rng, host_state = distributed.broadcast_object((self.rng.getstate(), host_state))
+        self.rng.setstate(rng)
+        optimizer.load_state_dict(host_state)
+        distributed.broadcast_tensors(list(self.controller.parameters()) + list(self.controller.buffers()))
 
     def sample_reward(self, sample: Sample, batch, batch_idx: int) -> float:
         """The reward of one sampled architecture on a validation batch, with the supernet in eval
@@ -156,6 +172,17 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             torch.nn.utils.clip_grad_norm_(self.controller.parameters(), self.ctrl_grad_clip)
             optimizer.step()
         optimizer.zero_grad()
+
+
+def _to_host(value):
+    """A state dict with its tensors on the CPU (to send it to ranks on other devices)."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_host(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_host(item) for item in value)
+    return value
 
 
 #: NNI's ENAS update_kwargs keys and what they mean here (NNI passes them to tianshou's PPO).
