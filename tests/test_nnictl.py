@@ -164,8 +164,9 @@ def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experi
     assert "nni-cnas: error: unknown strategy 'nope'" in stderr
 
 
-@pytest.mark.parametrize('name', ['nnictl_nb201_digits.yml', 'nnictl_nb201_cifar10.yml'])
-def test_every_trial_of_the_example_experiments_has_valid_options(name):
+@pytest.mark.parametrize('name', ['nnictl_nb201_digits.yml', 'nnictl_nb201_cifar10.yml', 'nnictl_nb201_gpus.yml',
+                                  'nnictl_nb201_remote.yml'])
+def test_every_trial_of_the_example_experiments_has_valid_options(name, tmp_path):
     """NNI accepts the config, and each grid point of its search space merged into its trial command
     gives a search config that resolves (so no trial of the example fails on its options)."""
     import itertools
@@ -178,8 +179,15 @@ def test_every_trial_of_the_example_experiments_has_valid_options(name):
     from nni_cnas.run.config import SearchConfig
 
     path = Path(__file__).resolve().parents[1] / 'examples' / name
-    config = ExperimentConfig.load(str(path))
-    space = json.loads((path.parent / config.search_space_file).read_text())
+    raw = yaml.safe_load(path.read_text())
+    for machine in raw['trainingService'].get('machineList', []):  # NNI checks that the SSH key file exists
+        (tmp_path / 'key').write_text('')
+        machine['sshKeyFile'] = str(tmp_path / 'key')
+    for key in ('searchSpaceFile', 'trialCodeDirectory'):
+        raw[key] = str((path.parent / raw[key]).resolve())
+    config = ExperimentConfig(**_snake_case(raw))
+    config.validate()
+    space = json.loads(Path(config.search_space_file).read_text())
     argv = shlex.split(config.trial_command)
     assert argv[:2] == ['nni-cnas', 'trial']
     base = given_options(build_parser().parse_args(argv[1:]))
@@ -189,6 +197,15 @@ def test_every_trial_of_the_example_experiments_has_valid_options(name):
         options.pop('data_dir', None)
         SearchConfig.from_mapping(options).resolve()
     assert config.max_trial_number == len(list(itertools.product(*(space[n]['_value'] for n in names))))
+
+
+def _snake_case(value):
+    """NNI's YAML keys (camelCase) as its config classes' arguments."""
+    if isinstance(value, dict):
+        return {re.sub(r'(?<!^)(?=[A-Z])', '_', key).lower(): _snake_case(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snake_case(item) for item in value]
+    return value
 
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
