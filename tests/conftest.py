@@ -35,3 +35,19 @@ def nb201_table() -> Path:
     if path is None or not path.is_file():
         pytest.skip('the NAS-Bench-201 table is not here (../shared/data/nasbench201/nb201_accuracy_200ep.csv)')
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption('--device', default='cpu',
+                     help='device of the tests that take one (tests/test_device.py): cpu (CI) or cuda (the GPU check)')
+
+
+@pytest.fixture(scope='session')
+def device(request):
+    """The device those tests run on: ``--device`` (cpu here; benchmarks/gpu/check.py passes cuda)."""
+    import torch
+
+    device = torch.device(request.config.getoption('--device'))
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        pytest.skip('--device cuda, but torch sees no CUDA GPU here')
+    return device
