@@ -1,0 +1,54 @@
+"""Tests that take the device as a parameter (``--device``, conftest.py): the CPU here and in CI,
+CUDA in the prepared GPU check (benchmarks/gpu/check.py). On CUDA every strategy searches; on the
+CPU two do (the other tests run every strategy on the CPU already)."""
+
+import io
+
+import pytest
+import torch
+
+from nni_cnas.curriculum.config import CurriculumConfig
+from nni_cnas.data import load_search_data
+from nni_cnas.resources import native_bf16
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.run.search import run_search
+from nni_cnas.strategies import registry
+
+
+def tiny(strategy, curriculum, device, out, **extra):
+    options = {} if curriculum == 'none' else dict(k=2)
+    return SearchConfig(strategy=strategy, curriculum=curriculum, **options, dataset='digits', subset=96, epochs=2,
+                        batch_size=16, channels=4, cells=1, num_candidates=2, selection_size=16, device=device.type,
+                        tensorboard=False, progress_bar=False, out=str(out), **extra)
+
+
+def test_the_loader_serves_the_same_batches_on_the_device(device):
+    """Order and augmentation are drawn on the CPU: the device's batches are the CPU's."""
+    data = load_search_data('digits', subset=64)
+    here, there = data.loaders(16, 0)['train'], data.loaders(16, 0)['train'].to_device(device)
+    for (x, y, index), (dx, dy, dindex) in zip(here, there):
+        assert dx.device.type == device.type
+        assert torch.equal(index, dindex.cpu()) and torch.equal(y, dy.cpu())
+        assert torch.allclose(x, dx.cpu(), atol=1e-6)
+
+
+def test_every_strategy_searches_on_the_device_plain_and_with_the_curriculum(device, tmp_path):
+    names = [spec.name for spec in registry.specs()] if device.type == 'cuda' else ['rsps', 'gdas']
+    for name in names:
+        for curriculum in ('none', 'epoch'):
+            result = run_search(tiny(name, curriculum, device, tmp_path / f'{name}-{curriculum}'), stream=io.StringIO())
+            assert result['arch'].count('~') == 6, (name, curriculum)
+
+
+def test_a_bf16_mixed_search_runs_on_the_device(device, tmp_path):
+    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'bf16', precision='bf16-mixed'), stream=io.StringIO())
+    assert result['arch'].count('~') == 6
+
+
+def test_the_passes_use_bf16_only_where_the_device_computes_it(device):
+    auto = CurriculumConfig('epoch', 2, 'exact', 'auto')
+    assert auto.uses_bf16(device) == native_bf16(device)
+    if device.type == 'cpu':
+        assert not auto.uses_bf16(device)
+    else:  # Ampere and later compute bf16; earlier GPUs emulate it (slower than fp32)
+        assert auto.uses_bf16(device) == (torch.cuda.get_device_capability(device)[0] >= 8)
