@@ -68,9 +68,9 @@ class SyncCounter:
             module_class.training_step = step
 
     #: Callers whose conversions read tensors that are on the host already: torch's optimisers keep
-    #: their step counters there (``capturable=False``), and ``_host_softmax`` reads the one host
-    #: copy of the alphas (``arch.supernet.alphas_on_host``).
-    HOST_SIDE = ('torch/optim', '_host_softmax')
+    #: their step counters there (``capturable=False``), ``_host_softmax`` reads the one host copy
+    #: of the alphas (``arch.supernet.alphas_on_host``) and ``_host_values`` what travelled with it.
+    HOST_SIDE = ('torch/optim', '_host_softmax', '_host_values')
 
     @classmethod
     def host_side(cls) -> bool:

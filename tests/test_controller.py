@@ -62,3 +62,15 @@ def test_baseline_is_a_moving_average():
     assert ctrl.update_baseline(1.0, 0.9) == 1.0
     assert ctrl.update_baseline(0.0, 0.9) == pytest.approx(0.9)
     assert ctrl.update_baseline(0.0, 0.9) == pytest.approx(0.81)
+
+
+def test_sample_many_draws_what_as_many_samples_draw():
+    """The batched draw of an epoch's paths: the same architectures, from the same random numbers,
+    as one sample at a time (the LSTM's batched arithmetic rounds alike on these sizes)."""
+    options = {'a': ['x', 'y', 'z'], 'b': [0, 1], 'c': ['p', 'q', 'r', 's']}
+    controller = LstmController(options)
+    one_by_one, together = random.Random(3), random.Random(3)
+    expected = [controller.sample(one_by_one) for _ in range(50)]
+    assert controller.sample_many(together, 50) == expected
+    assert one_by_one.random() == together.random()  # the generator is left where 50 samples leave it
+    assert controller.sample_many(random.Random(0), 0) == []

@@ -1,8 +1,9 @@
 """Host syncs per training step of every strategy (tensor values read back to Python: each one
 stalls the host until a GPU has caught up), counted on the CPU against a budget, so that a
 regression shows. Budgets are what the code does today (issue 22's target is at most 1): GDAS
-reads its Gumbel choices back once per draw (the architecture and the weight step each draw), ENAS'
-controller once per decision; the ``batch`` schedule reads the policy once per step for its top-K."""
+reads its Gumbel choices back once a step (the weight step's draw with the next architecture
+step's), ENAS' controller once per decision; the ``batch`` schedule reads the policy once per step
+for its top-K."""
 
 import io
 
@@ -15,11 +16,15 @@ from nni_cnas.strategies.base import SearchModule
 from sync_counter import SyncCounter
 
 BUDGET = {  # (strategy, schedule): syncs per step
-    ('darts', 'epoch'): 0, ('darts', 'batch'): 1, ('darts-v2', 'epoch'): 1, ('darts-v2', 'batch'): 2,
+    ('darts', 'epoch'): 0, ('darts', 'batch'): 1, ('darts-v2', 'epoch'): 0, ('darts-v2', 'batch'): 1,
     ('amended-darts', 'epoch'): 0, ('amended-darts', 'batch'): 1, ('setn', 'epoch'): 0, ('setn', 'batch'): 1,
-    ('gdas', 'epoch'): 2, ('gdas', 'batch'): 3, ('rsps', 'epoch'): 0, ('rsps', 'batch'): 0,
-    ('enas', 'epoch'): 12, ('enas', 'batch'): 36,
+    ('gdas', 'epoch'): 1, ('gdas', 'batch'): 1, ('rsps', 'epoch'): 0, ('rsps', 'batch'): 0,
+    ('enas', 'epoch'): 0, ('enas', 'batch'): 0,
 }
+
+#: Reads made once per search, not per step: GDAS' first architecture draw (later ones come with
+#: the previous step's weight draw).
+ONCE = {'gdas': 1}
 
 
 @pytest.mark.parametrize('strategy, schedule', list(BUDGET))
@@ -32,7 +37,8 @@ def test_host_syncs_per_step_stay_within_the_budget(strategy, schedule, tmp_path
                                 tensorboard=False, progress_bar=False, out=str(tmp_path / 'run'), **extra),
                    stream=io.StringIO())
     assert counter.steps == 10  # 6 steps an epoch, the last of each counted apart (epoch-end work)
-    assert counter.per_step <= BUDGET[strategy, schedule], counter.sources.most_common(5)
+    once = ONCE.get(strategy, 0)
+    assert counter.syncs <= BUDGET[strategy, schedule] * counter.steps + once, counter.sources.most_common(5)
 
 
 def test_the_counter_counts_a_sync_in_a_step(monkeypatch, tmp_path):

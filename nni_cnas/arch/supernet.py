@@ -83,23 +83,30 @@ class _Fixable:
 _HOST_ALPHAS: Dict[int, torch.Tensor] = {}
 
 
+def _host_values(tensor: torch.Tensor) -> list:
+    """A host tensor's values as Python numbers (no device sync: the tensor is on the host)."""
+    return tensor.tolist()
+
+
 @contextlib.contextmanager
-def alphas_on_host(alphas) -> Iterator[None]:
+def alphas_on_host(alphas, also: Optional[torch.Tensor] = None) -> Iterator[Optional[list]]:
     """Inside the block, the mixed modules' ``export_probs`` read these architecture parameters
     from one host copy made with one transfer. NNI's ``export_probs`` reads each label's softmax
-    back separately, a device sync per label (28 on the DARTS space)."""
+    back separately, a device sync per label (28 on the DARTS space). ``also`` (a 1-D tensor of
+    small integers, e.g. GDAS' drawn indices) travels in the same transfer; the block gets its values."""
     alphas = list(alphas)
     if not alphas:
-        yield
+        yield None if also is None else _host_values(also.cpu())
         return
-    flat = torch.cat([alpha.detach().reshape(-1) for alpha in alphas]).cpu()
+    parts = [alpha.detach().reshape(-1) for alpha in alphas]
+    flat = torch.cat(parts + ([also.to(parts[0].dtype)] if also is not None else [])).cpu()
     copies, position = {}, 0
     for alpha in alphas:
         copies[id(alpha)] = flat[position:position + alpha.numel()].view_as(alpha)
         position += alpha.numel()
     _HOST_ALPHAS.update(copies)
     try:
-        yield
+        yield None if also is None else [int(value) for value in _host_values(flat[position:])]
     finally:
         for key in copies:
             _HOST_ALPHAS.pop(key, None)

@@ -21,8 +21,8 @@ from nni.nas.oneshot.pytorch.differentiable import LinearTemperatureScheduler
 from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell, DifferentiableMixedLayer
 from nni.nas.oneshot.pytorch.supermodule.sampling import preprocess_cell_inputs
 
-from ...arch.gumbel import straight_through_gumbel
-from ...arch.supernet import FixableMixedCell, FixableMixedLayer
+from ...arch.gumbel import gumbel_noise, straight_through
+from ...arch.supernet import FixableMixedCell, FixableMixedLayer, alphas_on_host
 from ..registry import defaults
 from .darts import DARTS, DartsModule
 from ..base import Sample
@@ -146,24 +146,95 @@ class GdasModule(DartsModule):
         self.log('gumbel_tau', self.tau)
         return super().on_train_epoch_start()
 
-    def on_load_checkpoint(self, checkpoint):
-        super().on_load_checkpoint(checkpoint)
-        self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
+    def architecture_step(self, batch, batch_idx: int, train_batch=None) -> None:
+        self._in_architecture_step = True
+        try:
+            super().architecture_step(batch, batch_idx, train_batch)
+        finally:
+            self._in_architecture_step = False
 
-    def resample(self) -> Sample:
+    _in_architecture_step = False
+    #: ``(noise per alpha, drawn indices)`` of the next step's architecture draw, drawn with this
+    #: step's weight draw (see :meth:`resample`); None when the next resample draws afresh.
+    _ahead: Optional[Tuple[List[torch.Tensor], List[int]]] = None
+    #: The batch schedule's early draw of this step's weight step (:meth:`measure_batch`):
+    #: ``[weights, indices on the device, next noise, indices on the host or None]``.
+    _prepared: Optional[list] = None
+
+    def _alphas(self) -> List[torch.Tensor]:
         # The alphas are fixed once the supernet is built: walk its modules once, not every step.
         alphas = self._cache.get('alphas')
         if alphas is None:
             alphas = self._cache['alphas'] = self.arch_parameters()
-        drawn = [straight_through_gumbel(alpha, self.tau) for alpha in alphas]
-        # The forwards need the drawn ops on the host: one read for all parameters (one device sync).
-        indices = torch.stack([index for _, index in drawn]).tolist() if drawn else []
+        return alphas
+
+    def _fresh_draw(self, alphas, with_next: bool) -> list:
+        """``[weights, stacked indices (device), noise of the next architecture draw or None, None]``."""
+        noise = [gumbel_noise(alpha) for alpha in alphas]
+        drawn = [straight_through(alpha, gumbels, self.tau) for alpha, gumbels in zip(alphas, noise)]
+        weights, index_tensors = [w for w, _ in drawn], [i for _, i in drawn]
+        next_noise = None
+        if with_next:
+            next_noise = [gumbel_noise(alpha) for alpha in alphas]
+            with torch.no_grad():
+                index_tensors += [straight_through(alpha, gumbels, self.tau)[1] for alpha, gumbels in zip(alphas, next_noise)]
+        return [weights, torch.stack(index_tensors) if index_tensors else None, next_noise, None]
+
+    def resample(self) -> Sample:
+        """This forward's hard draw of every alpha, with one host read a training step: the weight
+        step's draw and the next step's architecture draw come from the same alphas (only the
+        architecture step changes them), so both are drawn together, in the order they were drawn
+        one by one (the same random stream), and their indices read back at once (with the batch
+        schedule, in the same transfer as the alphas its top-K reads: :meth:`measure_batch`)."""
+        alphas = self._alphas()
+        ahead, self._ahead = self._ahead, None
+        prepared, self._prepared = self._prepared, None
+        if ahead is not None:
+            noise, indices = ahead
+            weights = [straight_through(alpha, gumbels, self.tau)[0] for alpha, gumbels in zip(alphas, noise)]
+        else:
+            weights, stacked, next_noise, indices = prepared or self._fresh_draw(alphas, not self._in_architecture_step)
+            if indices is None:
+                # The forwards need the drawn ops on the host: one read for all (one device sync).
+                indices = stacked.tolist() if stacked is not None else []
+            if next_noise is not None:
+                self._ahead = (next_noise, indices[len(alphas):])
+            indices = indices[:len(alphas)]
         self.draws.clear()
-        self.draws.update({id(alpha): (weights, index) for alpha, (weights, _), index in zip(alphas, drawn, indices)})
+        self.draws.update({id(alpha): (w, index) for alpha, w, index in zip(alphas, weights, indices)})
         return {}
+
+    def measure_batch(self, batch):
+        # The batch schedule's top-K reads the alphas between the architecture step and the weight
+        # step, which leaves them as they are: this step's weight draw is made first, and its
+        # indices travel with that read (export_probs), not in one of their own.
+        if self._ahead is None and self._prepared is None:
+            self._prepared = self._fresh_draw(self._alphas(), with_next=True)
+        return super().measure_batch(batch)
+
+    def export_probs(self):
+        prepared = self._prepared
+        if prepared is None or prepared[1] is None or prepared[3] is not None:
+            return super().export_probs()
+        with alphas_on_host(self.arch_parameters(), also=prepared[1]) as indices:
+            prepared[3] = indices
+            return super(DartsModule, self).export_probs()  # NNI's, on the host copy just made
+
+    def on_save_checkpoint(self, checkpoint) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._ahead is not None:
+            noise, indices = self._ahead
+            checkpoint['nni_cnas']['gdas_ahead'] = ([gumbels.cpu() for gumbels in noise], indices)
+
+    def on_load_checkpoint(self, checkpoint):
+        super().on_load_checkpoint(checkpoint)
+        self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
+        ahead = checkpoint.get('nni_cnas', {}).get('gdas_ahead')
+        self._ahead = None if ahead is None else ([gumbels.to(self.device) for gumbels in ahead[0]], ahead[1])
 
     def on_train_end(self):
         self.draws.clear()
+        self._ahead = self._prepared = None
         return super().on_train_end()
 
 

@@ -53,22 +53,22 @@ def finite_difference_product(loss_fn: Callable[[], torch.Tensor], weights: Sequ
 
     With ``wrt`` the architecture parameters this is DARTS-V2's mixed product; with ``wrt = weights``
     it is the Hessian-vector product ``H v``. A zero vector gives zeros.
+
+    ``eps`` stays a device tensor (no host read): a zero vector's huge ``eps`` moves nothing (``eps * 0``),
+    so both losses are equal and the product is 0 without a branch on the norm.
     """
-    norm = float(_norm(vector))
-    if norm == 0.0:
-        return [torch.zeros_like(x) for x in wrt]
-    eps = r / norm
+    eps = r / _norm(vector).clamp_min(torch.finfo(torch.float32).tiny)  # finite in fp32 too
     originals = [w.detach().clone() for w in weights]
     with perturbed(weights, originals):
         with torch.no_grad():
             for w, v in zip(weights, vector):
-                w.add_(v, alpha=eps)
+                w.add_(v * eps.to(w.dtype))
         plus = grads_or_zeros(loss_fn(), wrt)
         with torch.no_grad():
             for w, original, v in zip(weights, originals, vector):
-                w.copy_(original).sub_(v, alpha=eps)
+                w.copy_(original).sub_(v * eps.to(w.dtype))
         minus = grads_or_zeros(loss_fn(), wrt)
-    return [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
+    return [(p - m) / (2 * eps).to(p.dtype) for p, m in zip(plus, minus)]
 
 
 def differentiable_grads(loss: torch.Tensor, weights: Sequence[torch.Tensor]) -> List[Optional[torch.Tensor]]:

@@ -74,6 +74,29 @@ class LstmController(nn.Module):
         return torch.stack(log_probs).sum(), torch.stack(entropies).sum(), chosen
 
     @torch.no_grad()
+    def sample_many(self, rng: random.Random, n: int) -> List[Dict[str, Any]]:
+        """``n`` architectures drawn at once, as ``n`` calls of :meth:`sample` draw them (the same
+        ``rng`` numbers in the same order: sample by sample, decision by decision), with the LSTM
+        run on all of them together: one host read per decision for all ``n``, not one per sample."""
+        if n <= 0:
+            return []
+        uniforms = [[rng.random() for _ in self.labels] for _ in range(n)]
+        inputs, state = self.input_vars.expand(1, n, -1).contiguous(), None
+        chosen: List[Dict[str, Any]] = [{} for _ in range(n)]
+        for d, (label, values, group) in enumerate(zip(self.labels, self.values, self.group_of)):
+            output, state = self.lstm(inputs, state)
+            logits = self.tanh_constant * torch.tanh(self.heads[group](output.view(n, -1)) / self.temperature)
+            cumulative = F.log_softmax(logits, dim=-1).exp().cumsum(-1).cpu().tolist()
+            indices = []
+            for i, row in enumerate(cumulative):
+                u = uniforms[i][d] * row[-1]
+                index = next((j for j, c in enumerate(row) if u < c), len(values) - 1)
+                chosen[i][label] = values[index]
+                indices.append(index)
+            inputs = self.embeddings[group](torch.tensor(indices, device=logits.device)).view(1, n, -1)
+        return chosen
+
+    @torch.no_grad()
     def probabilities(self) -> Dict[str, Dict[Any, float]]:
         """Each decision's probabilities along the most likely architecture (an autoregressive
         policy has no per-decision marginals in closed form)."""

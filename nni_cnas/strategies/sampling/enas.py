@@ -24,7 +24,7 @@ from nni.nas.oneshot.pytorch.profiler import ExpectationProfilerPenalty, SampleP
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ... import distributed
-from ...arch.supernet import fixed_architecture
+from ...arch.supernet import apply_architecture, fixed_architecture
 from ...progress import progress
 from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
@@ -75,7 +75,47 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             self.controller.train(was_training)
 
     def top_k(self, k: int) -> List[Sample]:
+        queued = self._queues.get('top_k')
+        if queued and len(queued) >= k:  # the batch schedule's K samples of this step, drawn at the epoch's start
+            return [self.expand(queued.popleft()) for _ in range(k)]
         return [self.draw(self.curriculum_rng) for _ in range(k)]
+
+    # The controller is trained after each epoch, so its policy is fixed during one: the epoch's
+    # paths (one per weight step, and the batch schedule's K per step) are drawn when it starts,
+    # all at once (LstmController.sample_many: the same draws, one host read per decision for the
+    # whole epoch instead of one per decision every step). A checkpoint carries the paths left.
+    def on_train_epoch_start(self):
+        started = super().on_train_epoch_start()
+        steps = self.trainer.num_training_batches
+        was_training = self.controller.training
+        self.controller.eval()
+        try:
+            self._queues = {'paths': collections.deque(self.controller.sample_many(self.rng, steps))}
+            if self.curriculum.enabled and self.curriculum.schedule == 'batch' and not self.curriculum.amortised:
+                self._queues['top_k'] = collections.deque(
+                    self.controller.sample_many(self.curriculum_rng, steps * self.curriculum.k))
+        finally:
+            self.controller.train(was_training)
+        return started
+
+    _queues: Dict[str, Deque[Dict[str, Any]]] = {}
+
+    def resample(self) -> Sample:
+        queued = self._queues.get('paths')
+        if not queued:  # outside an epoch's steps, or a checkpoint of nni_cnas 0.1 resumed mid-epoch
+            return super().resample()
+        sample = self.expand(queued.popleft())
+        apply_architecture(self.model, sample)
+        return sample
+
+    def on_save_checkpoint(self, checkpoint) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint['nni_cnas']['enas_queues'] = {name: list(queue) for name, queue in self._queues.items()}
+
+    def on_load_checkpoint(self, checkpoint) -> None:
+        super().on_load_checkpoint(checkpoint)
+        queues = checkpoint.get('nni_cnas', {}).get('enas_queues', {})
+        self._queues = {name: collections.deque(queue) for name, queue in queues.items()}
 
     def export_candidates(self) -> List[Sample]:
         rng = self.candidate_rng()
