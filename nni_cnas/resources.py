@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-__all__ = ['available_bytes', 'format_bytes', 'native_bf16', 'TRAINING_PRECISIONS']
+__all__ = ['available_bytes', 'format_bytes', 'native_bf16', 'apply_cuda_math', 'TRAINING_PRECISIONS']
 
 #: Lightning's precisions of the training steps (search and retraining): fp32, bf16 autocast, fp16 autocast.
 TRAINING_PRECISIONS = ('32', 'bf16-mixed', '16-mixed')
@@ -43,3 +43,19 @@ def native_bf16(device) -> bool:
     if device.type != 'cuda' or not torch.cuda.is_available():
         return False
     return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def apply_cuda_math(device, tf32: bool = True) -> None:
+    """The math policy of a search or retraining on a CUDA GPU: cuDNN benchmarks its convolution
+    algorithms once per shape and keeps the fastest (a search's shapes are fixed, so this pays
+    after the first steps; results then agree across runs only to rounding, as on any GPU), and
+    float32 matmuls and convolutions use TF32 where the GPU has it (Ampere and later: about 10
+    mantissa bits, as Lightning and torch recommend for training), unless ``tf32`` is off.
+    Nothing changes on other devices."""
+    import torch
+
+    if torch.device(device).type != 'cuda':
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.set_float32_matmul_precision('high' if tf32 else 'highest')
+    torch.backends.cudnn.allow_tf32 = tf32

@@ -52,3 +52,17 @@ def test_the_passes_use_bf16_only_where_the_device_computes_it(device):
         assert not auto.uses_bf16(device)
     else:  # Ampere and later compute bf16; earlier GPUs emulate it (slower than fp32)
         assert auto.uses_bf16(device) == (torch.cuda.get_device_capability(device)[0] >= 8)
+
+
+def test_a_16_mixed_retraining_runs_on_a_cuda_device(device, tmp_path):
+    """fp16 autocast with the gradient scaler (refused on the CPU: tests/test_precision.py)."""
+    if device.type != 'cuda':
+        pytest.skip('16-mixed is CUDA only; the GPU check runs this with --device cuda')
+    from nni_cnas.cli import main
+
+    from test_precision import GENOTYPE  # a DARTS cell
+
+    argv = ['retrain', GENOTYPE, '--dataset', 'digits', '--subset', '64', '--epochs', '2', '--batch-size', '16',
+            '--channels', '4', '--cells', '1', '--device', 'cuda', '--precision', '16-mixed', '--out', str(tmp_path / 'r')]
+    assert main(argv) == 0
+    assert (tmp_path / 'r' / 'result.json').is_file()

@@ -45,7 +45,8 @@ def _retrain_parser(sub) -> None:
         p.add_argument(flag, dest=name, type=kind, help=f'{text} (default {"; ".join(defaults)})' if defaults else text)
     p.add_argument('--out', help='output folder (default runs/retrain-<space>-<dataset>-s<seed>-<time>)')
     p.add_argument('--overwrite', action='store_true', help='reuse an existing output folder')
-    p.add_argument('--precision', help='32 (default) or bf16-mixed: bf16 autocast of the forward and the loss')
+    p.add_argument('--precision', help='32 (default), bf16-mixed (bf16 autocast of the forward and the loss) or '
+                   '16-mixed (fp16 autocast with a gradient scaler; CUDA only)')
     p.add_argument('--progress-bar', action=argparse.BooleanOptionalAction,
                    help='a progress bar within each epoch (default: on when stderr is a terminal)')
     p.set_defaults(run=_cmd_retrain)

@@ -31,26 +31,41 @@ class Augmentation:
     pad: int = 4
     flip: bool = True
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``images``: ``uint8 [B, C, H, W]`` on any device; random numbers drawn from ``generator`` (CPU)."""
+    def draw(self, b: int, generator: torch.Generator) -> torch.Tensor:
+        """The random numbers of a batch of ``b`` images, on the CPU: ``[3, b]`` (row and column
+        offsets, flip or not), drawn from ``generator`` in this order."""
+        offsets = torch.randint(0, 2 * self.pad + 1, (2, b), generator=generator) if self.pad > 0 \
+            else torch.zeros(2, b, dtype=torch.long)
+        flips = (torch.rand(b, generator=generator) < 0.5).long() if self.flip else torch.zeros(1, b, dtype=torch.long)
+        return torch.cat([offsets, flips.view(1, b)])
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator, drawn: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``images``: ``uint8 [B, C, H, W]`` on any device; random numbers drawn from ``generator``
+        (CPU), or given as ``drawn`` (:meth:`draw`'s, already on the images' device)."""
         b, _, h, w = images.shape
         device = images.device
+        drawn = self.draw(b, generator).to(device) if drawn is None else drawn
         if self.pad > 0:
             padded = F.pad(images, (self.pad,) * 4)
-            offsets = torch.randint(0, 2 * self.pad + 1, (2, b), generator=generator).to(device)
-            rows = offsets[0, :, None] + torch.arange(h, device=device)
-            cols = offsets[1, :, None] + torch.arange(w, device=device)
+            rows = drawn[0, :, None] + torch.arange(h, device=device)
+            cols = drawn[1, :, None] + torch.arange(w, device=device)
         else:
             padded = images
             rows = torch.arange(h, device=device).expand(b, h)
             cols = torch.arange(w, device=device).expand(b, w)
         if self.flip:
-            flips = (torch.rand(b, generator=generator) < 0.5).to(device)
-            cols = torch.where(flips[:, None], cols.flip(1), cols)
+            cols = torch.where(drawn[2, :, None].bool(), cols.flip(1), cols)
         batch = torch.arange(b, device=device)[:, None, None]
         # Advanced indexing with the channel slice in the middle gives [B, H, W, C].
         cropped = padded[batch, :, rows[:, :, None], cols[:, None, :]]
         return cropped.permute(0, 3, 1, 2).contiguous()
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device``: through pinned memory and a non-blocking copy to a GPU."""
+    if device.type == 'cuda':
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def _seed(*parts: int) -> int:
@@ -168,9 +183,15 @@ class TensorLoader:
         other.shard_of = (0, 1)  # a view (the selection batches) is the whole split on every rank
         return other
 
-    def prepare(self, x: torch.Tensor, pass_index: int, batch_index: int) -> torch.Tensor:
-        """The batch's inputs as the model takes them (images: augmented and normalised)."""
+    def prepare(self, x: torch.Tensor, pass_index: int, batch_index: int, drawn=None) -> torch.Tensor:
+        """The batch's inputs as the model takes them (images: augmented and normalised); ``drawn``:
+        the batch's share of :meth:`pass_draws`."""
         return x
+
+    def pass_draws(self, pass_index: int, batches) -> Optional[list]:
+        """Random numbers of a pass' ``batches`` (``(batch index, size)``), drawn at its start, or
+        None (plain tensors draw none)."""
+        return None
 
     def __iter__(self) -> Iterator[tuple]:
         sampler = self.sampler
@@ -185,10 +206,15 @@ class TensorLoader:
         self._position = (sampler.epoch, pass_index, skip)
         rank, world = self.shard_of
         total = self._pass_batches()
-        for served in range(skip, len(self)):
-            batch_index = (rank + served * world) % total  # this rank's share of the pass
-            index = order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size].to(device)
-            x = self.prepare(self.inputs[index], pass_index, batch_index)
+        batches = [(rank + served * world) % total for served in range(skip, len(self))]  # this rank's share
+        # On a GPU the pass' order and its augmentation's random numbers go over in one pinned,
+        # non-blocking copy each, not three small copies per batch.
+        order = _to_device(order, device)
+        sizes = [len(order[b * self.batch_size:(b + 1) * self.batch_size]) for b in batches]
+        draws = self.pass_draws(pass_index, list(zip(batches, sizes)))
+        for position, (served, batch_index) in enumerate(zip(range(skip, len(self)), batches)):
+            index = order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size]
+            x = self.prepare(self.inputs[index], pass_index, batch_index, None if draws is None else draws[position])
             y = self.targets[index]
             self._position = (sampler.epoch, pass_index, served + 1)
             yield (x, y, index) if self.yields_indices else (x, y)
@@ -229,7 +255,14 @@ class TensorImageLoader(TensorLoader):
         self.mean = torch.tensor(mean, dtype=torch.float32).reshape(1, channels, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).reshape(1, channels, 1, 1)
 
-    def prepare(self, x, pass_index, batch_index):
+    def pass_draws(self, pass_index, batches):
+        if self.augment is None or not batches:
+            return None
+        drawn = [self.augment.draw(size, self.sampler.batch_generator(pass_index, b)) for b, size in batches]
+        on_device = _to_device(torch.cat(drawn, dim=1), self.inputs.device)
+        return list(on_device.split([size for _, size in batches], dim=1))
+
+    def prepare(self, x, pass_index, batch_index, drawn=None):
         if self.augment is not None:
-            x = self.augment(x, self.sampler.batch_generator(pass_index, batch_index))
+            x = self.augment(x, self.sampler.batch_generator(pass_index, batch_index), drawn)
         return (x.float().div_(255.0) - self.mean) / self.std

@@ -23,7 +23,8 @@ from ..errors import UserError
 from ..progress import progress
 from ..spaces.genotype import Genotype
 from ..spaces.genotype_reader import read_genotype
-from .common import CHECKPOINT, RunOptions, autocast, device_of, output_folder, read_output_folder, save_checkpoint, training_step
+from ..resources import apply_cuda_math
+from .common import CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder, read_output_folder, save_checkpoint, training_step
 
 __all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
 
@@ -122,6 +123,9 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
 
     data = load_retrain_data(config.dataset, config.data_dir, config.subset, config.image_size)
     device = device_of(config.device)
+    config.check_precision_on(device)
+    apply_cuda_math(device)  # cuDNN's fastest algorithms, TF32 (nni_cnas.resources)
+    scaler = gradient_scaler(device, config.precision)
     out = output_folder(config, genotype, resume)
 
     torch.manual_seed(config.seed)
@@ -142,6 +146,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
+        if 'scaler' in state:
+            scaler.load_state_dict(state['scaler'])
         schedule.load_state_dict(state['schedule'])
         start, seconds_before = state['epoch'] + 1, state['seconds']
         RunFolder(out).keep_metrics_through(state['epoch'])
@@ -167,7 +173,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
                 logits, aux = output if isinstance(output, tuple) else (output, None)
                 loss = F.cross_entropy(logits, y)
                 total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
-            training_step(model, optimizer, total, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT)
+            training_step(model, optimizer, total, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT, scaler)
             loss_sum += float(loss.detach()) * len(y)
             correct += float((logits.detach().argmax(1) == y).sum())
             count += len(y)
@@ -178,6 +184,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
                   'drop_path': drop, 'lr': learning_rate, 'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
         save_checkpoint(out / CHECKPOINT, {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                                           'scaler': scaler.state_dict(),
                                            'schedule': schedule.state_dict(), 'epoch': epoch, 'seconds': record['seconds']})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
               f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s',

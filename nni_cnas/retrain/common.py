@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import UserError
+from ..resources import TRAINING_PRECISIONS
 
-__all__ = ['RunOptions', 'RETRAIN_PRECISIONS', 'autocast', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
+__all__ = ['RunOptions', 'RETRAIN_PRECISIONS', 'autocast', 'gradient_scaler', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
 
 CHECKPOINT = 'checkpoint.pt'
 
@@ -25,23 +26,35 @@ class RunOptions:
     out: Optional[str] = None
     overwrite: bool = False
     progress_bar: Optional[bool] = None  # a bar within each epoch; None: when stderr is a terminal
-    precision: str = '32'  # '32' or 'bf16-mixed' (bf16 autocast of the forward and the loss)
+    precision: str = '32'  # Lightning's names: '32', 'bf16-mixed' or '16-mixed' (CUDA; with a gradient scaler)
 
     def check_run_options(self) -> None:
         if self.precision not in RETRAIN_PRECISIONS:
-            raise UserError(f'retraining takes --precision {" or ".join(RETRAIN_PRECISIONS)}, not {self.precision!r} '
-                            '(16-mixed needs a gradient scaler that retraining does not have yet)')
+            raise UserError(f'retraining takes --precision {", ".join(RETRAIN_PRECISIONS)}, not {self.precision!r}')
+
+    def check_precision_on(self, device) -> None:
+        """16-mixed needs a CUDA GPU (fp16 autocast and a gradient scaler there), as in the search."""
+        if self.precision == '16-mixed' and device.type != 'cuda':
+            raise UserError(f'--precision 16-mixed needs a CUDA GPU; on the {device.type} use bf16-mixed or 32')
 
 
-#: Precisions of retraining (the search also takes 16-mixed on CUDA).
-RETRAIN_PRECISIONS = ('32', 'bf16-mixed')
+#: Precisions of retraining, as the search's (resources.TRAINING_PRECISIONS).
+RETRAIN_PRECISIONS = TRAINING_PRECISIONS
 
 
 def autocast(device, precision: str):
-    """The forward's autocast context for ``precision`` on ``device``."""
+    """The forward's autocast context for ``precision`` on ``device``: bf16 or fp16 (``16-mixed``)."""
     import torch
 
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == 'bf16-mixed')
+    dtype = torch.float16 if precision == '16-mixed' else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=precision in ('bf16-mixed', '16-mixed'))
+
+
+def gradient_scaler(device, precision: str):
+    """torch's gradient scaler for ``16-mixed`` (fp16 gradients underflow without it); off otherwise."""
+    import torch
+
+    return torch.amp.GradScaler(device.type, enabled=precision == '16-mixed')
 
 
 def device_of(name: str):
@@ -54,19 +67,28 @@ def device_of(name: str):
     return torch.device('cuda' if name in ('cuda', 'gpu') else 'cpu')
 
 
-def training_step(model, optimizer, loss, grad_clip: float, where: str, checkpoint: Path) -> None:
-    """One SGD step on ``loss`` (gradient norm clipped at ``grad_clip`` unless 0); a NaN or
-    infinite loss stops the retraining, naming the last good checkpoint."""
+def training_step(model, optimizer, loss, grad_clip: float, where: str, checkpoint: Path, scaler=None) -> None:
+    """One SGD step on ``loss`` (gradient norm clipped at ``grad_clip`` unless 0), through the
+    gradient ``scaler`` when there is one (the gradients are unscaled before clipping, and a step
+    whose scaled gradients overflowed is skipped, as torch's scaler does); a NaN or infinite loss
+    stops the retraining, naming the last good checkpoint."""
     import torch
 
     if not torch.isfinite(loss):
         raise UserError(f'the training loss is {float(loss)} at {where}; lower --lr (the last good checkpoint is '
                         f'{checkpoint})')
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaling = scaler is not None and scaler.is_enabled()
+    (scaler.scale(loss) if scaling else loss).backward()
     if grad_clip:
+        if scaling:
+            scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if scaling:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
 
 
 def output_folder(config, genotype, resume: bool) -> Path:

@@ -27,7 +27,8 @@ from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from ..progress import progress
-from .common import CHECKPOINT, RunOptions, autocast, device_of, output_folder, save_checkpoint, training_step
+from ..resources import apply_cuda_math
+from .common import CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder, save_checkpoint, training_step
 from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
 
@@ -117,6 +118,9 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
     splits = {name: getattr(corpus, name)[:config.subset] if config.subset else getattr(corpus, name)
               for name in ('train', 'valid', 'test')}
     device = device_of(config.device)
+    config.check_precision_on(device)
+    apply_cuda_math(device)  # cuDNN's fastest algorithms, TF32 (nni_cnas.resources)
+    scaler = gradient_scaler(device, config.precision)
     train = batchify(splits['train'], config.batch_size).to(device)
     valid = batchify(splits['valid'], EVAL_STREAMS).to(device)
     test = batchify(splits['test'], EVAL_STREAMS).to(device)
@@ -130,6 +134,8 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
+        if 'scaler' in state:
+            scaler.load_state_dict(state['scaler'])
         start, seconds_before, best = state['epoch'] + 1, state['seconds'], state['best']
         RunFolder(out).keep_metrics_through(state['epoch'])
         print(f'resuming {out} at epoch {start + 1}/{config.epochs}', file=stream, flush=True)
@@ -149,7 +155,7 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
             with autocast(device, config.precision):
                 logits, h = model(x, None if h is None else h.detach())
                 loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            training_step(model, optimizer, loss, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT)
+            training_step(model, optimizer, loss, config.grad_clip, f'epoch {epoch + 1}', out / CHECKPOINT, scaler)
             loss_sum += float(loss.detach()) * y.numel()
             count += y.numel()
         val_loss = evaluate(model, valid, config.bptt)
@@ -161,6 +167,7 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
                   'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
         save_checkpoint(out / CHECKPOINT, {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                                           'scaler': scaler.state_dict(),
                                            'epoch': epoch, 'seconds': record['seconds'], 'best': best})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train ppl {record["train_ppl"]:9.2f}  '
               f'valid ppl {record["val_ppl"]:9.2f}  {record["seconds"]:8.1f}s', file=stream, flush=True)

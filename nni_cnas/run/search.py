@@ -29,6 +29,7 @@ from .._version import __version__
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
 from ..strategies import registry
 from ..launch import RESUME_ENV, RUN_FOLDER_ENV, launch_rank
+from ..resources import apply_cuda_math
 from ..threads import apply_thread_policy
 from .config import SearchConfig, lightning_device
 from .memory import check_search_memory
@@ -167,6 +168,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if spec.benchmark == 'nb201' else None
     apply_thread_policy(config.threads, share=config.devices if _device(config.device).type == 'cpu' else 1)
     check_search_memory(spec, config, data, _device(config.device))
+    apply_cuda_math(_device(config.device), config.tf32)
     seed_everything(config.seed)
     space = spec.build(config, data)
     _check_k(config.k, space)
