@@ -180,3 +180,26 @@ def test_bad_process_options_are_refused_in_one_line(options, message):
     with pytest.raises(UserError, match=message) as error:
         SearchConfig(strategy='rsps', dataset='digits', **options).resolve()
     assert '\n' not in str(error.value)
+
+
+def test_ranks_started_by_torchrun_share_one_run_folder(tmp_path):
+    """torchrun starts every rank itself (as on a cluster, one command per machine): the others find
+    rank 0's run folder by --out, write nothing, and the search is the one of Lightning's launcher."""
+    out = tmp_path / 'torchrun'
+    argv = _search_args(out)[1:]  # without the leading 'search'
+    torchrun = str(Path(sys.executable).with_name('torchrun'))
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), OMP_NUM_THREADS='1')
+    done = subprocess.run([torchrun, '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
+                           '--master-port', str(free_port()), '-m', 'nni_cnas.cli', 'search', *argv],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count('found architecture') == 1
+    assert [json.loads(line)['epoch'] for line in (out / 'metrics.jsonl').read_text().splitlines()] == [0, 1]
+    assert json.loads((out / 'status.json').read_text())['state'] == 'finished'
+    # Without --out each rank would name its own default folder: refused in one line, nothing written.
+    argv = argv[:argv.index('--out')]
+    refused = subprocess.run([torchrun, '--nnodes', '1', '--nproc-per-node', '2', '--master-addr', '127.0.0.1',
+                              '--master-port', str(free_port()), '-m', 'nni_cnas.cli', 'search', *argv],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert refused.returncode != 0 and 'give --out' in refused.stderr
+    assert not (tmp_path / 'runs').exists()
