@@ -80,3 +80,35 @@ def test_processes_appending_to_one_results_file_never_tear_a_line(tmp_path):
     records = list(read_json_lines(path))
     assert len(records) == 400 and len(path.read_text().splitlines()) == 400
     assert sorted((r['writer'], r['i']) for r in records) == [(w, i) for w in range(4) for i in range(100)]
+
+
+LONG = ['--dataset', 'digits', '--subset', '64', '--epochs', '30', '--channels', '4', '--cells', '1',
+        '--batch-size', '16', '--candidates', '4', '--selection-size', '32', '--strategy', 'rsps', '--no-tensorboard']
+
+
+def test_stop_after_stops_with_checkpoints_and_the_same_command_continues_to_the_same_results(tmp_path, capsys):
+    """A protocol advanced in short runs (issue 24: a GPU lent for 10 minutes at a time): the searches
+    running at the limit stop as SIGTERM stops them, none starts after it (exit 143), and the same
+    command again ends where one uninterrupted run ends."""
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    assert main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(whole), *LONG]) == 0
+    assert main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(cut), '--stop-after', '4', *LONG]) == 143
+    err = capsys.readouterr().err
+    assert 'stopped at the time limit' in err and 'run the same command again' in err
+    assert not (cut / 'k0-s1' / 'result.json').exists()  # the second never started (or was cut too)
+    runs = 0
+    while main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(cut), '--stop-after', '6', *LONG]) == 143:
+        runs += 1  # each run advances the searches by about 6 s
+        assert runs < 40
+    for name in ('k0-s0', 'k0-s1'):
+        a, b = (json.loads((folder / name / 'result.json').read_text()) for folder in (whole, cut))
+        assert (a['arch'], a['selection_score']) == (b['arch'], b['selection_score'])
+        metrics = [[{k: v for k, v in json.loads(line).items() if k != 'seconds'}
+                    for line in (folder / name / 'metrics.jsonl').read_text().splitlines()] for folder in (whole, cut)]
+        assert metrics[0] == metrics[1]
+
+
+def test_stop_after_must_be_positive(tmp_path, capsys):
+    assert main(['sweep', '--ks', '0', '--seeds', '0', '--out', str(tmp_path / 's'), '--stop-after', '0', *LONG]) == 2
+    assert capsys.readouterr().err.strip() == 'nni-cnas: error: --stop-after takes a positive number of seconds, not 0'
+    assert not (tmp_path / 's').exists()

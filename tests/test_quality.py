@@ -98,3 +98,20 @@ def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
                  '--strategies', 'enas']) == 2
     assert 'not among the protocol' in capsys.readouterr().err
     assert main(['quality-table', str(tmp_path / 'missing.jsonl')]) == 2
+
+
+@pytest.mark.parametrize('name, runs', [('quality-cpu.yaml', 42), ('quality-cpu-amortised.yaml', None),
+                                        ('quality-cpu-10k.yaml', 50), ('quality-gpu.yaml', 30)])
+def test_the_benchmark_protocols_are_valid(name, runs):
+    """Every protocol file of benchmarks/ loads and every one of its runs resolves (the GPU one with
+    its device swapped for the CPU here: NATS-Bench's settings, the full split, 100 epochs)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / 'benchmarks' / name
+    data = yaml.safe_load(path.read_text())
+    if data['search'].get('device') == 'cuda':
+        assert (data['search']['channels'], data['search']['cells'], data['search']['epochs']) == (16, 5, 100)
+        assert 'subset' not in data['search'] and 'image_size' not in data['search']  # 25,000 + 25,000 at 32x32
+        data['search']['device'] = 'cpu'
+    protocol = Protocol(data['search'], data['strategies'], data['curricula'], data['seeds'], data['k'], source=name)
+    assert runs is None or len(protocol.grid()) == runs

@@ -67,3 +67,18 @@ def add_job_options(p) -> None:
                         'writes its lines to search.log in its run folder (default 1)')
     p.add_argument('--shard', help='I/N: run only every N-th search, starting at the I-th, so that N processes or '
                                    'machines share the work (and one results file)')
+    p.add_argument('--stop-after', type=float, metavar='SECONDS',
+                   help='stop the searches running after this long, each with a checkpoint, and start no more '
+                        '(exit 143); the same command again continues: a protocol advanced in runs of a fixed length')
+
+
+def stop_time(args) -> Optional[float]:
+    """The ``time.time()`` at which ``--stop-after`` stops, or None; a bad value is refused."""
+    seconds = getattr(args, 'stop_after', None)
+    if seconds is None:
+        return None
+    if not seconds > 0:
+        raise UserError(f'--stop-after takes a positive number of seconds, not {seconds:g}')
+    import time
+
+    return time.time() + seconds

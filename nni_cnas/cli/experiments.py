@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..quiet import quiet_libraries
-from .common import add_job_options, names, print_table
+from .common import add_job_options, names, print_table, stop_time
 
 
 def _ranks_parser(sub) -> None:
@@ -116,7 +116,7 @@ def _cmd_quality(args) -> int:
         parse_int_list(args.seeds, '--seeds') if args.seeds else None)
     quiet_libraries()
     records = run_protocol(protocol, Path(args.results), Path(args.runs_dir), jobs=check_jobs(getattr(args, 'jobs', 1)),
-                           shard=parse_shard(getattr(args, 'shard', None)))
+                           shard=parse_shard(getattr(args, 'shard', None)), stop_at=stop_time(args))
     print(f'\n{len(records)} runs of {args.protocol} in {args.results}')
     print(format_quality_table(quality_table(records)))
     return 0

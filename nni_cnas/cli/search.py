@@ -7,7 +7,7 @@ import sys
 
 from ..errors import UserError
 from ..quiet import quiet_libraries
-from .common import add_job_options, given_options
+from .common import add_job_options, given_options, stop_time
 from .experiments import draw_sweep
 from .lookup import print_lookup
 from .options import SWEEP_OWN, add_search_options
@@ -110,13 +110,14 @@ def _cmd_sweep(args) -> int:
     from ..experiments.sweep import parse_int_list, run_sweep
 
     ks, seeds = parse_int_list(args.ks, '--ks'), parse_int_list(args.seeds, '--seeds')
-    values = given_options(args, skip=('ks', 'seeds', 'out', 'png', 'jobs', 'shard'))
+    values = given_options(args, skip=('ks', 'seeds', 'out', 'png', 'jobs', 'shard', 'stop_after'))
     for name in SWEEP_OWN:
         if name in values:  # only a --config file can hold these; the sweep parser has no such options
             raise UserError(f'a sweep sets {name} itself; remove it from {args.config_file}')
     SearchConfig.from_mapping(values, 'options')  # names and types, before anything runs
     quiet_libraries()
-    results = run_sweep(values, ks, seeds, args.out, jobs=check_jobs(getattr(args, 'jobs', 1)), shard=parse_shard(getattr(args, 'shard', None)))
+    results = run_sweep(values, ks, seeds, args.out, jobs=check_jobs(getattr(args, 'jobs', 1)),
+                        shard=parse_shard(getattr(args, 'shard', None)), stop_at=stop_time(args))
     print(f'\n{len(results)} finished runs in {args.out}')
     if getattr(args, 'png', None):
         draw_sweep(args.out, args.png, 'cifar10')

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import UserError
+from ..errors import SearchInterrupted, UserError
 
 __all__ = ['Shard', 'parse_shard', 'run_searches']
 
@@ -57,18 +58,27 @@ def check_jobs(jobs: int) -> int:
 Task = Tuple[str, Any]
 
 
-def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[Task, Dict[str, Any]], None]) -> None:
+def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[Task, Dict[str, Any]], None],
+                 stop_at: Optional[float] = None) -> None:
     """Run ``tasks`` (``search_or_resume`` each: finished ones are read, interrupted ones resumed),
-    ``jobs`` at a time; ``on_result`` gets each result in this process, as it arrives."""
+    ``jobs`` at a time; ``on_result`` gets each result in this process, as it arrives. With
+    ``stop_at`` (a ``time.time()`` value) the searches running then stop with a checkpoint, none
+    starts after it, and :class:`~nni_cnas.errors.SearchInterrupted` says how many are left: the
+    same call again continues them (a protocol advanced in runs of a fixed length)."""
     from pathlib import Path
 
     from ..run.search import finished_before, search_or_resume
 
     check_jobs(jobs)
     pending = [task for task in tasks if not finished_before(Path(task[1].out))]
+    left = []
     if jobs == 1 or len(pending) <= 1:
         for task in tasks:
-            on_result(task, search_or_resume(task[1], task[0], stream))
+            try:
+                on_result(task, _search_until(task[0], task[1], stream, stop_at, search_or_resume))
+            except SearchInterrupted:
+                left.append(task[0])
+        _report_left(left)
         return
     for task in tasks:
         if task not in pending:  # read here: no process to start for a finished search
@@ -85,16 +95,35 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
                                                 initargs=(slots, jobs, _gpu_count())) as pool:
         futures = {}
         for task in tasks:
-            futures[pool.submit(_search_in_worker, task[0], task[1])] = task
+            futures[pool.submit(_search_in_worker, task[0], task[1], stop_at)] = task
             print(f'{task[0]}: queued ({task[1].out}/search.log)', file=stream, flush=True)
         try:
             for future in concurrent.futures.as_completed(futures):
                 task = futures[future]
-                on_result(task, future.result())
+                try:
+                    result = future.result()
+                except SearchInterrupted:
+                    left.append(task[0])
+                    continue
+                on_result(task, result)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+    _report_left(left)
+
+
+def _search_until(prefix: str, config, stream, stop_at: Optional[float], search_or_resume) -> Dict[str, Any]:
+    """One search that stops at ``stop_at``; one that would start after it does not start."""
+    if stop_at is not None and time.time() >= stop_at:
+        raise SearchInterrupted(f'{prefix}: not started, the time limit had passed')
+    return search_or_resume(config, prefix, stream, stop_at=stop_at)
+
+
+def _report_left(left: Sequence[str]) -> None:
+    if left:
+        raise SearchInterrupted(f'{len(left)} search(es) stopped at the time limit with a checkpoint, or not started '
+                                f'({", ".join(left)}); run the same command again to continue')
 
 
 def _gpu_count() -> int:
@@ -119,7 +148,7 @@ def _start_worker(slots, jobs: int, gpus: int) -> None:
     os.environ.setdefault('OMP_NUM_THREADS', str(default_threads(jobs)))
 
 
-def _search_in_worker(prefix: str, config) -> Dict[str, Any]:
+def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> Dict[str, Any]:
     import dataclasses
     from pathlib import Path
 
@@ -136,4 +165,4 @@ def _search_in_worker(prefix: str, config) -> Dict[str, Any]:
     except OSError as error:
         raise UserError(f'cannot write the run folder {folder}: {error.strerror}') from None
     with log:
-        return search_or_resume(config, prefix, log)
+        return _search_until(prefix, config, log, stop_at, search_or_resume)

@@ -123,7 +123,7 @@ def _record(protocol: Protocol, strategy: str, curriculum: str, seed: int, resul
 
 
 def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None, jobs: int = 1,
-                 shard: Optional[Shard] = None) -> List[Dict[str, Any]]:
+                 shard: Optional[Shard] = None, stop_at: Optional[float] = None) -> List[Dict[str, Any]]:
     """Run what is missing from ``results`` (of this ``shard`` of the grid), ``jobs`` searches at a
     time; returns the records of the grid (of the shard) that are in ``results``."""
     import sys
@@ -165,7 +165,7 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None,
         print(f'{countdown.prefix(done=True)} {name}: test accuracy {done[name]["test_acc"]}, Kendall tau '
               f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
 
-    run_searches([(name, config) for name, config, _ in tasks], jobs, stream, record)
+    run_searches([(name, config) for name, config, _ in tasks], jobs, stream, record, stop_at=stop_at)
     return [done[run_name(*cell)] for cell in grid if run_name(*cell) in done]
 
 

@@ -35,7 +35,7 @@ def run_folder_name(k: int, seed: int) -> str:
 
 
 def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, stream=None,
-              jobs: int = 1, shard: Optional[Shard] = None) -> List[Dict]:
+              jobs: int = 1, shard: Optional[Shard] = None, stop_at: Optional[float] = None) -> List[Dict]:
     """Run every (K, seed) (of this ``shard``) not finished yet, ``jobs`` at a time; returns all
     results of the sweep folder."""
     import sys
@@ -62,7 +62,8 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
         countdown.finish(timed=task[1].out in fresh, seconds=result.get('search_seconds'))
         print(f'{countdown.prefix(done=True)} {task[0]}: done', file=stream, flush=True)
 
-    run_searches([(f'k={config.k} seed={config.seed}', config) for config in configs], jobs, stream, finished)
+    run_searches([(f'k={config.k} seed={config.seed}', config) for config in configs], jobs, stream, finished,
+                 stop_at=stop_at)
     return sweep_results(out)
 
 

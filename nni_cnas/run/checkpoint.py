@@ -23,13 +23,14 @@ import random
 import re
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
-from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.callbacks import Callback, Checkpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..errors import UserError
@@ -84,6 +85,20 @@ def latest_checkpoint(folder: Path, warn=None) -> Path:
         except Exception as error:  # torn zip, truncated pickle, foreign file: all mean "do not use"
             warn(f'checkpoint {path.name} is damaged ({type(error).__name__}: {error}); using an older one')
     raise UserError(f'no usable checkpoint in {folder}; the search cannot be resumed, start it again')
+
+
+class StopAt(Callback):
+    """Stops the search at the first batch end after ``stop_at`` (a time.time() value) as SIGTERM
+    stops it: Lightning's graceful stop, then SearchCheckpoint's interrupted checkpoint, from which
+    the search resumes bit for bit. (Lightning has no public way to ask for that stop: its signal
+    connector's flag is set, as its SIGTERM handler sets it.)"""
+
+    def __init__(self, stop_at: float):
+        self.stop_at = stop_at
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if time.time() >= self.stop_at:
+            trainer._signal_connector.received_sigterm = True
 
 
 class SearchCheckpoint(Checkpoint):

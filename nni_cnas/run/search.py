@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -110,22 +110,25 @@ def _validation_metric(search_module, score: float) -> Dict[str, float]:
     return {'val_ppl': perplexity(-score)} if search_module.sequence_task else {'val_acc': score}
 
 
-def run_search(config: SearchConfig, stream=None, on_epoch=None) -> Dict[str, Any]:
+def run_search(config: SearchConfig, stream=None, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``.
 
     ``on_epoch(record)`` is called with each epoch's ``metrics.jsonl`` record; a caller that passes
-    it reports to NNI itself (:mod:`nni_cnas.run.trial`), so the evaluator's own final report is off."""
-    return _search(config.resolve(), stream or sys.stdout, on_epoch=on_epoch)
+    it reports to NNI itself (:mod:`nni_cnas.run.trial`), so the evaluator's own final report is off.
+    ``stop_at`` (a ``time.time()`` value) stops the search as SIGTERM does (a checkpoint, then
+    :class:`~nni_cnas.errors.SearchInterrupted`) at the first batch end after it."""
+    return _search(config.resolve(), stream or sys.stdout, on_epoch=on_epoch, stop_at=stop_at)
 
 
-def resume_search(run_folder, stream=None, on_epoch=None) -> Dict[str, Any]:
+def resume_search(run_folder, stream=None, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
     """Continue a search from the newest usable checkpoint in its run folder, with its own config.
     On the CPU the result is bit-identical to a search that was never interrupted."""
     from .folder import RunFolder
 
     run = RunFolder(Path(run_folder))
     config = SearchConfig.from_mapping(run.read_record()['config'], f'{run.path}/config.yaml').resolve()
-    return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run, on_epoch=on_epoch)
+    return _search(dataclasses.replace(config, out=str(run.path)), stream or sys.stdout, resume=run, on_epoch=on_epoch,
+                   stop_at=stop_at)
 
 
 def finished_before(folder: Path) -> bool:
@@ -135,7 +138,8 @@ def finished_before(folder: Path) -> bool:
     return (folder / 'result.json').is_file() and RunFolder(folder).state() == 'finished'
 
 
-def search_or_resume(config: SearchConfig, prefix: str, stream, on_epoch=None) -> Dict[str, Any]:
+def search_or_resume(config: SearchConfig, prefix: str, stream, on_epoch=None,
+                     stop_at: Optional[float] = None) -> Dict[str, Any]:
     """The result of the search ``config`` describes in its run folder ``config.out``: read when it
     finished before, continued from its checkpoint when it was interrupted, else run afresh (in the
     same folder). What sweeps, the quality protocol and retried nnictl trials run."""
@@ -149,12 +153,12 @@ def search_or_resume(config: SearchConfig, prefix: str, stream, on_epoch=None) -
         return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
     if RunFolder(folder).state() in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
         print(f'{prefix}: resuming {folder}', file=stream, flush=True)
-        return resume_search(folder, stream=stream, on_epoch=on_epoch)
+        return resume_search(folder, stream=stream, on_epoch=on_epoch, stop_at=stop_at)
     print(f'{prefix}: searching in {folder}', file=stream, flush=True)
-    return run_search(dataclasses.replace(config, overwrite=True), stream=stream, on_epoch=on_epoch)
+    return run_search(dataclasses.replace(config, overwrite=True), stream=stream, on_epoch=on_epoch, stop_at=stop_at)
 
 
-def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[str, Any]:
+def _search(config: SearchConfig, stream, resume=None, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
     # Everything that can fail on bad input happens before the run folder is written.
     from ..benchmarks.nb201 import open_benchmark
     from ..spaces import get as get_space
@@ -186,7 +190,7 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None) -> Dict[st
     seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
     loaders = data.loaders(config.batch_size, config.seed)
     evaluator, checkpoints = _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset, stream,
-                                        seconds_before, on_epoch, checkpoint_path)
+                                        seconds_before, on_epoch, checkpoint_path, stop_at)
     module.nni_final_report = module.nni_final_report and not follower
     started = time.time() - seconds_before
     search_module, sample = _train(strategy, space, evaluator, run, checkpoints, config.progress_bar)
@@ -281,10 +285,10 @@ def _run_folder(config: SearchConfig, resume, data_record, benchmark, stream, fo
 
 
 def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset, stream, seconds_before, on_epoch,
-               checkpoint_path):
+               checkpoint_path, stop_at=None):
     """NNI's Lightning evaluator with the run folder's recorder, checkpoints and TensorBoard log."""
     from ..spaces import describe
-    from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint
+    from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, StopAt
     from .evaluator import build_evaluator
     from .folder import RunRecorder
 
@@ -301,7 +305,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     accelerator, devices = lightning_device(config.device, config.devices)
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
                                 accelerator=accelerator, devices=devices, num_nodes=config.num_nodes,
-                                callbacks=[recorder, checkpoints],
+                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at else []),
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
         # A full (pickle) load: NNI's evaluator module keeps classes in its hyperparameters, which
