@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nni_cnas.cli.common import names  # noqa: E402
 from nni_cnas.quiet import quiet_libraries  # noqa: E402
 from nni_cnas.data import Augmentation, ImageSet, SearchData  # noqa: E402
-from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator  # noqa: E402
+from nni_cnas.run.evaluator import ChannelsLast, SearchClassificationModule, build_evaluator  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
 from nni_cnas.run.config import SearchConfig
 from nni_cnas.run.search import build_strategy, seed_everything  # noqa: E402
@@ -95,8 +95,14 @@ def build(args, strategy_name: str, variant: str, data: SearchData, epochs: int,
     seed_everything(0)
     space = NasBench201Space(channels=args.channels, cells=args.cells, num_classes=10, in_channels=3)
     strategy = build_strategy(config)
-    evaluator = build_evaluator(SearchClassificationModule(10), data.loaders(args.batch_size, 0), max_epochs=epochs,
-                                accelerator='auto', callbacks=list(callbacks))
+    loaders = data.loaders(args.batch_size, 0)
+    callbacks = list(callbacks)
+    if args.channels_last:  # as nni-cnas search --channels-last
+        for loader in loaders.values():
+            loader.memory_format = torch.channels_last
+        callbacks.append(ChannelsLast())
+    evaluator = build_evaluator(SearchClassificationModule(10), loaders, max_epochs=epochs, accelerator='auto',
+                                callbacks=callbacks)
     supernet = strategy.mutate_model(space)
     return strategy.mutate_evaluator(evaluator), supernet
 
@@ -152,6 +158,7 @@ def main():
                         + ' (plain is always measured); default all')
     parser.add_argument('--uncertainty-precision', default='auto', choices=('auto', 'fp32', 'bf16'),
                         help='arithmetic of the exact estimator\'s passes (auto: bf16 on a GPU that computes it natively)')
+    parser.add_argument('--channels-last', action='store_true', help='the supernet and batches in NHWC')
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--json', help='also write the results to this JSON file')
     parser.add_argument('--memory-child', nargs=2, metavar=('STRATEGY', 'VARIANT'), help=argparse.SUPPRESS)

@@ -66,3 +66,21 @@ def test_a_16_mixed_retraining_runs_on_a_cuda_device(device, tmp_path):
             '--channels', '4', '--cells', '1', '--device', 'cuda', '--precision', '16-mixed', '--out', str(tmp_path / 'r')]
     assert main(argv) == 0
     assert (tmp_path / 'r' / 'result.json').is_file()
+
+
+def test_channels_last_puts_the_batches_and_the_supernet_in_nhwc_and_searches(device, tmp_path):
+    from nni_cnas.run.evaluator import ChannelsLast
+
+    from nni_cnas.data import TensorImageLoader
+
+    images = torch.randint(0, 256, (32, 3, 8, 8), dtype=torch.uint8)  # 3 channels: NHWC differs from NCHW
+    loader = TensorImageLoader(images, torch.zeros(32), 16, shuffle=True, augment=None, mean=(0.5,) * 3,
+                               std=(0.25,) * 3).to_device(device)
+    loader.memory_format = torch.channels_last
+    x = next(iter(loader))[0]
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).to(device)
+    ChannelsLast().on_fit_start(None, net)
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'nhwc', channels_last=True), stream=io.StringIO())
+    assert result['arch'].count('~') == 6

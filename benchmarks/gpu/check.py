@@ -1,12 +1,13 @@
 """The GPU check's steps (run by check.sh), each in its own process with a time limit, each writing
 into ``--out``; ``results.json`` says what each step measured or why it did not finish. The sizes
-fit about 8 minutes on an H100/H200; ``--device cpu --quick`` runs the same steps here, tiny.
+fit about 8 minutes on an H100/H200 (each step's limit: 510 s in all); ``--device cpu --quick`` runs the same steps here, tiny.
 
 1. the machine: torch, the GPU, its compute capability, whether it computes bf16 natively;
 2. the tests that take a device (``tests/test_device.py --device cuda``);
 3. the curriculum's overhead at C=16 N=5 (CL-RSPS, CL-GDAS, epoch schedule, K=5) with the exact
    estimator's passes in bf16 and in fp32 (benchmarks/overhead.py);
-4. plain throughput in images/s against NNI's own strategies on the same space (benchmarks/dropin_throughput.py).
+4. the same for CL-GDAS with the supernet and batches channels-last (``--channels-last``: does it pay?);
+5. plain throughput in images/s against NNI's own strategies on the same space (benchmarks/dropin_throughput.py).
 """
 
 from __future__ import annotations
@@ -63,19 +64,23 @@ def main():
     accelerator = 'gpu' if args.device == 'cuda' else 'cpu'
     steps = {
         'tests': ([python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/test_device.py', '--device', args.device,
-                   f'--junitxml={args.out / "tests.xml"}'], 150),
+                   f'--junitxml={args.out / "tests.xml"}'], 120),
         **{f'overhead-{precision}': ([python, 'benchmarks/overhead.py', '--strategies', 'rsps,gdas', '--variants', 'epoch',
                                       '--uncertainty-precision', precision, '--skip-memory', *size,
-                                      '--json', str(args.out / f'overhead-{precision}.json')], 130)
+                                      '--json', str(args.out / f'overhead-{precision}.json')], 110)
            for precision in ('bf16', 'fp32')},
+        # The same GDAS epochs with the supernet and batches in NHWC: whether --channels-last pays here.
+        'overhead-bf16-nhwc': ([python, 'benchmarks/overhead.py', '--strategies', 'gdas', '--variants', 'epoch',
+                                '--uncertainty-precision', 'bf16', '--skip-memory', '--channels-last', *size,
+                                '--json', str(args.out / 'overhead-bf16-nhwc.json')], 70),
         'dropin': ([python, 'benchmarks/dropin_throughput.py', '--accelerator', accelerator, *images,
-                    '--out', str(args.out / 'dropin.json')], 120),
+                    '--out', str(args.out / 'dropin.json')], 100),
     }
     results = {'machine': machine(args.device), 'steps': {}}
     for name, (argv, limit) in steps.items():
         results['steps'][name] = step(name, argv, limit, args.out)
         (args.out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
-    for name in ('overhead-bf16', 'overhead-fp32', 'dropin'):
+    for name in ('overhead-bf16', 'overhead-fp32', 'overhead-bf16-nhwc', 'dropin'):
         path = args.out / f'{name}.json'
         if path.is_file():
             results['steps'][name]['result'] = json.loads(path.read_text())

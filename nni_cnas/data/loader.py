@@ -242,6 +242,9 @@ class TensorImageLoader(TensorLoader):
     """
 
     _device_tensors = ('inputs', 'targets', 'mean', 'std')
+    #: The batches' memory format: ``torch.channels_last`` (NHWC, the layout of a GPU's tensor-core
+    #: convolutions), or the default (NCHW).
+    memory_format = torch.contiguous_format
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool,
                  augment: Optional[Augmentation], mean: Sequence[float], std: Sequence[float],
@@ -265,4 +268,5 @@ class TensorImageLoader(TensorLoader):
     def prepare(self, x, pass_index, batch_index, drawn=None):
         if self.augment is not None:
             x = self.augment(x, self.sampler.batch_generator(pass_index, batch_index), drawn)
-        return (x.float().div_(255.0) - self.mean) / self.std
+        x = (x.float().div_(255.0) - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format) if self.memory_format is not torch.contiguous_format else x

@@ -18,11 +18,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from nni.nas.evaluator.pytorch import Lightning, Trainer
 from nni.nas.evaluator.pytorch.lightning import ClassificationModule, SupervisedLearningModule
-from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.callbacks import Callback, Checkpoint
 
 from ..strategies.ddp import SearchDDPStrategy
 
-__all__ = ['SearchClassificationModule', 'LanguageModelModule', 'SequenceCrossEntropy', 'CosineToMin', 'build_evaluator']
+__all__ = ['SearchClassificationModule', 'LanguageModelModule', 'SequenceCrossEntropy', 'CosineToMin', 'ChannelsLast',
+           'build_evaluator']
 
 
 class CosineToMin:
@@ -124,6 +125,13 @@ class LanguageModelModule(_SearchOptimiser, SupervisedLearningModule):
     def _get_result_for_report(self):
         stage = 'val' if self.trainer.val_dataloaders else 'train'
         return math.exp(self.trainer.callback_metrics[f'{stage}_loss'].item())
+
+
+class ChannelsLast(Callback):
+    """``--channels-last``: the supernet's 4-D weights in NHWC once it is on its device."""
+
+    def on_fit_start(self, trainer, pl_module):
+        pl_module.to(memory_format=torch.channels_last)
 
 
 def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,

@@ -189,6 +189,8 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None, stop_at: O
     recorded = run.metrics() if resume is not None else []
     seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
     loaders = data.loaders(config.batch_size, config.seed)
+    if config.channels_last:
+        _channels_last(loaders.values())
     evaluator, checkpoints = _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset, stream,
                                         seconds_before, on_epoch, checkpoint_path, stop_at)
     module.nni_final_report = module.nni_final_report and not follower
@@ -204,6 +206,14 @@ def _search(config: SearchConfig, stream, resume=None, on_epoch=None, stop_at: O
         _write_ranks(run, sample)
     run.set_status('finished')
     return result
+
+
+def _channels_last(loaders) -> None:
+    """``--channels-last``: the loaders' batches in NHWC (the supernet follows in :class:`ChannelsLast`)."""
+    import torch
+
+    for loader in loaders:
+        loader.memory_format = torch.channels_last
 
 
 def _banner(config: SearchConfig, run) -> str:
@@ -289,7 +299,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     """NNI's Lightning evaluator with the run folder's recorder, checkpoints and TensorBoard log."""
     from ..spaces import describe
     from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, StopAt
-    from .evaluator import build_evaluator
+    from .evaluator import ChannelsLast, build_evaluator
     from .folder import RunRecorder
 
     recorder = RunRecorder(run, describe=lambda sample: describe(space, sample),
@@ -305,7 +315,8 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     accelerator, devices = lightning_device(config.device, config.devices)
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
                                 accelerator=accelerator, devices=devices, num_nodes=config.num_nodes,
-                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at else []),
+                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at else [])
+                                + ([ChannelsLast()] if config.channels_last else []),
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
         # A full (pickle) load: NNI's evaluator module keeps classes in its hyperparameters, which

@@ -83,6 +83,7 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     NNI's standalone log (the command then works as a plain search)."""
     import nni
 
+    from ..launch import launch_rank
     from .config import SearchConfig
     from .search import search_or_resume
 
@@ -96,7 +97,8 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
 
     # A retried trial continues its interrupted search, or reports its finished one again.
     result = search_or_resume(config, 'nni-cnas trial', stream, on_epoch=report)
-    nni.report_final_result(final_metrics(result))
+    if launch_rank() == 0:  # a DDP trial (--devices N) reports once, from rank 0
+        nni.report_final_result(final_metrics(result))
     return result
 
 

@@ -211,6 +211,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         optimizers = [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+        if not self.training_module.automatic_optimization:
+            raise ValueError('Evaluator module with manual optimization is not compatible with one-shot algorithms.')
         if len(optimizers) != 1:
             raise ValueError('More than one optimizer returned by evaluator. This is not supported in NAS.')
         optimizer = optimizers[0]
