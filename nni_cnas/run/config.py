@@ -168,9 +168,10 @@ class SearchConfig:
     progress_bar: Optional[bool] = _option(None, 'Lightning\'s per-step progress bar', group='run',
                                            default_text='on when the output is a terminal')
     tensorboard: bool = _option(True, 'Lightning\'s TensorBoard log in RUN/tensorboard', group='run')
-    channels_last: bool = _option(False, 'the supernet and its batches in channels-last memory format (NHWC, the '
-                                  'layout of tensor-core convolutions; measured by benchmarks/gpu/check.py before it '
-                                  'becomes a default)', group='run', kinds=('image',))
+    channels_last: Optional[bool] = _option(None, 'the supernet and its batches in channels-last memory format (NHWC, '
+                                            'the layout of tensor-core convolutions; measured by benchmarks/gpu/check.py '
+                                            'before it becomes a default)', group='run', kinds=('image',),
+                                            default_text='off')
     tf32: bool = _option(True, 'on a CUDA GPU: TF32 for float32 matmuls and convolutions (Ampere and later); '
                          '--no-tf32 keeps them in full fp32 (cuDNN benchmarks its algorithms either way)', group='run')
     strategy_options: Dict[str, Any] = dataclasses.field(default_factory=dict, metadata=dict(cli=False))
