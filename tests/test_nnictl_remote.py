@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from nni_cnas.nnictl import loopback_env
 
-from test_nnictl import NNICTL, decode, free_port, get, listening_addresses
+from test_nnictl import decode, free_port, get, listening_addresses, started_experiment
 
 SSHD = '/usr/sbin/sshd'
 BIN = str(Path(sys.executable).parent)  # the remote machine's pythonPath: nni and nni-cnas are there
@@ -87,30 +86,10 @@ def remote_experiment(ssh_server, tmp_path_factory):
             {'host': '127.0.0.1', 'port': port_ssh, 'user': getpass.getuser(), 'sshKeyFile': str(key),
              'pythonPath': BIN}]},
     }
-    (tmp_path / 'config.yml').write_text(yaml.safe_dump(config))
-    port = free_port()
     env = loopback_env()
     env['PATH'] = os.pathsep.join([BIN, env.get('PATH', '')])
-    created = subprocess.run([NNICTL, 'create', '--config', str(tmp_path / 'config.yml'), '--port', str(port)],
-                             capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
-    experiment_id = None
-    try:
-        assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-2000:]
-        experiment_id = get(port, 'experiment')['id']
+    with started_experiment(config, tmp_path, env, also_left=(home,), none_left=False) as (port, experiment_id):
         yield port, tmp_path / 'experiments' / experiment_id, home
-    finally:
-        subprocess.run([NNICTL, 'stop', experiment_id or '--all'], capture_output=True, timeout=120, env=env)
-        deadline = time.time() + 30
-        while listening_addresses(port) and time.time() < deadline:
-            time.sleep(0.5)
-        leftovers = subprocess.run(['pgrep', '-f', f'(--port {port})|({tmp_path})|({home})'], capture_output=True,
-                                   text=True).stdout.split()
-        for pid in leftovers:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        assert not listening_addresses(port), 'the NNI manager still listens after nnictl stop'
 
 
 def test_remote_service_runs_a_real_trial_over_ssh(remote_experiment):

@@ -210,7 +210,7 @@ class TensorLoader:
         # On a GPU the pass' order and its augmentation's random numbers go over in one pinned,
         # non-blocking copy each, not three small copies per batch.
         order = _to_device(order, device)
-        sizes = [len(order[b * self.batch_size:(b + 1) * self.batch_size]) for b in batches]
+        sizes = [min(self.batch_size, self.num_samples - b * self.batch_size) for b in batches]
         draws = self.pass_draws(pass_index, list(zip(batches, sizes)))
         for position, (served, batch_index) in enumerate(zip(range(skip, len(self)), batches)):
             index = order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size]

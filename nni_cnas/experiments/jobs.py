@@ -75,7 +75,7 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
     if jobs == 1 or len(pending) <= 1:
         for task in tasks:
             try:
-                on_result(task, _search_until(task[0], task[1], stream, stop_at, search_or_resume))
+                on_result(task, _search_until(task[0], task[1], stream, stop_at))
             except SearchInterrupted:
                 left.append(task[0])
         _report_left(left)
@@ -113,8 +113,10 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
     _report_left(left)
 
 
-def _search_until(prefix: str, config, stream, stop_at: Optional[float], search_or_resume) -> Dict[str, Any]:
+def _search_until(prefix: str, config, stream, stop_at: Optional[float]) -> Dict[str, Any]:
     """One search that stops at ``stop_at``; one that would start after it does not start."""
+    from ..run.search import search_or_resume
+
     if stop_at is not None and time.time() >= stop_at:
         raise SearchInterrupted(f'{prefix}: not started, the time limit had passed')
     return search_or_resume(config, prefix, stream, stop_at=stop_at)
@@ -153,7 +155,6 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
     from pathlib import Path
 
     from ..quiet import quiet_libraries
-    from ..run.search import search_or_resume
 
     quiet_libraries()
     if config.threads is None:
@@ -165,4 +166,4 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
     except OSError as error:
         raise UserError(f'cannot write the run folder {folder}: {error.strerror}') from None
     with log:
-        return _search_until(prefix, config, log, stop_at, search_or_resume)
+        return _search_until(prefix, config, log, stop_at)

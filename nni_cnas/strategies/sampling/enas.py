@@ -57,6 +57,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         self.update_times, self.update_batch_size = update_times, update_batch_size
         self.log_prob_every_n_step = log_prob_every_n_step
         self.controller: Optional[LstmController] = None
+        self._queues: Dict[str, Deque[Dict[str, Any]]] = {}  # the epoch's paths not trained yet
 
     def set_model(self, model) -> None:
         super().set_model(model)
@@ -97,8 +98,6 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         finally:
             self.controller.train(was_training)
         return started
-
-    _queues: Dict[str, Deque[Dict[str, Any]]] = {}
 
     def resample(self) -> Sample:
         queued = self._queues.get('paths')
