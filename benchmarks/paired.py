@@ -1,6 +1,8 @@
-"""Plain against curriculum, paired by seed, from a quality protocol's results file (issue 24): per
-strategy, the curriculum run minus the plain run of the same seed, for the look-up test accuracy,
-Kendall tau and the supernet's top-10's true accuracy; mean, a 95% t-interval and the sign count.
+"""Plain against curriculum, paired by seed, from quality protocols' results files (issue 24): per
+strategy and curriculum variant (schedule, K, estimator), the curriculum run minus the plain run of
+the same seed, for the look-up test accuracy, Kendall tau and the supernet's top-10's true accuracy;
+mean, a 95% t-interval and the sign count. Several files pair when their searches differ only in
+the curriculum (a K sweep's or the amortised estimator's file with the main protocol's plain runs).
 
     .venv/bin/python benchmarks/paired.py benchmarks/results/quality-cpu-10k.jsonl --md benchmarks/results/quality-cpu-10k-paired.md
 """
@@ -19,43 +21,75 @@ T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8:
 MEASURES = (('test_acc', 'look-up test acc (points)', lambda r: r['test_acc']),
             ('kendall_tau', 'Kendall tau', lambda r: (r.get('ranking') or {}).get('kendall_tau')),
             ('top10_acc', 'top-10 true acc (points)', lambda r: (r.get('ranking') or {}).get('top10_mean_true_acc')))
+#: Options in which paired runs may differ: the curriculum's own.
+CURRICULUM_OPTIONS = ('k', 'estimator')
 
 
-def paired_rows(records, curriculum='epoch'):
+def shared_options(records):
+    """The search options every record agrees on, or SystemExit naming the first that differs."""
+    first = None
+    for record in records:
+        options = {k: v for k, v in (record.get('options') or {}).items() if k not in CURRICULUM_OPTIONS}
+        if first is None:
+            first = (record['run'], options)
+        elif options != first[1]:
+            keys = sorted(k for k in set(options) | set(first[1]) if options.get(k) != first[1].get(k))
+            raise SystemExit(f'{record["run"]} and {first[0]} are searches of other options ({", ".join(keys)}); '
+                             'pair only results of one protocol and its curriculum variants')
+    return first[1] if first else {}
+
+
+def paired_rows(records, curricula=None):
+    """One row per (strategy, curriculum variant, measure): differences to plain by seed."""
     from nni_cnas.experiments.quality import variant
 
     by = {(r['strategy'], variant(r), r['seed']): r for r in records}
+    ks = {(r['strategy'], variant(r)): r['k'] for r in records}
     rows = []
     for strategy in sorted({r['strategy'] for r in records}):
-        seeds = sorted(seed for (s, v, seed) in by if s == strategy and v == curriculum and (s, 'none', seed) in by)
-        for key, label, read in MEASURES:
-            diffs = [read(by[strategy, curriculum, seed]) - read(by[strategy, 'none', seed]) for seed in seeds
-                     if read(by[strategy, curriculum, seed]) is not None and read(by[strategy, 'none', seed]) is not None]
-            if not diffs:
-                continue
-            mean = statistics.fmean(diffs)
-            half = T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float('nan')
-            rows.append(dict(strategy=strategy, measure=label, seeds=len(diffs), mean=mean, low=mean - half, high=mean + half,
-                             better=sum(d > 0 for d in diffs), worse=sum(d < 0 for d in diffs), diffs=diffs))
+        variants = [v for s, v in dict.fromkeys((s, v) for s, v, _ in by) if s == strategy and v != 'none'
+                    and (curricula is None or v in curricula)]
+        for name in variants:
+            seeds = sorted(seed for (s, v, seed) in by if s == strategy and v == name and (s, 'none', seed) in by)
+            for key, label, read in MEASURES:
+                diffs = [read(by[strategy, name, seed]) - read(by[strategy, 'none', seed]) for seed in seeds
+                         if read(by[strategy, name, seed]) is not None and read(by[strategy, 'none', seed]) is not None]
+                if not diffs:
+                    continue
+                mean = statistics.fmean(diffs)
+                half = (T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
+                        if len(diffs) > 1 else float('nan'))
+                rows.append(dict(strategy=strategy, curriculum=name, k=ks[strategy, name], measure=label,
+                                 seeds=len(diffs), mean=mean, low=mean - half, high=mean + half,
+                                 better=sum(d > 0 for d in diffs), worse=sum(d < 0 for d in diffs), diffs=diffs))
     return rows
+
+
+def format_rows(rows) -> str:
+    lines = ['| strategy | curriculum - plain | K | measure | seeds | mean | 95% interval | better / worse | per seed |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for row in rows:
+        lines.append(f'| {row["strategy"]} | {row["curriculum"]} | {row["k"]} | {row["measure"]} | {row["seeds"]} | '
+                     f'{row["mean"]:+.3f} | [{row["low"]:+.3f}, {row["high"]:+.3f}] | {row["better"]} / {row["worse"]} | '
+                     f'{", ".join(f"{d:+.3f}" for d in row["diffs"])} |')
+    return '\n'.join(lines) + '\n'
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('results', type=Path)
-    parser.add_argument('--curriculum', default='epoch', help='the variant against plain (epoch, batch, epoch (amortised))')
+    parser.add_argument('results', type=Path, nargs='+')
+    parser.add_argument('--curriculum', action='append',
+                        help='only this variant against plain (e.g. epoch, "epoch K=3", "epoch (amortised)"); repeatable')
     parser.add_argument('--md', type=Path)
     args = parser.parse_args()
     from nni_cnas.experiments.quality import read_results
 
-    rows = paired_rows(read_results(args.results), args.curriculum)
-    lines = [f'| strategy | {args.curriculum} - plain | seeds | mean | 95% interval | better / worse | per seed |',
-             '|---|---|---|---|---|---|---|']
-    for row in rows:
-        lines.append(f'| {row["strategy"]} | {row["measure"]} | {row["seeds"]} | {row["mean"]:+.3f} | '
-                     f'[{row["low"]:+.3f}, {row["high"]:+.3f}] | {row["better"]} / {row["worse"]} | '
-                     f'{", ".join(f"{d:+.3f}" for d in row["diffs"])} |')
-    table = '\n'.join(lines) + '\n'
+    missing = [str(path) for path in args.results if not path.is_file()]
+    if missing:
+        raise SystemExit(f'no results file {", ".join(missing)}; run nni-cnas quality first')
+    records = [record for path in args.results for record in read_results(path)]
+    shared_options(records)
+    table = format_rows(paired_rows(records, args.curriculum))
     print(table)
     if args.md:
         args.md.write_text(table)

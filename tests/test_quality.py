@@ -27,6 +27,8 @@ def write_protocol(path, **changes):
 @pytest.mark.parametrize('changes, message', [
     ({'search': dict(TINY_SEARCH, seed=3)}, 'sets seed per run'),
     ({'k': 0}, 'k must be a positive integer'),
+    ({'k': [1, 1]}, 'or a list of different ones'),
+    ({'k': []}, 'or a list of different ones'),
     ({'strategies': ['rsps', 'nope']}, "unknown strategy 'nope'"),
     ({'curricula': ['none', 'sometimes']}, "unknown curriculum 'sometimes'"),
     ({'seeds': []}, 'seeds must be a non-empty list'),
@@ -101,17 +103,102 @@ def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
 
 
 @pytest.mark.parametrize('name, runs', [('quality-cpu.yaml', 42), ('quality-cpu-amortised.yaml', None),
-                                        ('quality-cpu-10k.yaml', 50), ('quality-gpu.yaml', 30)])
+                                        ('quality-cpu-10k.yaml', 50), ('quality-cpu-10k-amortised.yaml', 20),
+                                        ('quality-cpu-10k-k-sweep.yaml', 15), ('quality-gpu.yaml', 30)])
 def test_the_benchmark_protocols_are_valid(name, runs):
     """Every protocol file of benchmarks/ loads and every one of its runs resolves (the GPU one with
     its device swapped for the CPU here: NATS-Bench's settings, the full split, 100 epochs)."""
     from pathlib import Path
 
+    from nni_cnas.experiments.quality import FIELDS, _read_protocol_values
+
     path = Path(__file__).resolve().parents[1] / 'benchmarks' / name
-    data = yaml.safe_load(path.read_text())
+    data = _read_protocol_values(path, ())
     if data['search'].get('device') == 'cuda':
         assert (data['search']['channels'], data['search']['cells'], data['search']['epochs']) == (16, 5, 100)
         assert 'subset' not in data['search'] and 'image_size' not in data['search']  # 25,000 + 25,000 at 32x32
         data['search']['device'] = 'cpu'
-    protocol = Protocol(data['search'], data['strategies'], data['curricula'], data['seeds'], data['k'], source=name)
+    protocol = Protocol(*(data[key] for key in FIELDS), source=name)
     assert runs is None or len(protocol.grid()) == runs
+
+
+def test_a_protocol_on_a_base_runs_a_k_sweep_and_refuses_another_search_in_a_used_folder(tmp_path, nb201_table):
+    """A K sweep written as a base protocol plus what differs: its search options merged, K in the
+    run names and the table's variants; a run folder that holds another search under the same name
+    is one clear error, never taken as this search's result."""
+    write_protocol(tmp_path / 'base.yaml')
+    (tmp_path / 'sub').mkdir()
+    sweep_file = tmp_path / 'sub' / 'sweep.yaml'
+    sweep_file.write_text(yaml.safe_dump({'base': '../base.yaml', 'search': {'subset': 40}, 'curricula': ['epoch'],
+                                          'k': [1, 3]}))
+    sweep = Protocol.load(sweep_file)
+    assert sweep.options() == dict(TINY_SEARCH, subset=40, k=[1, 3]) and sweep.strategies == ['rsps']
+    assert [run.name for run in sweep.grid()] == ['rsps-epoch-k1-s0', 'rsps-epoch-k3-s0']
+    records = run_protocol(sweep, tmp_path / 'sweep.jsonl', tmp_path / 'runs')
+    assert [(r['k'], variant(r)) for r in records] == [(1, 'epoch K=1'), (3, 'epoch K=3')]
+    assert [r['curriculum'] for r in quality_table(records)] == ['epoch K=1', 'epoch K=3']
+
+    # The base's runs (named without K) and then its amortised variant, whose epoch run has the
+    # base's epoch run's name but other options, in the same runs folder.
+    amortised_file = tmp_path / 'amortised.yaml'
+    amortised_file.write_text(yaml.safe_dump({'base': 'base.yaml', 'search': {'estimator': 'amortised'},
+                                              'curricula': ['epoch']}))
+    run_protocol(Protocol.load(tmp_path / 'base.yaml'), tmp_path / 'base.jsonl', tmp_path / 'runs')
+    with pytest.raises(UserError, match=r"rsps-epoch-s0 holds another search \(estimator 'exact' there, 'amortised' here\)"):
+        run_protocol(Protocol.load(amortised_file), tmp_path / 'amortised.jsonl', tmp_path / 'runs')
+    assert not (tmp_path / 'amortised.jsonl').exists() or not read_results(tmp_path / 'amortised.jsonl')
+
+
+@pytest.mark.parametrize('files, message', [
+    ({'a.yaml': {'base': 'a.yaml', 'k': 3}}, 'base chain comes back to it'),
+    ({'a.yaml': {'base': 'b.yaml', 'k': 3}, 'b.yaml': {'base': 'a.yaml'}}, 'base chain comes back to it'),
+    ({'a.yaml': {'base': 'base.yaml', 'seedz': [1]}}, 'may hold only search, strategies'),
+    ({'a.yaml': {'base': 'missing.yaml'}}, 'missing.yaml'),
+    ({'a.yaml': {'base': 'base.yaml', 'k': [2, 2]}}, 'list of different ones'),
+])
+def test_a_bad_base_protocol_is_one_clear_error(tmp_path, files, message):
+    write_protocol(tmp_path / 'base.yaml')
+    for name, values in files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(values))
+    with pytest.raises(UserError, match=message):
+        Protocol.load(tmp_path / 'a.yaml')
+
+
+def paired_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / 'benchmarks' / 'paired.py'
+    spec = importlib.util.spec_from_file_location('paired', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_differences_and_their_interval_by_hand():
+    paired = paired_module()
+    options = {'subset': 10, 'k': 5}
+
+    def record(curriculum, seed, acc, tau, k=5, **changes):
+        return {'run': f'{curriculum}-{seed}-{k}', 'strategy': 'rsps', 'curriculum': curriculum, 'seed': seed,
+                'k': 0 if curriculum == 'none' else k, 'test_acc': acc, 'options': dict(options, **changes),
+                'ranking': {'kendall_tau': tau, 'top10_mean_true_acc': None}}
+
+    records = [record('none', 0, 90.0, 0.1), record('none', 1, 91.0, 0.3), record('none', 2, 92.0, 0.2),
+               record('epoch', 0, 91.0, 0.2), record('epoch', 1, 90.0, 0.3), record('epoch', 2, 95.0, 0.1),
+               record('epoch', 0, 89.0, 0.0, k=3)]
+    records[-1]['options'] = {'subset': 10, 'k': [1, 3]}  # a K sweep's file
+    paired.shared_options(records)
+    rows = paired.paired_rows(records)
+    acc, tau = rows[0], rows[1]
+    assert (acc['curriculum'], acc['k'], acc['seeds'], acc['diffs']) == ('epoch', 5, 3, [1.0, -1.0, 3.0])
+    half = 4.303 * statistics.stdev([1.0, -1.0, 3.0]) / 3 ** 0.5  # t(0.975, 2 df) s / sqrt(n)
+    assert acc['mean'] == pytest.approx(1.0) and (acc['low'], acc['high']) == pytest.approx((1.0 - half, 1.0 + half))
+    assert (acc['better'], acc['worse']) == (2, 1) and tau['diffs'] == pytest.approx([0.1, 0.0, -0.1])
+    assert (tau['better'], tau['worse']) == (1, 1)
+    assert [(r['curriculum'], r['k'], r['diffs']) for r in rows[2:]] == [('epoch K=3', 3, [-1.0]), ('epoch K=3', 3, [-0.1])]
+    assert rows[2]['low'] != rows[2]['low']  # one seed: no interval (nan)
+    assert [r['curriculum'] for r in paired.paired_rows(records, ['epoch K=3'])] == ['epoch K=3', 'epoch K=3']
+    assert '| rsps | epoch | 5 | look-up test acc (points) | 3 | +1.000 |' in paired.format_rows(rows)
+    with pytest.raises(SystemExit, match='searches of other options \\(subset\\)'):
+        paired.shared_options(records + [record('none', 3, 90.0, 0.1, subset=20)])

@@ -66,6 +66,20 @@ def test_the_drop_in_example_runs(tmp_path):
     assert re.search(r'^\|\w+~0\|\+', process.stdout, flags=re.M)
 
 
+def test_the_paired_command_runs_on_the_committed_results(tmp_path):
+    """The README's paired comparison, as written, on the results files committed in benchmarks/."""
+    lines = [line for block in code_blocks('bash') for line in block.splitlines()
+             if line.startswith('.venv/bin/python benchmarks/paired.py')]
+    assert lines
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        argv[argv.index('--md') + 1] = str(tmp_path / 'paired.md')
+        process = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert process.returncode == 0, process.stderr[-2000:]
+        assert (tmp_path / 'paired.md').read_text().startswith('| strategy | curriculum - plain | K |')
+        assert '| rsps | epoch | 5 | Kendall tau |' in process.stdout
+
+
 def readme_commands():
     """Every concrete ``nni-cnas`` command of the README's shell blocks (synopses with {a,b} or
     [optional] parts are not commands)."""

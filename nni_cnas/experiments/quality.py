@@ -12,7 +12,11 @@ A protocol file (YAML) fixes everything::
     seeds: [0, 1, 2]
     k: 5
 
-``run_protocol`` runs every (seed, strategy, curriculum) not in the results file yet, seeds outer so
+``k`` may be a list (a K sweep: each curriculum runs at every K; plain runs once). A file may start
+from another with ``base: other.yaml`` (relative to it) and state only what differs: its ``search``
+options are merged key by key into the base's, the other keys replace the base's.
+
+``run_protocol`` runs every (seed, strategy, curriculum, K) not in the results file yet, seeds outer so
 that a partial run already compares all strategies, and appends one JSON line per finished search;
 a search stopped midway continues from its checkpoint in its run folder. ``quality_table`` renders
 mean and std per strategy and curriculum (and CLOSE, for protocols with ``close: true`` in ``search``).
@@ -22,60 +26,50 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError
 from .jobs import Shard
 
-__all__ = ['Protocol', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
+__all__ = ['Protocol', 'Run', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
 
 #: Options the protocol sets per run; the ``search`` section may not hold them.
 PER_RUN = ('strategy', 'curriculum', 'k', 'seed', 'out', 'overwrite')
+#: The keys of a protocol file (besides ``base``).
+FIELDS = ('search', 'strategies', 'curricula', 'seeds', 'k')
 
 
 class Protocol:
     """A validated protocol file: shared search options and the grid of runs."""
 
     def __init__(self, search: Mapping[str, Any], strategies: Sequence[str], curricula: Sequence[str],
-                 seeds: Sequence[int], k: int, source: str = 'protocol'):
+                 seeds: Sequence[int], k: Union[int, Sequence[int]], source: str = 'protocol'):
         from ..run.config import SearchConfig
 
         fixed = [name for name in PER_RUN if name in search]
         if fixed:
             raise UserError(f'{source}: the protocol sets {", ".join(fixed)} per run; remove it from "search"')
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise UserError(f'{source}: k must be a positive integer (the curriculum\'s subnets), not {k!r}')
+        ks = list(k) if isinstance(k, (list, tuple)) else [k]
+        if not ks or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in ks) or len(set(ks)) != len(ks):
+            raise UserError(f'{source}: k must be a positive integer (the curriculum\'s subnets) or a list of '
+                            f'different ones (a K sweep), not {k!r}')
         for name, values, kind in (('strategies', strategies, str), ('curricula', curricula, str), ('seeds', seeds, int)):
             if (not isinstance(values, (list, tuple)) or not values
                     or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
                 raise UserError(f'{source}: {name} must be a non-empty list of {kind.__name__}s, not {values!r}')
             if len(set(values)) != len(values):
                 raise UserError(f'{source}: {name} repeats a value: {list(values)}')
-        self.search, self.k, self.source = dict(search), k, source
+        self.search, self.source = dict(search), source
+        self.k = ks if isinstance(k, (list, tuple)) else k
         self.strategies, self.curricula, self.seeds = list(strategies), list(curricula), list(seeds)
         SearchConfig.from_mapping(self.search, f'{source} "search"')
-        for strategy in self.strategies:  # every run's options, before any run starts
-            for curriculum in self.curricula:
-                self.config(strategy, curriculum, self.seeds[0], Path('.'))
+        for run in self.grid(seeds=self.seeds[:1]):  # every run's options, before any run starts
+            self.config(run, Path('.'))
 
     @classmethod
     def load(cls, path: Path) -> 'Protocol':
-        import yaml
-
-        path = Path(path)
-        from ..files import read_user_text
-
-        try:
-            values = yaml.safe_load(read_user_text(path, 'protocol file'))
-        except yaml.YAMLError as error:
-            raise UserError(f'{path} is not valid YAML ({str(error).splitlines()[0]})') from None
-        expected = {'search', 'strategies', 'curricula', 'seeds', 'k'}
-        if not isinstance(values, dict) or set(values) != expected:
-            found = sorted(values) if isinstance(values, dict) else type(values).__name__
-            raise UserError(f'{path} must hold exactly the keys {", ".join(sorted(expected))}; found {found}')
-        if not isinstance(values['search'], dict):
-            raise UserError(f'{path}: "search" must be a mapping of search options')
-        return cls(values['search'], values['strategies'], values['curricula'], values['seeds'], values['k'], str(path))
+        values = _read_protocol_values(Path(path), ())
+        return cls(*(values[name] for name in FIELDS), source=str(path))
 
     def select(self, strategies: Optional[Sequence[str]] = None, seeds: Optional[Sequence[int]] = None) -> 'Protocol':
         """The same protocol restricted to some of its strategies or seeds (for a partial run)."""
@@ -89,20 +83,65 @@ class Protocol:
         """What makes results comparable: the shared options and K."""
         return {**self.search, 'k': self.k}
 
-    def config(self, strategy: str, curriculum: str, seed: int, runs_dir: Path):
+    def config(self, run: 'Run', runs_dir: Path):
         from ..run.config import SearchConfig
 
-        values = dict(self.search, strategy=strategy, curriculum=curriculum, seed=seed,
-                      k=0 if curriculum == 'none' else self.k, out=str(Path(runs_dir) / run_name(strategy, curriculum, seed)))
+        values = dict(self.search, strategy=run.strategy, curriculum=run.curriculum, seed=run.seed, k=run.k,
+                      out=str(Path(runs_dir) / run.name))
         return SearchConfig.from_mapping(values, f'{self.source}').resolve()
 
-    def grid(self) -> List[Tuple[str, str, int]]:
-        return [(strategy, curriculum, seed) for seed in self.seeds for strategy in self.strategies
-                for curriculum in self.curricula]
+    def grid(self, seeds: Optional[Sequence[int]] = None) -> List['Run']:
+        """Every run, seeds outer; plain runs once (K=0), a curriculum at each K."""
+        sweep = isinstance(self.k, list)
+        ks = self.k if sweep else [self.k]
+        return [Run(strategy, curriculum, seed, k, sweep)
+                for seed in (self.seeds if seeds is None else seeds) for strategy in self.strategies
+                for curriculum in self.curricula for k in ([0] if curriculum == 'none' else ks)]
 
 
-def run_name(strategy: str, curriculum: str, seed: int) -> str:
-    return f'{strategy}-{curriculum}-s{seed}'
+class Run(NamedTuple):
+    """One search of a protocol; ``sweep`` when the protocol's K is a list (its K is in the name)."""
+    strategy: str
+    curriculum: str
+    seed: int
+    k: int
+    sweep: bool = False
+
+    @property
+    def name(self) -> str:
+        k = f'-k{self.k}' if self.sweep and self.curriculum != 'none' else ''
+        return f'{self.strategy}-{self.curriculum}{k}-s{self.seed}'
+
+
+def _read_protocol_values(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
+    """A protocol file's keys with its ``base`` chain merged in (search options key by key)."""
+    import yaml
+
+    from ..files import read_user_text
+
+    if path.resolve() in seen:
+        raise UserError(f'{path}: its base chain comes back to it ({" -> ".join(map(str, seen + (path,)))})')
+    try:
+        values = yaml.safe_load(read_user_text(path, 'protocol file'))
+    except yaml.YAMLError as error:
+        raise UserError(f'{path} is not valid YAML ({str(error).splitlines()[0]})') from None
+    keys = ', '.join(FIELDS)
+    if not isinstance(values, dict):
+        raise UserError(f'{path} must hold the keys {keys}; found {type(values).__name__}')
+    if 'search' in values and not isinstance(values['search'], dict):
+        raise UserError(f'{path}: "search" must be a mapping of search options')
+    if 'base' not in values:
+        if set(values) != set(FIELDS):
+            raise UserError(f'{path} must hold exactly the keys {keys} (or base: and what differs from it); '
+                            f'found {", ".join(sorted(values))}')
+        return values
+    unknown = sorted(set(values) - set(FIELDS) - {'base'})
+    if unknown or not isinstance(values['base'], str):
+        raise UserError(f'{path}: with base: (a protocol file) it may hold only {keys}; found {", ".join(unknown or ["base: " + repr(values["base"])])}')
+    base = _read_protocol_values(path.parent / values['base'], seen + (path.resolve(),))
+    merged = dict(base, **{name: value for name, value in values.items() if name in FIELDS})
+    merged['search'] = dict(base['search'], **values.get('search', {}))
+    return merged
 
 
 def read_results(path: Path) -> List[Dict[str, Any]]:
@@ -112,10 +151,10 @@ def read_results(path: Path) -> List[Dict[str, Any]]:
     return [record for record in read_json_lines(path) if 'run' in record]
 
 
-def _record(protocol: Protocol, strategy: str, curriculum: str, seed: int, result: Mapping[str, Any]) -> Dict:
+def _record(protocol: Protocol, run: Run, result: Mapping[str, Any]) -> Dict:
     return {
-        'run': run_name(strategy, curriculum, seed), 'strategy': strategy, 'curriculum': curriculum,
-        'k': result['k'], 'seed': seed, 'arch': result['arch'], 'val_acc': result['val_acc'],
+        'run': run.name, 'strategy': run.strategy, 'curriculum': run.curriculum,
+        'k': result['k'], 'seed': run.seed, 'arch': result['arch'], 'val_acc': result['val_acc'],
         'test_acc': result.get('lookup_test'), 'benchmark_dataset': result.get('benchmark_dataset'),
         'ranking': result.get('ranking'), 'search_seconds': result['search_seconds'],
         'options': protocol.options(),
@@ -147,26 +186,25 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None,
     grid = (shard or Shard()).take(protocol.grid())
     countdown = Countdown(len(grid), jobs)
     tasks = []
-    for strategy, curriculum, seed in grid:
-        name = run_name(strategy, curriculum, seed)
-        if name in done:
-            print(f'{countdown.prefix()} {name}: in {results}, skipped', file=stream, flush=True)
+    for run in grid:
+        if run.name in done:
+            print(f'{countdown.prefix()} {run.name}: in {results}, skipped', file=stream, flush=True)
             countdown.finish(timed=False)
             continue
-        tasks.append((name, protocol.config(strategy, curriculum, seed, runs_dir), (strategy, curriculum, seed)))
+        tasks.append((run.name, protocol.config(run, runs_dir), run))
     fresh = {name for name, config, _ in tasks if not finished_before(Path(config.out))}
-    cells = {name: cell for name, _, cell in tasks}
+    runs = {name: run for name, _, run in tasks}
 
     def record(task, result):
         name = task[0]
         countdown.finish(timed=name in fresh, seconds=result.get('search_seconds'))
-        done[name] = _record(protocol, *cells[name], result)
+        done[name] = _record(protocol, runs[name], result)
         append_json_line(results, done[name])
         print(f'{countdown.prefix(done=True)} {name}: test accuracy {done[name]["test_acc"]}, Kendall tau '
               f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
 
     run_searches([(name, config) for name, config, _ in tasks], jobs, stream, record, stop_at=stop_at)
-    return [done[run_name(*cell)] for cell in grid if run_name(*cell) in done]
+    return [done[run.name] for run in grid if run.name in done]
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
@@ -182,6 +220,8 @@ def variant(record: Mapping[str, Any]) -> str:
     supernet was a CLOSENet (the sharing-extent curriculum)."""
     options = record.get('options') or {}
     name = record['curriculum']
+    if isinstance(options.get('k'), list) and name != 'none':  # a run of a K sweep
+        name += f' K={record["k"]}'
     if options.get('estimator', 'exact') != 'exact':
         name += f' ({options["estimator"]})'
     return f'{name} + CLOSE' if options.get('close') else name

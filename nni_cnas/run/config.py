@@ -364,6 +364,13 @@ class SearchConfig:
         values = {field.name: getattr(self, field.name) for field in _fields()}
         return {**values, **self.strategy_options}
 
+    def defining(self) -> Dict[str, Any]:
+        """The options that decide what a search computes: all but how it is run (the ``run``
+        group), with the seed and the process count. Two configs that agree here are one search."""
+        run = {field.name for field in _fields() if field.metadata.get('group') == 'run'} - {'seed', 'devices', 'num_nodes'}
+        return {name: value for name, value in self.as_dict().items()
+                if name not in run and not (name in self.strategy_options and value is None)}
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = 'config') -> 'SearchConfig':
         """A config from a mapping (a YAML file, a run's ``config.yaml``), checking names and types.

@@ -149,13 +149,29 @@ def search_or_resume(config: SearchConfig, prefix: str, stream, on_epoch=None,
 
     folder = Path(config.out)
     if finished_before(folder):
+        _check_same_search(folder, config)
         print(f'{prefix}: finished before, skipped', file=stream, flush=True)
         return json.loads((folder / 'result.json').read_text(encoding='utf-8'))
     if RunFolder(folder).state() in ('interrupted', 'running') and any((folder / 'checkpoints').glob('*.ckpt')):
+        _check_same_search(folder, config)
         print(f'{prefix}: resuming {folder}', file=stream, flush=True)
         return resume_search(folder, stream=stream, on_epoch=on_epoch, stop_at=stop_at)
     print(f'{prefix}: searching in {folder}', file=stream, flush=True)
     return run_search(dataclasses.replace(config, overwrite=True), stream=stream, on_epoch=on_epoch, stop_at=stop_at)
+
+
+def _check_same_search(folder: Path, config: SearchConfig) -> None:
+    """A folder reused by name (sweeps, protocols, retried trials) must hold this search, not
+    another one's result or checkpoint under the same name."""
+    from .folder import RunFolder
+
+    there = SearchConfig.from_mapping(RunFolder(folder).read_record()['config'], f'{folder}/config.yaml').defining()
+    here = config.defining()
+    differ = [f'{name} {there.get(name)!r} there, {here.get(name)!r} here' for name in sorted(set(there) | set(here))
+              if there.get(name) != here.get(name)]
+    if differ:
+        raise UserError(f'{folder} holds another search ({"; ".join(differ)}); give another runs folder, '
+                        'or remove that one')
 
 
 def _search(config: SearchConfig, stream, resume=None, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
