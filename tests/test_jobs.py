@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,10 @@ from nni_cnas.experiments.jobs import parse_shard
 from nni_cnas.experiments.quality import Protocol, read_results, run_protocol
 from nni_cnas.files import append_json_line, read_json_lines
 
-from test_quality import write_protocol
+from test_quality import TINY_SEARCH, write_protocol
+
+#: A protocol search long enough (20 epochs of 200 digits) to be stopped midway.
+TINY_SEARCH_LONG = dict(TINY_SEARCH, subset=200, epochs=20, rank_cells=0, tensorboard=False)
 
 SWEEP = ['--dataset', 'digits', '--subset', '64', '--epochs', '12', '--channels', '4', '--cells', '1',
          '--batch-size', '16', '--candidates', '4', '--selection-size', '32', '--strategy', 'rsps', '--no-tensorboard']
@@ -94,7 +99,7 @@ def test_stop_after_stops_with_checkpoints_and_the_same_command_continues_to_the
     assert main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(whole), *LONG]) == 0
     assert main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(cut), '--stop-after', '4', *LONG]) == 143
     err = capsys.readouterr().err
-    assert 'stopped at the time limit' in err and 'run the same command again' in err
+    assert 'stopped at the time limit with a checkpoint' in err and 'run the same command again' in err
     assert not (cut / 'k0-s1' / 'result.json').exists()  # the second never started (or was cut too)
     runs = 0
     while main(['sweep', '--ks', '0', '--seeds', '0,1', '--out', str(cut), '--stop-after', '6', *LONG]) == 143:
@@ -106,6 +111,80 @@ def test_stop_after_stops_with_checkpoints_and_the_same_command_continues_to_the
         metrics = [[{k: v for k, v in json.loads(line).items() if k != 'seconds'}
                     for line in (folder / name / 'metrics.jsonl').read_text().splitlines()] for folder in (whole, cut)]
         assert metrics[0] == metrics[1]
+
+
+def _session_processes(session: int):
+    """Pids of the processes in a session (the runner started with start_new_session, its workers,
+    multiprocessing's resource tracker)."""
+    import os
+
+    pids = []
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            fields = Path(f'/proc/{entry}/stat').read_text().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+        if int(fields[3]) == session and fields[0] != 'Z':  # field 6 of stat: the session id
+            pids.append(int(entry))
+    return pids
+
+
+def _wait_for(predicate, seconds, what):
+    import time
+
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, f'waited {seconds} s for {what}'
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc to find the runner\'s processes')
+@pytest.mark.parametrize('jobs, how', [(2, 'SIGTERM to the runner'), (2, 'SIGINT to the group (Ctrl+C)'),
+                                       (2, 'SIGKILL to the runner'), (1, 'SIGTERM to the runner')])
+def test_a_signal_stops_the_running_searches_with_checkpoints_starts_no_other_and_leaves_no_process(
+        tmp_path, nb201_table, jobs, how):
+    """A protocol stopped by a signal (a cluster's preemption, Ctrl+C, kill): the searches running stop
+    at a batch end with a checkpoint, none starts after, the workers stop with the runner (even when
+    it is killed outright: they get SIGTERM when it dies), and the same command continues."""
+    import os
+    import signal
+    import subprocess
+
+    search = dict(TINY_SEARCH_LONG)
+    protocol = write_protocol(tmp_path / 'p.yaml', search=search, seeds=[0, 1])
+    command = [sys.executable, '-m', 'nni_cnas.cli', 'quality', str(protocol), '--results', str(tmp_path / 'r.jsonl'),
+               '--runs-dir', str(tmp_path / 'runs'), '--jobs', str(jobs)]
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              env=dict(os.environ, NNI_CNAS_NB201_TABLE=str(nb201_table)))
+    names = ['rsps-none-s0', 'rsps-epoch-s0', 'rsps-none-s1', 'rsps-epoch-s1']
+    running = names[:jobs]
+    try:
+        _wait_for(lambda: all(list((tmp_path / 'runs' / name / 'checkpoints').glob('epoch-*.ckpt')) for name in running),
+                  180, 'the first epochs')
+        signum = {'SIGTERM': signal.SIGTERM, 'SIGINT': signal.SIGINT, 'SIGKILL': signal.SIGKILL}[how.split()[0]]
+        (os.killpg if 'group' in how else os.kill)(runner.pid, signum)
+        out, err = runner.communicate(timeout=120)
+        assert runner.returncode == (-9 if signum == signal.SIGKILL else 143), err[-2000:]
+        _wait_for(lambda: not _session_processes(runner.pid), 120, 'the workers to leave')
+    except BaseException:  # a failed test leaves no search running
+        for pid in _session_processes(runner.pid):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    for name in running:
+        folder = tmp_path / 'runs' / name
+        assert json.loads((folder / 'status.json').read_text())['state'] == 'interrupted'
+        assert list((folder / 'checkpoints').glob('interrupted-*.ckpt'))
+    for name in names[jobs:]:
+        assert not (tmp_path / 'runs' / name / 'status.json').exists()  # never started
+    if signum != signal.SIGKILL:
+        assert 'stopped at a signal with a checkpoint' in err and ', '.join(sorted(names)) in err
+    assert not read_results(tmp_path / 'r.jsonl') if (tmp_path / 'r.jsonl').exists() else True
+    if how == 'SIGTERM to the runner' and jobs == 2:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, NNI_CNAS_NB201_TABLE=str(nb201_table)))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert sorted(r['run'] for r in read_results(tmp_path / 'r.jsonl')) == sorted(names)
+        assert all('resuming' in (tmp_path / 'runs' / name / 'search.log').read_text() for name in running)
 
 
 def test_stop_after_must_be_positive(tmp_path, capsys):

@@ -8,6 +8,9 @@ folder; this process prints one line per search started and finished, and is the
 a protocol's results file. Several such processes (a cluster array job, an nnictl experiment) may
 share one results file: appends are locked (:func:`nni_cnas.files.append_json_line`), and
 ``--shard I/N`` gives process I every N-th search.
+
+SIGTERM (with workers, Ctrl+C too) stops the running searches with a checkpoint and starts no other
+(:mod:`nni_cnas.run.stop`); the workers get it passed on, and stop too when this process dies.
 """
 
 from __future__ import annotations
@@ -65,19 +68,22 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
     ``stop_at`` (a ``time.time()`` value) the searches running then stop with a checkpoint, none
     starts after it, and :class:`~nni_cnas.errors.SearchInterrupted` says how many are left: the
     same call again continues them (a protocol advanced in runs of a fixed length)."""
+    import signal
     from pathlib import Path
 
     from ..run.search import finished_before, search_or_resume
+    from ..run.stop import stop_on_signals, stop_requested
 
     check_jobs(jobs)
     pending = [task for task in tasks if not finished_before(Path(task[1].out))]
     left = []
     if jobs == 1 or len(pending) <= 1:
-        for task in tasks:
-            try:
-                on_result(task, _search_until(task[0], task[1], stream, stop_at))
-            except SearchInterrupted:
-                left.append(task[0])
+        with stop_on_signals([signal.SIGTERM]):  # Ctrl+C: SearchCheckpoint's graceful stop, or KeyboardInterrupt
+            for task in tasks:
+                try:
+                    on_result(task, _search_until(task[0], task[1], stream, stop_at))
+                except SearchInterrupted:
+                    left.append(task[0])
         _report_left(left)
         return
     for task in tasks:
@@ -88,11 +94,26 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
     import multiprocessing
 
     context = multiprocessing.get_context('spawn')
-    slots = context.Queue()
+    slots, pids = context.Queue(), context.Queue()
     for slot in range(jobs):
         slots.put(slot)
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
-                                                initargs=(slots, jobs, _gpu_count())) as pool:
+    workers: List[int] = []
+
+    def pass_on() -> None:  # in the signal handler: the workers stop as this process does
+        while True:
+            try:
+                workers.append(pids.get_nowait())
+            except queue.Empty:
+                break
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    with stop_on_signals([signal.SIGTERM, signal.SIGINT], pass_on), \
+            concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                                                   initargs=(slots, pids, os.getpid(), jobs, _gpu_count())) as pool:
         futures = {}
         for task in tasks:
             futures[pool.submit(_search_in_worker, task[0], task[1], stop_at)] = task
@@ -100,9 +121,11 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
         try:
             for future in concurrent.futures.as_completed(futures):
                 task = futures[future]
+                if stop_requested():
+                    pass_on()  # to workers whose pid came after the signal
                 try:
                     result = future.result()
-                except SearchInterrupted:
+                except (SearchInterrupted, concurrent.futures.CancelledError):
                     left.append(task[0])
                     continue
                 on_result(task, result)
@@ -114,18 +137,25 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
 
 
 def _search_until(prefix: str, config, stream, stop_at: Optional[float]) -> Dict[str, Any]:
-    """One search that stops at ``stop_at``; one that would start after it does not start."""
+    """One search that stops at ``stop_at`` or when a stop is requested; one that would start
+    after either does not start."""
     from ..run.search import search_or_resume
+    from ..run.stop import stop_requested
 
     if stop_at is not None and time.time() >= stop_at:
         raise SearchInterrupted(f'{prefix}: not started, the time limit had passed')
+    if stop_requested():
+        raise SearchInterrupted(f'{prefix}: not started, a stop was asked for')
     return search_or_resume(config, prefix, stream, stop_at=stop_at)
 
 
 def _report_left(left: Sequence[str]) -> None:
+    from ..run.stop import stop_requested
+
     if left:
-        raise SearchInterrupted(f'{len(left)} search(es) stopped at the time limit with a checkpoint, or not started '
-                                f'({", ".join(left)}); run the same command again to continue')
+        why = 'at a signal' if stop_requested() else 'at the time limit'
+        raise SearchInterrupted(f'{len(left)} search(es) stopped {why} with a checkpoint, or not started '
+                                f'({", ".join(sorted(left))}); run the same command again to continue')
 
 
 def _gpu_count() -> int:
@@ -137,13 +167,18 @@ def _gpu_count() -> int:
         return 0
 
 
-def _start_worker(slots, jobs: int, gpus: int) -> None:
-    """Before torch is imported in the worker: its GPU, or its share of the cores."""
+def _start_worker(slots, pids, runner: int, jobs: int, gpus: int) -> None:
+    """Before torch is imported in the worker: its GPU, or its share of the cores; its stop
+    requests come from the runner (its pid goes there for that)."""
+    from ..run.stop import watch_in_worker
+    from ..threads import default_threads
+
+    watch_in_worker(runner)
+    pids.put(os.getpid())
     try:
         slot = slots.get(timeout=60)
     except queue.Empty:
         slot = os.getpid()
-    from ..threads import default_threads
 
     if gpus:
         os.environ['CUDA_VISIBLE_DEVICES'] = str(slot % gpus)
@@ -155,6 +190,7 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
     from pathlib import Path
 
     from ..quiet import quiet_libraries
+    from ..run.stop import searching_in_worker
 
     quiet_libraries()
     if config.threads is None:
@@ -165,5 +201,5 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
         log = open(folder / 'search.log', 'a', encoding='utf-8')
     except OSError as error:
         raise UserError(f'cannot write the run folder {folder}: {error.strerror}') from None
-    with log:
+    with log, searching_in_worker():
         return _search_until(prefix, config, log, stop_at)

@@ -88,16 +88,20 @@ def latest_checkpoint(folder: Path, warn=None) -> Path:
 
 
 class StopAt(Callback):
-    """Stops the search at the first batch end after ``stop_at`` (a time.time() value) as SIGTERM
-    stops it: Lightning's graceful stop, then SearchCheckpoint's interrupted checkpoint, from which
-    the search resumes bit for bit. (Lightning has no public way to ask for that stop: its signal
-    connector's flag is set, as its SIGTERM handler sets it.)"""
+    """Stops the search at the first batch end after ``stop_at`` (a time.time() value), or after a
+    stop was requested (:mod:`nni_cnas.run.stop`: a signal to a runner of several searches, which
+    may come before this fit began), as SIGTERM stops it: Lightning's graceful stop, then
+    SearchCheckpoint's interrupted checkpoint, from which the search resumes bit for bit.
+    (Lightning has no public way to ask for that stop: its signal connector's flag is set, as its
+    SIGTERM handler sets it.)"""
 
-    def __init__(self, stop_at: float):
+    def __init__(self, stop_at: Optional[float] = None):
         self.stop_at = stop_at
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if time.time() >= self.stop_at:
+        from .stop import stop_requested
+
+        if stop_requested() or (self.stop_at is not None and time.time() >= self.stop_at):
             trainer._signal_connector.received_sigterm = True
 
 
@@ -152,7 +156,8 @@ class SearchCheckpoint(Checkpoint):
 
     # Ctrl+C: the same graceful stop as SIGTERM (Lightning handles SIGTERM during fit).
     def on_train_start(self, trainer, pl_module):
-        if sys.platform != 'win32':
+        # A process that ignores SIGINT (a runner's worker: the runner passes Ctrl+C on) keeps ignoring it.
+        if sys.platform != 'win32' and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous_sigint = signal.signal(signal.SIGINT, self._graceful_sigint)
             self._sigint_installed = True
 

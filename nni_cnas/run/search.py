@@ -315,6 +315,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     """NNI's Lightning evaluator with the run folder's recorder, checkpoints and TensorBoard log."""
     from ..spaces import describe
     from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, StopAt
+    from .stop import watching
     from .evaluator import ChannelsLast, build_evaluator
     from .folder import RunRecorder
 
@@ -331,7 +332,7 @@ def _evaluator(config, module, loaders, run, space, benchmark, benchmark_dataset
     accelerator, devices = lightning_device(config.device, config.devices)
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
                                 accelerator=accelerator, devices=devices, num_nodes=config.num_nodes,
-                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at else [])
+                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at or watching() else [])
                                 + ([ChannelsLast()] if config.channels_last else []),
                                 progress_bar=stream.isatty() if config.progress_bar is None else config.progress_bar)
     if checkpoint_path is not None:
