@@ -1,8 +1,9 @@
 """Plain against curriculum, paired by seed, from quality protocols' results files (issue 24): per
 strategy and curriculum variant (schedule, K, estimator), the curriculum run minus the plain run of
 the same seed, for the look-up test accuracy, Kendall tau and the supernet's top-10's true accuracy;
-mean, a 95% t-interval and the sign count. Several files pair when their searches differ only in
-the curriculum (a K sweep's or the amortised estimator's file with the main protocol's plain runs).
+mean, a 95% t-interval, the sign count and an exact sign test. Several files pair when their
+searches differ only in the curriculum (a K sweep's or the amortised estimator's file with the main
+protocol's plain runs).
 
     .venv/bin/python benchmarks/paired.py benchmarks/results/quality-cpu-10k.jsonl --md benchmarks/results/quality-cpu-10k-paired.md
 """
@@ -23,6 +24,17 @@ MEASURES = (('test_acc', 'look-up test acc (points)', lambda r: r['test_acc']),
             ('top10_acc', 'top-10 true acc (points)', lambda r: (r.get('ranking') or {}).get('top10_mean_true_acc')))
 #: Options in which paired runs may differ: the curriculum's own.
 CURRICULUM_OPTIONS = ('k', 'estimator')
+
+
+def sign_test_p(better: int, worse: int) -> float:
+    """Two-sided exact sign test (ties dropped): the chance under no effect of a split at least this
+    lopsided, 2 P(X <= min) for X ~ Binomial(better + worse, 1/2), at most 1."""
+    from math import comb
+
+    n = better + worse
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(min(better, worse) + 1)) / 2 ** n)
 
 
 def shared_options(records):
@@ -59,19 +71,20 @@ def paired_rows(records, curricula=None):
                 mean = statistics.fmean(diffs)
                 half = (T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
                         if len(diffs) > 1 else float('nan'))
+                better, worse = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
                 rows.append(dict(strategy=strategy, curriculum=name, k=ks[strategy, name], measure=label,
                                  seeds=len(diffs), mean=mean, low=mean - half, high=mean + half,
-                                 better=sum(d > 0 for d in diffs), worse=sum(d < 0 for d in diffs), diffs=diffs))
+                                 better=better, worse=worse, sign_p=sign_test_p(better, worse), diffs=diffs))
     return rows
 
 
 def format_rows(rows) -> str:
-    lines = ['| strategy | curriculum - plain | K | measure | seeds | mean | 95% interval | better / worse | per seed |',
-             '|---|---|---|---|---|---|---|---|---|']
+    lines = ['| strategy | curriculum - plain | K | measure | seeds | mean | 95% interval | better / worse | sign test p '
+             '| per seed |', '|---|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         lines.append(f'| {row["strategy"]} | {row["curriculum"]} | {row["k"]} | {row["measure"]} | {row["seeds"]} | '
                      f'{row["mean"]:+.3f} | [{row["low"]:+.3f}, {row["high"]:+.3f}] | {row["better"]} / {row["worse"]} | '
-                     f'{", ".join(f"{d:+.3f}" for d in row["diffs"])} |')
+                     f'{row["sign_p"]:.2f} | {", ".join(f"{d:+.3f}" for d in row["diffs"])} |')
     return '\n'.join(lines) + '\n'
 
 
