@@ -149,6 +149,17 @@ def test_a_protocol_on_a_base_runs_a_k_sweep_and_refuses_another_search_in_a_use
     assert not (tmp_path / 'amortised.jsonl').exists() or not read_results(tmp_path / 'amortised.jsonl')
 
 
+def test_one_search_is_the_same_options_but_how_and_where_it_runs():
+    from nni_cnas.run.config import SearchConfig
+
+    base = SearchConfig(dataset='digits', strategy='gdas', epochs=2, seed=1)
+    same = SearchConfig(dataset='digits', strategy='gdas', epochs=2, seed=1, threads=3, out='elsewhere', overwrite=True,
+                        progress_bar=True, tensorboard=False, device='cpu', data_dir='/mnt/data', tau_max=None)
+    assert same.defining() == base.defining()
+    for other in (dict(seed=2), dict(devices=2), dict(tau_max=5.0), dict(estimator='amortised'), dict(epochs=3)):
+        assert SearchConfig(**dict(dict(dataset='digits', strategy='gdas', epochs=2, seed=1), **other)).defining() != base.defining()
+
+
 @pytest.mark.parametrize('files, message', [
     ({'a.yaml': {'base': 'a.yaml', 'k': 3}}, 'base chain comes back to it'),
     ({'a.yaml': {'base': 'b.yaml', 'k': 3}, 'b.yaml': {'base': 'a.yaml'}}, 'base chain comes back to it'),

@@ -366,8 +366,10 @@ class SearchConfig:
 
     def defining(self) -> Dict[str, Any]:
         """The options that decide what a search computes: all but how it is run (the ``run``
-        group), with the seed and the process count. Two configs that agree here are one search."""
+        group, where the data lie), with the seed and the process count. Two configs that agree
+        here are one search."""
         run = {field.name for field in _fields() if field.metadata.get('group') == 'run'} - {'seed', 'devices', 'num_nodes'}
+        run.add('data_dir')
         return {name: value for name, value in self.as_dict().items()
                 if name not in run and not (name in self.strategy_options and value is None)}
 
