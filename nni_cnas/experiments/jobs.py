@@ -125,7 +125,7 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
                     pass_on()  # to workers whose pid came after the signal
                 try:
                     result = future.result()
-                except (SearchInterrupted, concurrent.futures.CancelledError):
+                except SearchInterrupted:
                     left.append(task[0])
                     continue
                 on_result(task, result)
