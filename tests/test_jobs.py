@@ -27,7 +27,10 @@ SWEEP = ['--dataset', 'digits', '--subset', '64', '--epochs', '12', '--channels'
 
 def test_jobs_run_searches_at_once_each_in_its_process_and_each_result_lands_once(tmp_path, capsys):
     out = tmp_path / 'sweep'
-    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *SWEEP]) == 0
+    # 40 epochs (about 8 s a search here): long beside the skew of two workers' start-up (torch's import
+    # under load), so that the searches' overlap says they ran at once and not how fast a worker started.
+    longer = [*SWEEP, '--epochs', '40']
+    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *longer]) == 0
     log = capsys.readouterr().out
     results = [json.loads((out / name / 'result.json').read_text()) for name in ('k0-s0', 'k2-s0')]
     spans = [(r['finished_at'] - r['search_seconds'], r['finished_at']) for r in results]
@@ -40,7 +43,7 @@ def test_jobs_run_searches_at_once_each_in_its_process_and_each_result_lands_onc
 
     assert all(f'threads: {default_threads(2)}' in (out / name / 'config.yaml').read_text() for name in ('k0-s0', 'k2-s0'))
     # Run again: everything is finished, nothing runs twice.
-    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *SWEEP]) == 0
+    assert main(['sweep', '--ks', '0,2', '--seeds', '0', '--jobs', '2', '--out', str(out), *longer]) == 0
     assert capsys.readouterr().out.count('finished before, skipped') == 2
 
 
