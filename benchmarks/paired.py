@@ -82,8 +82,9 @@ def format_rows(rows) -> str:
     lines = ['| strategy | curriculum - plain | K | measure | seeds | mean | 95% interval | better / worse | sign test p '
              '| per seed |', '|---|---|---|---|---|---|---|---|---|---|']
     for row in rows:
+        interval = f'[{row["low"]:+.3f}, {row["high"]:+.3f}]' if row['seeds'] > 1 else 'n/a (one seed)'
         lines.append(f'| {row["strategy"]} | {row["curriculum"]} | {row["k"]} | {row["measure"]} | {row["seeds"]} | '
-                     f'{row["mean"]:+.3f} | [{row["low"]:+.3f}, {row["high"]:+.3f}] | {row["better"]} / {row["worse"]} | '
+                     f'{row["mean"]:+.3f} | {interval} | {row["better"]} / {row["worse"]} | '
                      f'{row["sign_p"]:.2f} | {", ".join(f"{d:+.3f}" for d in row["diffs"])} |')
     return '\n'.join(lines) + '\n'
 

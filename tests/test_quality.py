@@ -211,7 +211,8 @@ def test_paired_differences_and_their_interval_by_hand():
     assert paired.sign_test_p(0, 4) == pytest.approx(2 / 16) and paired.sign_test_p(5, 0) == pytest.approx(2 / 32)
     assert paired.sign_test_p(1, 5) == pytest.approx(2 * (1 + 6) / 64) and paired.sign_test_p(0, 0) == 1.0
     assert [(r['curriculum'], r['k'], r['diffs']) for r in rows[2:]] == [('epoch K=3', 3, [-1.0]), ('epoch K=3', 3, [-0.1])]
-    assert rows[2]['low'] != rows[2]['low']  # one seed: no interval (nan)
+    assert rows[2]['low'] != rows[2]['low']  # one seed: no interval (nan), and the table says so
+    assert '| epoch K=3 | 3 | look-up test acc (points) | 1 | -1.000 | n/a (one seed) |' in paired.format_rows(rows)
     assert [r['curriculum'] for r in paired.paired_rows(records, ['epoch K=3'])] == ['epoch K=3', 'epoch K=3']
     assert '| rsps | epoch | 5 | look-up test acc (points) | 3 | +1.000 |' in paired.format_rows(rows)
     assert '| 2 / 1 | 1.00 | +1.000, -1.000, +3.000 |' in paired.format_rows(rows)
