@@ -3,7 +3,8 @@ strategy and curriculum variant (schedule, K, estimator), the curriculum run min
 the same seed, for the look-up test accuracy, Kendall tau and the supernet's top-10's true accuracy;
 mean, a 95% t-interval, the sign count and an exact sign test. Several files pair when their
 searches differ only in the curriculum (a K sweep's or the amortised estimator's file with the main
-protocol's plain runs).
+protocol's plain runs). ``--against epoch`` pairs against another variant instead of plain (the
+amortised estimator against the exact one).
 
     .venv/bin/python benchmarks/paired.py benchmarks/results/quality-cpu-10k.jsonl --md benchmarks/results/quality-cpu-10k-paired.md
 """
@@ -51,21 +52,22 @@ def shared_options(records):
     return first[1] if first else {}
 
 
-def paired_rows(records, curricula=None):
-    """One row per (strategy, curriculum variant, measure): differences to plain by seed."""
+def paired_rows(records, curricula=None, against='none'):
+    """One row per (strategy, curriculum variant, measure): differences by seed to the variant
+    ``against`` (plain, ``'none'``, unless told)."""
     from nni_cnas.experiments.quality import variant
 
     by = {(r['strategy'], variant(r), r['seed']): r for r in records}
     ks = {(r['strategy'], variant(r)): r['k'] for r in records}
     rows = []
     for strategy in sorted({r['strategy'] for r in records}):
-        variants = [v for s, v in dict.fromkeys((s, v) for s, v, _ in by) if s == strategy and v != 'none'
+        variants = [v for s, v in dict.fromkeys((s, v) for s, v, _ in by) if s == strategy and v not in (against, 'none')
                     and (curricula is None or v in curricula)]
         for name in variants:
-            seeds = sorted(seed for (s, v, seed) in by if s == strategy and v == name and (s, 'none', seed) in by)
+            seeds = sorted(seed for (s, v, seed) in by if s == strategy and v == name and (s, against, seed) in by)
             for key, label, read in MEASURES:
-                diffs = [read(by[strategy, name, seed]) - read(by[strategy, 'none', seed]) for seed in seeds
-                         if read(by[strategy, name, seed]) is not None and read(by[strategy, 'none', seed]) is not None]
+                diffs = [read(by[strategy, name, seed]) - read(by[strategy, against, seed]) for seed in seeds
+                         if read(by[strategy, name, seed]) is not None and read(by[strategy, against, seed]) is not None]
                 if not diffs:
                     continue
                 mean = statistics.fmean(diffs)
@@ -78,8 +80,9 @@ def paired_rows(records, curricula=None):
     return rows
 
 
-def format_rows(rows) -> str:
-    lines = ['| strategy | curriculum - plain | K | measure | seeds | mean | 95% interval | better / worse | sign test p '
+def format_rows(rows, against='none') -> str:
+    baseline = 'plain' if against == 'none' else against
+    lines = [f'| strategy | curriculum - {baseline} | K | measure | seeds | mean | 95% interval | better / worse | sign test p '
              '| per seed |', '|---|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         interval = f'[{row["low"]:+.3f}, {row["high"]:+.3f}]' if row['seeds'] > 1 else 'n/a (one seed)'
@@ -94,6 +97,8 @@ def main():
     parser.add_argument('results', type=Path, nargs='+')
     parser.add_argument('--curriculum', action='append',
                         help='only this variant against plain (e.g. epoch, "epoch K=3", "epoch (amortised)"); repeatable')
+    parser.add_argument('--against', default='none',
+                        help='the variant the others are paired against (default none, plain; e.g. epoch)')
     parser.add_argument('--md', type=Path)
     args = parser.parse_args()
     from nni_cnas.experiments.quality import read_results
@@ -103,7 +108,7 @@ def main():
         raise SystemExit(f'no results file {", ".join(missing)}; run nni-cnas quality first')
     records = [record for path in args.results for record in read_results(path)]
     shared_options(records)
-    table = format_rows(paired_rows(records, args.curriculum))
+    table = format_rows(paired_rows(records, args.curriculum, args.against), args.against)
     print(table)
     if args.md:
         args.md.write_text(table)

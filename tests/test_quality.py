@@ -216,5 +216,8 @@ def test_paired_differences_and_their_interval_by_hand():
     assert [r['curriculum'] for r in paired.paired_rows(records, ['epoch K=3'])] == ['epoch K=3', 'epoch K=3']
     assert '| rsps | epoch | 5 | look-up test acc (points) | 3 | +1.000 |' in paired.format_rows(rows)
     assert '| 2 / 1 | 1.00 | +1.000, -1.000, +3.000 |' in paired.format_rows(rows)
+    against_exact = paired.paired_rows(records, against='epoch')  # K=3 minus K=5 on the one seed both ran
+    assert [(r['curriculum'], r['diffs'][0]) for r in against_exact] == [('epoch K=3', -2.0), ('epoch K=3', pytest.approx(-0.2))]
+    assert '| strategy | curriculum - epoch | K |' in paired.format_rows(against_exact, 'epoch')
     with pytest.raises(SystemExit, match='searches of other options \\(subset\\)'):
         paired.shared_options(records + [record('none', 3, 90.0, 0.1, subset=20)])
