@@ -14,6 +14,24 @@ LEGACY = Path(__file__).parent / 'data' / 'checkpoints-v0.1'
 COMPARED = ('train_loss', 'train_acc', 'arch_loss', 'arch_acc', 'data_weights', 'policy', 'arch', 'val_acc')
 
 
+def assert_close(got, expected, key):
+    """Equal, floats to 1e-4 relative: the same search on another CPU (AVX2 against AVX-512
+    kernels) sums in another order, and its last bits differ (seen: 2.31038 against 2.31036).
+    Everything discrete (the sample, the architecture, counts) must match exactly."""
+    if isinstance(expected, float) or isinstance(got, float):
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), key
+    elif isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys(), key
+        for name in expected:
+            assert_close(got[name], expected[name], f'{key}.{name}')
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), key
+        for index, (a, b) in enumerate(zip(got, expected)):
+            assert_close(a, b, f'{key}[{index}]')
+    else:
+        assert got == expected, key
+
+
 @pytest.fixture
 def one_thread(monkeypatch):
     """The 0.1 runs used one thread; other thread counts sum in another order (last bits differ).
@@ -34,10 +52,10 @@ def test_a_v0_1_checkpoint_resumes_to_the_same_search(strategy, tmp_path, capsys
     result = resume_search(run)
     expected = json.loads((LEGACY / f'{strategy}-result.json').read_text())
     assert result['sample'] == expected['sample']
-    assert result['selection_score'] == expected['selection_score']
-    assert result['val_acc'] == expected['val_acc']
+    assert_close(result['selection_score'], expected['selection_score'], 'selection_score')
+    assert_close(result['val_acc'], expected['val_acc'], 'val_acc')
     last = json.loads((run / 'metrics.jsonl').read_text().splitlines()[-1])
     expected_last = json.loads((LEGACY / f'{strategy}-last-epoch.json').read_text())
     assert last['epoch'] == expected_last['epoch'] == 1
     for key in COMPARED:
-        assert last.get(key) == expected_last.get(key), key
+        assert_close(last.get(key), expected_last.get(key), key)

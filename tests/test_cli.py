@@ -83,11 +83,12 @@ def image_folder(tmp_path, classes, empty=()):
 
 def cut_table(tmp_path, nb201_rows=3):
     """The shared NAS-Bench-201 table's first rows, the last one cut in the middle of its arch string."""
-    from nni_cnas.benchmarks.nb201 import default_table_path
+    from nni_cnas.benchmarks.nb201 import _TABLE_COLUMNS, default_table_path
 
     source = default_table_path()
+    header = ','.join(['index', 'arch', *(column for pair in _TABLE_COLUMNS.values() for column in pair)])
     lines = source.read_text().splitlines()[:nb201_rows] if source and source.is_file() else [
-        'index,arch,cifar10-valid_valid,cifar10_test,cifar100_valid,cifar100_test,ImageNet16-120_valid,ImageNet16-120_test',
+        header,  # without the shared data: the table's own columns, two rows of our own
         '0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1,1,1,1,1,1',
         '1,|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|,1,1,1,1,1,1']
     path = tmp_path / 'cut.csv'
