@@ -11,6 +11,8 @@ import yaml
 
 from nni_cnas.cli import main
 
+from helpers import shared_table
+
 TINY = ['--epochs', '2', '--channels', '4', '--cells', '1', '--subset', '48', '--batch-size', '16',
         '--candidates', '4', '--selection-size', '32']
 BEST = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
@@ -83,11 +85,11 @@ def image_folder(tmp_path, classes, empty=()):
 
 def cut_table(tmp_path, nb201_rows=3):
     """The shared NAS-Bench-201 table's first rows, the last one cut in the middle of its arch string."""
-    from nni_cnas.benchmarks.nb201 import _TABLE_COLUMNS, default_table_path
+    from nni_cnas.benchmarks.nb201 import _TABLE_COLUMNS
 
-    source = default_table_path()
+    source = shared_table()
     header = ','.join(['index', 'arch', *(column for pair in _TABLE_COLUMNS.values() for column in pair)])
-    lines = source.read_text().splitlines()[:nb201_rows] if source and source.is_file() else [
+    lines = source.read_text().splitlines()[:nb201_rows] if source else [
         header,  # without the shared data: the table's own columns, two rows of our own
         '0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1,1,1,1,1,1',
         '1,|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|,1,1,1,1,1,1']
