@@ -24,7 +24,8 @@ from ..progress import progress
 from ..spaces.genotype import Genotype
 from ..spaces.genotype_reader import read_genotype
 from ..resources import apply_cuda_math
-from .common import CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder, read_output_folder, save_checkpoint, training_step
+from .common import (CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder, read_output_folder,
+                    restore_training_state, save_checkpoint, training_state, training_step)
 
 __all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
 
@@ -143,11 +144,7 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
                              std=data.std, with_index=False).to_device(device)
     start, seconds_before = 0, 0.0
     if resume:
-        state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
-        model.load_state_dict(state['model'])
-        optimizer.load_state_dict(state['optimizer'])
-        if 'scaler' in state:
-            scaler.load_state_dict(state['scaler'])
+        state = restore_training_state(out / CHECKPOINT, device, model, optimizer, scaler)
         schedule.load_state_dict(state['schedule'])
         start, seconds_before = state['epoch'] + 1, state['seconds']
         RunFolder(out).keep_metrics_through(state['epoch'])
@@ -183,9 +180,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         record = {'epoch': epoch, 'train_loss': loss_sum / count, 'train_acc': correct / count, 'test_acc': test_acc,
                   'drop_path': drop, 'lr': learning_rate, 'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
-        save_checkpoint(out / CHECKPOINT, {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                                           'scaler': scaler.state_dict(),
-                                           'schedule': schedule.state_dict(), 'epoch': epoch, 'seconds': record['seconds']})
+        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'schedule': schedule.state_dict(),
+                                           'epoch': epoch, 'seconds': record['seconds']})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
               f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s',
               file=stream, flush=True)

@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional
 from ..errors import UserError
 from ..resources import TRAINING_PRECISIONS
 
-__all__ = ['RunOptions', 'RETRAIN_PRECISIONS', 'autocast', 'gradient_scaler', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint']
+__all__ = ['RunOptions', 'RETRAIN_PRECISIONS', 'autocast', 'gradient_scaler', 'CHECKPOINT', 'device_of', 'training_step', 'output_folder', 'read_output_folder', 'save_checkpoint',
+           'training_state', 'restore_training_state']
 
 CHECKPOINT = 'checkpoint.pt'
 
@@ -127,3 +128,22 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
     partial = path.with_name(path.name + '.partial')
     torch.save(state, partial)
     partial.replace(path)
+
+
+def training_state(model, optimizer, scaler) -> Dict[str, Any]:
+    """What every retraining checkpoint holds of the training itself; each loop adds its own keys."""
+    return {'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict()}
+
+
+def restore_training_state(path: Path, device, model, optimizer, scaler) -> Dict[str, Any]:
+    """Load a checkpoint's training state into ``model``, ``optimizer`` and ``scaler``; return the
+    whole checkpoint for the loop's own keys. Checkpoints written before ``--precision 16-mixed``
+    have no scaler: the scaler then starts fresh."""
+    import torch
+
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state['model'])
+    optimizer.load_state_dict(state['optimizer'])
+    if 'scaler' in state:
+        scaler.load_state_dict(state['scaler'])
+    return state

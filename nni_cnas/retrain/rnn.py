@@ -28,7 +28,8 @@ from typing import Any, Dict, Optional
 from ..errors import UserError
 from ..progress import progress
 from ..resources import apply_cuda_math
-from .common import CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder, save_checkpoint, training_step
+from .common import (CHECKPOINT, RunOptions, autocast, device_of, gradient_scaler, output_folder,
+                    restore_training_state, save_checkpoint, training_state, training_step)
 from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
 
@@ -131,11 +132,7 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     start, seconds_before, best = 0, 0.0, {'val_loss': math.inf, 'epoch': -1, 'model': None}
     if resume:
-        state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
-        model.load_state_dict(state['model'])
-        optimizer.load_state_dict(state['optimizer'])
-        if 'scaler' in state:
-            scaler.load_state_dict(state['scaler'])
+        state = restore_training_state(out / CHECKPOINT, device, model, optimizer, scaler)
         start, seconds_before, best = state['epoch'] + 1, state['seconds'], state['best']
         RunFolder(out).keep_metrics_through(state['epoch'])
         print(f'resuming {out} at epoch {start + 1}/{config.epochs}', file=stream, flush=True)
@@ -166,9 +163,7 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
                   'val_loss': val_loss, 'val_ppl': math.exp(val_loss), 'lr': config.learning_rate,
                   'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
-        save_checkpoint(out / CHECKPOINT, {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                                           'scaler': scaler.state_dict(),
-                                           'epoch': epoch, 'seconds': record['seconds'], 'best': best})
+        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'epoch': epoch, 'seconds': record['seconds'], 'best': best})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train ppl {record["train_ppl"]:9.2f}  '
               f'valid ppl {record["val_ppl"]:9.2f}  {record["seconds"]:8.1f}s', file=stream, flush=True)
     if not record:
