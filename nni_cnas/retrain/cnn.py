@@ -180,8 +180,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         record = {'epoch': epoch, 'train_loss': loss_sum / count, 'train_acc': correct / count, 'test_acc': test_acc,
                   'drop_path': drop, 'lr': learning_rate, 'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
-        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'schedule': schedule.state_dict(),
-                                           'epoch': epoch, 'seconds': record['seconds']})
+        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler),
+                                           'schedule': schedule.state_dict(), 'epoch': epoch, 'seconds': record['seconds']})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
               f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s',
               file=stream, flush=True)

@@ -163,7 +163,8 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
                   'val_loss': val_loss, 'val_ppl': math.exp(val_loss), 'lr': config.learning_rate,
                   'seconds': round(time.time() - started, 2)}
         append_json_line(out / 'metrics.jsonl', record)
-        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'epoch': epoch, 'seconds': record['seconds'], 'best': best})
+        save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'epoch': epoch,
+                                           'seconds': record['seconds'], 'best': best})
         print(f'epoch {epoch + 1:4d}/{config.epochs}  train ppl {record["train_ppl"]:9.2f}  '
               f'valid ppl {record["val_ppl"]:9.2f}  {record["seconds"]:8.1f}s', file=stream, flush=True)
     if not record:
