@@ -18,13 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nni_cnas.run.config import CURRICULUM_PARTS  # noqa: E402
+
 #: Two-sided 95% quantiles of Student's t by degrees of freedom (1-9), for the interval of a mean.
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 MEASURES = (('test_acc', 'look-up test acc (points)', lambda r: r['test_acc']),
             ('kendall_tau', 'Kendall tau', lambda r: (r.get('ranking') or {}).get('kendall_tau')),
             ('top10_acc', 'top-10 true acc (points)', lambda r: (r.get('ranking') or {}).get('top10_mean_true_acc')))
 #: Options in which paired runs may differ: the curriculum's own.
-CURRICULUM_OPTIONS = ('k', 'estimator')
+CURRICULUM_OPTIONS = ('k', *CURRICULUM_PARTS)
 
 
 def sign_test_p(better: int, worse: int) -> float:

@@ -114,5 +114,5 @@ def test_loss_history_keeps_the_last_k_losses_per_sample():
 
 def test_estimator_is_checked():
     assert CurriculumConfig('epoch', 5, 'amortised').estimator == 'amortised'
-    with pytest.raises(ValueError, match='estimator'):
+    with pytest.raises(ValueError, match='measure'):
         CurriculumConfig('epoch', 5, 'guess')

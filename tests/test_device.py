@@ -46,7 +46,7 @@ def test_a_bf16_mixed_search_runs_on_the_device(device, tmp_path):
 
 
 def test_the_passes_use_bf16_only_where_the_device_computes_it(device):
-    auto = CurriculumConfig('epoch', 2, 'exact', 'auto')
+    auto = CurriculumConfig('epoch', 2, 'uncertainty', 'auto')
     assert auto.uses_bf16(device) == native_bf16(device)
     if device.type == 'cpu':
         assert not auto.uses_bf16(device)

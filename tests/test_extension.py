@@ -1,6 +1,7 @@
-"""docs/architecture.md's checklists, proven: a strategy (tests/extensions/local_search.py) and a
-space (tests/extensions/chain_space.py), each one file registered against the contract, run through
-the Python API and the CLI with nothing else changed."""
+"""docs/architecture.md's checklists, proven: a strategy (tests/extensions/local_search.py), a
+space (tests/extensions/chain_space.py) and curriculum parts (tests/extensions/rank_curriculum.py),
+each one file registered against the contract, run through the Python API and the CLI with nothing
+else changed."""
 
 import importlib
 import json
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from nni_cnas import spaces
+from nni_cnas.curriculum import parts
 from nni_cnas.cli import main
 from nni_cnas.run.config import SearchConfig
 from nni_cnas.run.search import run_search
@@ -21,17 +23,22 @@ TINY = dict(dataset='digits', subset=48, epochs=2, batch_size=16, channels=4, ce
             selection_size=32, tensorboard=False)
 
 
+EXTENSIONS = ('local_search', 'chain_space', 'rank_curriculum')
+
+
 @pytest.fixture
 def extensions(monkeypatch):
     """Import the two extension files (each registers itself); forget them afterwards."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent / 'extensions'))
     monkeypatch.setattr(registry.SPECS, 'entries', dict(registry.SPECS.entries))
     monkeypatch.setattr(spaces.SPECS, 'entries', dict(spaces.SPECS.entries))
-    for name in ('local_search', 'chain_space'):
+    for registry_ in (parts.MEASURES, parts.WEIGHTINGS):
+        monkeypatch.setattr(registry_, 'entries', dict(registry_.entries))
+    for name in EXTENSIONS:
         sys.modules.pop(name, None)
         importlib.import_module(name)
     yield
-    for name in ('local_search', 'chain_space'):
+    for name in EXTENSIONS:
         sys.modules.pop(name, None)
 
 
@@ -73,3 +80,22 @@ def test_a_space_in_one_file_is_searched_by_every_family(extensions, strategy, t
 def test_the_cli_refuses_nb201_options_on_a_space_without_the_benchmark(extensions, tmp_path, capsys):
     assert main(['search', '--space', 'chain', '--rank-cells', '10', '--out', str(tmp_path / 'r')]) == 2
     assert 'needs NAS-Bench-201' in capsys.readouterr().err and not (tmp_path / 'r').exists()
+
+
+def test_curriculum_parts_in_one_file_work_in_the_api_and_the_cli(extensions, tmp_path, capsys):
+    result = run_search(SearchConfig(strategy='gdas', curriculum='epoch', k=2, measure='recent-loss', weighting='rank',
+                                     out=str(tmp_path / 'run'), **TINY))
+    assert result['arch'] in set(all_archs())
+    metrics = [json.loads(line) for line in (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()]
+    # epoch 1's weights are ranks 1..N normalised to N: from 2/(N+1) to 2N/(N+1)
+    n = metrics[1]['data_weights']['count']
+    assert metrics[1]['data_weights']['max'] == pytest.approx(2 * n / (n + 1), rel=1e-3)
+    with pytest.raises(SystemExit):
+        main(['search', '--help'])
+    assert 'rank' in capsys.readouterr().out
+    tiny = ['--dataset', 'digits', '--subset', '48', '--epochs', '1', '--channels', '4', '--cells', '1',
+            '--batch-size', '16', '--candidates', '4', '--selection-size', '32', '--no-tensorboard']
+    assert main(['search', '--strategy', 'rsps', '--weighting', 'rank', '--measure', 'recent-loss', *tiny,
+                 '--out', str(tmp_path / 'cli')]) == 0
+    assert main(['search', '--strategy', 'rsps', '--weighting', 'ranked', *tiny, '--out', str(tmp_path / 'bad')]) == 2
+    assert "unknown weighting 'ranked'" in capsys.readouterr().err and not (tmp_path / 'bad').exists()

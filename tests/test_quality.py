@@ -29,12 +29,16 @@ def write_protocol(path, **changes):
     ({'k': 0}, 'k must be a positive integer'),
     ({'k': [1, 1]}, 'or a list of different ones'),
     ({'k': []}, 'or a list of different ones'),
+    ({'variants': {'late': {'epochs': 3}}}, 'variant late may set only the curriculum'),
+    ({'variants': {'Late Start': {'curriculum_start': 0.5}}}, 'must be lower-case letters'),
+    ({'variants': {'wild': {'weighting': 'wild'}}}, 'unknown weighting'),
+    ({'variants': []}, 'variants must map a name to curriculum options'),
     ({'strategies': ['rsps', 'nope']}, "unknown strategy 'nope'"),
     ({'curricula': ['none', 'sometimes']}, "unknown curriculum 'sometimes'"),
     ({'seeds': []}, 'seeds must be a non-empty list'),
     ({'seeds': [0, 0]}, 'repeats a value'),
     ({'search': dict(TINY_SEARCH, epochz=3)}, "unknown option 'epochz'"),
-    ({'extra': 1}, 'must hold exactly the keys'),
+    ({'extra': 1}, 'must hold the keys'),
 ])
 def test_a_bad_protocol_file_is_one_clear_error(tmp_path, changes, message):
     with pytest.raises(UserError, match=message):
@@ -118,7 +122,7 @@ def test_the_benchmark_protocols_are_valid(name, runs):
         assert (data['search']['channels'], data['search']['cells'], data['search']['epochs']) == (16, 5, 100)
         assert 'subset' not in data['search'] and 'image_size' not in data['search']  # 25,000 + 25,000 at 32x32
         data['search']['device'] = 'cpu'
-    protocol = Protocol(*(data[key] for key in FIELDS), source=name)
+    protocol = Protocol(*(data.get(key) for key in FIELDS), source=name)
     assert runs is None or len(protocol.grid()) == runs
 
 
@@ -144,7 +148,7 @@ def test_a_protocol_on_a_base_runs_a_k_sweep_and_refuses_another_search_in_a_use
     amortised_file.write_text(yaml.safe_dump({'base': 'base.yaml', 'search': {'estimator': 'amortised'},
                                               'curricula': ['epoch']}))
     run_protocol(Protocol.load(tmp_path / 'base.yaml'), tmp_path / 'base.jsonl', tmp_path / 'runs')
-    with pytest.raises(UserError, match=r"rsps-epoch-s0 holds another search \(estimator 'exact' there, 'amortised' here\)"):
+    with pytest.raises(UserError, match=r"rsps-epoch-s0 holds another search \(measure 'uncertainty' there, 'amortised' here\)"):
         run_protocol(Protocol.load(amortised_file), tmp_path / 'amortised.jsonl', tmp_path / 'runs')
     assert not (tmp_path / 'amortised.jsonl').exists() or not read_results(tmp_path / 'amortised.jsonl')
 
@@ -221,3 +225,20 @@ def test_paired_differences_and_their_interval_by_hand():
     assert '| strategy | curriculum - epoch | K |' in paired.format_rows(against_exact, 'epoch')
     with pytest.raises(SystemExit, match='searches of other options \\(subset\\)'):
         paired.shared_options(records + [record('none', 3, 90.0, 0.1, subset=20)])
+
+
+def test_a_protocol_with_variants_runs_each_curriculum_variant_and_pairs_them_by_name(tmp_path, nb201_table):
+    """Variants of the curriculum (the study of what the weights do): each curriculum run once per
+    variant, the variant in its name and its options in its record; plain runs once; the table
+    names each variant by what differs from the paper's method."""
+    protocol = Protocol.load(write_protocol(tmp_path / 'study.yaml', variants={
+        'permuted': {'weighting': 'permuted'}, 'alpha-half': {'alpha': 0.5}, 'start-half': {'curriculum_start': 0.5}}))
+    # (yaml.safe_dump writes the variants in alphabetical order; the protocol keeps the file's)
+    assert [run.name for run in protocol.grid()] == ['rsps-none-s0', 'rsps-epoch-alpha-half-s0',
+                                                     'rsps-epoch-permuted-s0', 'rsps-epoch-start-half-s0']
+    records = run_protocol(protocol, tmp_path / 'study.jsonl', tmp_path / 'runs')
+    assert [variant(r) for r in records] == ['none', 'epoch alpha=0.5', 'epoch permuted', 'epoch start=0.5']
+    assert records[2]['options'] == dict(TINY_SEARCH, weighting='permuted', k=2)
+    config = yaml.safe_load((tmp_path / 'runs' / 'rsps-epoch-alpha-half-s0' / 'config.yaml').read_text())['config']
+    assert (config['alpha'], config['weighting']) == (0.5, 'proportional')
+    assert len(run_protocol(protocol, tmp_path / 'study.jsonl', tmp_path / 'runs')) == 4  # all skipped now

@@ -146,6 +146,19 @@ def test_the_close_search_commands_run(tmp_path, capsys):
     assert [json.loads(line)['close_blocks'] for line in metrics] == [1, 2, 3, 4, 4]
 
 
+def test_the_curriculum_parts_command_runs_and_records_what_the_weights_did(tmp_path, capsys):
+    commands = [c for c in readme_commands() if c[0] == 'search' and '--weighting' in c]
+    assert len(commands) == 1
+    argv = list(commands[0])
+    argv[argv.index('--out') + 1] = str(tmp_path / 'setn-permuted')  # the rest as written
+    assert main(argv) == 0
+    last = json.loads((tmp_path / 'setn-permuted' / 'metrics.jsonl').read_text().splitlines()[-1])['data_weights']
+    assert last['std'] > 0 and abs(last['rank_corr_loss']) < 0.5  # shuffled: little to do with the losses
+    assert set(last) >= {'class_mean', 'top10_share', 'rank_corr_loss', 'rank_corr_previous'}
+    assert main(['report', str(tmp_path / 'setn-permuted')]) == 0
+    assert 'top-10% weight' in capsys.readouterr().out
+
+
 def test_the_readme_synopsis_names_every_registered_space_and_strategy():
     from nni_cnas import spaces
     from nni_cnas.strategies import registry

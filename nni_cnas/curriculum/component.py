@@ -1,7 +1,7 @@
 """The data curriculum of one search as one component, in the manner of a Lightning callback.
 
-The strategy's training step calls it at four fixed points and never branches on a schedule or
-an estimator itself:
+The strategy's training step calls it at four fixed points and never branches on a schedule, a
+measure or a weighting itself:
 
 * :meth:`Curriculum.attach` when the loaders are known (the size of the training split);
 * :meth:`Curriculum.batch_weights` for each training batch's weights, or None (plain loss);
@@ -9,49 +9,69 @@ an estimator itself:
 * :meth:`Curriculum.end_epoch` when an epoch's training is done.
 
 The strategy lends it two measurements (the K subnets' losses of a batch, and their loss sums
-over the whole training split) as functions; the curriculum decides when either is needed. Its
-whole state (the epoch schedule's weights, the amortised history, its generator and the current
-epoch's applied weights) is in its ``state_dict`` under the owner's ``curriculum.`` key.
+over the whole training split) as functions; the curriculum's measure decides whether either is
+needed (:mod:`.measures`), its weighting how difficulty becomes weights (:mod:`.weightings`), its
+schedule when. Its whole state (the epoch schedule's weights, the loss history, its generator, the
+current epoch's records for the diagnostics) is in its ``state_dict`` under the owner's
+``curriculum.`` key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
 from .config import CurriculumConfig
+from .diagnostics import class_mean_weights, spearman, top_share
+from .measures import MeasureBatch, MeasureSplit
+from .parts import MEASURES, WEIGHTINGS
 from .state import DataWeights, LossHistory
-from .weights import data_weights, sigma_from_sums, weight_statistics, weights_from_losses
+from .weightings import WeighingContext
+from .weights import weight_statistics
 
-__all__ = ['Curriculum']
+__all__ = ['Curriculum', 'StepWeights']
 
-#: ``[K, B]`` per-sample losses of a batch under the K subnets of the search policy.
-MeasureBatch = Callable[[Any], torch.Tensor]
-#: ``(loss sums, counts)`` per training sample over the whole split under the K subnets.
-MeasureSplit = Callable[[], Tuple[torch.Tensor, torch.Tensor]]
+
+class StepWeights:
+    """The weights of a batch that come from its own weight step's per-sample losses (a measure
+    with ``from_step``): the step calls it with them after its forward pass."""
+
+    def __init__(self, weigh: Callable[[torch.Tensor], torch.Tensor]):
+        self._weigh = weigh
+        self.weights: Optional[torch.Tensor] = None
+
+    def __call__(self, losses: torch.Tensor) -> torch.Tensor:
+        self.weights = self._weigh(losses.detach())
+        return self.weights
 
 
 class Curriculum(nn.Module):
-    """Per-sample data weights for a search (Eq. 10-11 of the paper), by the config's schedule
-    (``epoch``, ``batch``, ``none``) and estimator (``exact``, ``amortised``).
+    """Per-sample data weights for a search: the config's measure, weighting and schedule
+    (``epoch``, ``batch``, ``none``, from its start epoch on).
 
-    ``seed`` seeds the curriculum's own generator (the K uniform or controller samples), kept apart
-    from the base algorithm's so that a curriculum never changes which paths the algorithm trains.
+    ``seed`` seeds the curriculum's own generator (the K uniform or controller samples, the
+    permuted control), kept apart from the base algorithm's so that a curriculum never changes
+    which paths the algorithm trains.
     """
 
     def __init__(self, config: CurriculumConfig = CurriculumConfig(), seed: int = 0):
         super().__init__()
         self.config = config
+        self.measure = MEASURES.get(config.measure).load()()
+        self.weighting = WEIGHTINGS.get(config.weighting).load()(config.alpha)
         self.data_weights = DataWeights()
         self.loss_history = LossHistory()
+        self.seed = seed
         self.rng = random.Random(seed)
-        self._applied: List[torch.Tensor] = []
+        self._records: Dict[str, List[torch.Tensor]] = _empty_records()
+        self._steps = 0
+        self._previous: Optional[torch.Tensor] = None
         #: Sums a tensor over the ranks in place, under DDP (set by the search module): batch
-        #: weights are normalised over the global batch, the amortised history combined each epoch.
+        #: weights are normalised over the global batch, the loss history combined each epoch.
         self.reduce_sum: Optional[Callable[[torch.Tensor], None]] = None
 
     # ------------------------------------------------------------------ what the config says
@@ -69,8 +89,19 @@ class Curriculum(nn.Module):
         return self.config.k
 
     @property
+    def uses_subnets(self) -> bool:
+        """Whether the measure runs the K subnets of the search policy (the exact passes)."""
+        return self.enabled and self.measure.uses_subnets
+
+    @property
+    def keeps_history(self) -> bool:
+        """Whether the weight steps' per-sample losses are kept per sample (amortised, loss)."""
+        return self.enabled and self.measure.history_length(self.config.k) > 0 and self.needs_indices
+
+    @property
     def amortised(self) -> bool:
-        return self.enabled and self.config.estimator == 'amortised'
+        """Whether the measure must have per-sample histories whatever the schedule (no fallback)."""
+        return self.enabled and self.measure.needs_indices
 
     @property
     def per_epoch(self) -> bool:
@@ -88,65 +119,128 @@ class Curriculum(nn.Module):
     def uses_bf16(self, device: torch.device) -> bool:
         return self.config.uses_bf16(device)
 
+    def active(self, epoch: int, max_epochs: int) -> bool:
+        """Whether epoch ``epoch`` trains with data weights (on, and past the schedule's start)."""
+        return self.enabled and epoch >= self.config.start_epoch(max_epochs)
+
     # ------------------------------------------------------------------ the four calls
 
     def attach(self, num_samples: int) -> None:
         """Size the state for a training split of ``num_samples`` samples."""
         if self.per_epoch:
             self.data_weights.reset(num_samples)
-        if self.amortised:
-            self.loss_history.reset(self.config.k, num_samples)
+        if self.keeps_history:
+            self.loss_history.reset(self.measure.history_length(self.config.k), num_samples)
 
     def start_epoch(self) -> None:
-        self._applied = []
+        self._records = _empty_records()
+        self._steps = 0
 
-    def batch_weights(self, batch, measure: MeasureBatch) -> Optional[torch.Tensor]:
-        """Weights of a training batch ``(x, y[, index])``, or None for the plain (unweighted) loss
-        (the curriculum is off, or the epoch schedule has no weights before its first update)."""
-        if not self.enabled:
+    def batch_weights(self, batch, measure: MeasureBatch, epoch: int = 0, max_epochs: int = 1):
+        """Weights of a training batch ``(x, y[, index])`` in epoch ``epoch``: a tensor, a
+        :class:`StepWeights` that the weight step calls with its own losses, or None for the plain
+        (unweighted) loss (the curriculum is off or not started, or the epoch schedule has no
+        weights before its first update)."""
+        if not self.active(epoch, max_epochs):
             return None
         if self.needs_indices and len(batch) < 3:
-            raise RuntimeError('the epoch schedule and the amortised estimator need batches (x, y, index)')
+            raise RuntimeError(f'the {self.schedule} schedule with the {self.config.measure} measure needs batches '
+                               '(x, y, index)')
         if self.per_epoch:
             return self.data_weights.lookup(batch[2])
-        if self.amortised:
-            sums = self.loss_history.loss_sums(batch[2].to(self.loss_history.losses.device))
-            return data_weights(sigma_from_sums(*sums), self.reduce_sum)
-        return weights_from_losses(measure(batch), self.reduce_sum)
+        context = self._context(epoch, max_epochs, self.reduce_sum)
+        self._steps += 1
+        if self.measure.from_step:
+            return StepWeights(lambda losses: self.weighting(losses, context))
+        return self.weighting(self.measure.batch(self.loss_history, batch, measure), context)
 
-    def record(self, batch, losses: Optional[torch.Tensor], weights: Optional[torch.Tensor]) -> None:
-        """After a weight step: its per-sample losses (the amortised history; None when the
-        evaluator gives no per-sample losses) and the weights it applied (None: all 1)."""
-        if self.amortised and losses is not None:
+    def record(self, batch, losses: Optional[torch.Tensor], weights) -> None:
+        """After a weight step: its per-sample losses (the loss history; None when the evaluator
+        gives no per-sample losses) and the weights it applied (None: all 1)."""
+        if isinstance(weights, StepWeights):
+            weights = weights.weights
+        if self.keeps_history and losses is not None:
             self.loss_history.record(batch[2], losses)
-        self._applied.append(weights.detach() if weights is not None
-                             else torch.ones(len(batch[0]), device=batch[0].device))
+        applied = weights.detach() if weights is not None else torch.ones(len(batch[0]), device=batch[0].device)
+        self._records['applied'].append(applied)
+        if losses is not None and len(losses) == len(applied):
+            self._records['losses'].append(losses.detach().float())
+        labels = batch[1] if len(batch) > 1 else None
+        if isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(applied):
+            self._records['labels'].append(labels.detach())
+        if len(batch) > 2 and isinstance(batch[2], torch.Tensor):
+            self._records['indices'].append(batch[2].detach())
 
     def end_epoch(self, epoch: int, max_epochs: int, measure: MeasureSplit) -> None:
-        """The epoch schedule's update for the next epoch (none after the last one). Under DDP the
-        amortised history first takes every rank's records of the epoch."""
-        if self.amortised and self.reduce_sum is not None:
+        """The epoch schedule's update for the next epoch (none after the last one, none before
+        the schedule's start). Under DDP the loss history first takes every rank's records of the
+        epoch. The epoch's weights become the previous ones of the diagnostics."""
+        self._previous = self._weights_by_sample()
+        if self.keeps_history and self.reduce_sum is not None:
             self.loss_history.merge_ranks()
-        if not self.per_epoch or epoch + 1 >= max_epochs:
+        if not self.per_epoch or epoch + 1 >= max_epochs or not self.active(epoch + 1, max_epochs):
             return
-        sums, counts = self.loss_history.loss_sums() if self.amortised else measure()
-        self.data_weights.update_from_loss_sums(sums, counts)
+        difficulty = self.measure.split(self.loss_history, measure)
+        # Sample indices are global and the split's losses summed over the ranks: no reduction.
+        self.data_weights.set(self.weighting(difficulty, self._context(epoch + 1, max_epochs, None)))
+
+    def _context(self, epoch: int, max_epochs: int, reduce_sum) -> WeighingContext:
+        seed = (self.seed * 1_000_003 + epoch * 100_003 + self._steps) % (2 ** 63)
+        return WeighingContext(epoch, max_epochs, self.config.start_epoch(max_epochs), seed, reduce_sum)
+
+    # ------------------------------------------------------------------ what the weights did
+
+    def _cat(self, name: str) -> Optional[torch.Tensor]:
+        records = self._records[name]
+        return torch.cat([r.cpu() for r in records]) if records else None
+
+    def _weights_by_sample(self) -> Optional[torch.Tensor]:
+        """This epoch's applied weight of each sample by its index (NaN where not trained on), or
+        None without indices."""
+        applied, indices = self._cat('applied'), self._cat('indices')
+        if applied is None or indices is None or len(indices) != len(applied):
+            return None
+        size = max(int(indices.max()) + 1, len(self.data_weights), self.loss_history.seen.numel())
+        by_sample = torch.full((size,), float('nan'), dtype=torch.float64)
+        by_sample[indices.long()] = applied.to(torch.float64)
+        return by_sample
 
     def epoch_statistics(self) -> Optional[Dict[str, Any]]:
-        """Statistics of the weights applied this epoch (None before any step)."""
-        if not self._applied:
+        """Statistics of the weights applied this epoch (None before any step), with what they
+        did: the mean weight per class, the share of the total weight on the top 10% of samples,
+        and Spearman's rank correlation with the samples' training losses and with the previous
+        epoch's weights (None where undefined, e.g. uniform weights)."""
+        applied = self._cat('applied')
+        if applied is None:
             return None
-        return weight_statistics(torch.cat([weights.cpu() for weights in self._applied])).as_dict()
+        statistics = weight_statistics(applied).as_dict()
+        losses, labels = self._cat('losses'), self._cat('labels')
+        statistics['top10_share'] = top_share(applied)
+        statistics['class_mean'] = class_mean_weights(applied, labels) if labels is not None else None
+        statistics['rank_corr_loss'] = (spearman(applied, losses)
+                                        if losses is not None and len(losses) == len(applied) else None)
+        statistics['rank_corr_previous'] = None
+        current = self._weights_by_sample()
+        if current is not None and self._previous is not None:
+            size = min(len(current), len(self._previous))
+            both = ~torch.isnan(current[:size]) & ~torch.isnan(self._previous[:size])
+            statistics['rank_corr_previous'] = spearman(current[:size][both], self._previous[:size][both])
+        return statistics
 
     # ------------------------------------------------------------------ state beyond the buffers
 
     def get_extra_state(self) -> Dict[str, Any]:
-        applied = torch.cat([weights.cpu() for weights in self._applied]) if self._applied else None
-        return {'rng': self.rng.getstate(), 'applied': applied, 'config': dataclasses.asdict(self.config)}
+        return {'rng': self.rng.getstate(), 'applied': self._cat('applied'), 'config': dataclasses.asdict(self.config),
+                'records': {name: self._cat(name) for name in ('losses', 'labels', 'indices')},
+                'steps': self._steps, 'previous': self._previous, 'seed': self.seed}
 
     def set_extra_state(self, state: Dict[str, Any]) -> None:
         self.rng.setstate(state['rng'])
-        self._applied = [state['applied']] if state['applied'] is not None else []
+        records = {'applied': state['applied'], **state.get('records', {})}
+        self._records = {name: [records[name]] if records.get(name) is not None else [] for name in _RECORDS}
+        self._steps = state.get('steps', 0)
+        self._previous = state.get('previous')
+        self.seed = state.get('seed', self.seed)
 
     @staticmethod
     def migrate_v0_1(checkpoint: Dict[str, Any], prefix: str = 'curriculum.') -> None:
@@ -159,3 +253,11 @@ class Curriculum(nn.Module):
             state_dict[prefix + key] = state_dict.pop(key)
         state_dict[f'{prefix}_extra_state'] = {'rng': own.pop('curriculum_rng'), 'config': own.pop('curriculum'),
                                                'applied': own['epoch_state'].pop('applied')}
+
+
+#: What the curriculum records of each weight step for the epoch's diagnostics.
+_RECORDS = ('applied', 'losses', 'labels', 'indices')
+
+
+def _empty_records() -> Dict[str, List[torch.Tensor]]:
+    return {name: [] for name in _RECORDS}

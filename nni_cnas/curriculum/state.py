@@ -47,11 +47,16 @@ class DataWeights(nn.Module):
             return None
         return self.weights[indices.to(self.weights.device)]
 
-    def update_from_loss_sums(self, loss_sums: torch.Tensor, counts: torch.Tensor) -> None:
-        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen)."""
-        self.weights = data_weights(sigma_from_sums(loss_sums, counts)).to(self.weights.device)
+    def set(self, weights: torch.Tensor) -> None:
+        """The weights of the next epoch, one per training sample."""
+        self.weights = weights.to(self.weights.device)
         self.ready = torch.ones((), dtype=torch.bool, device=self.weights.device)
         self._is_ready = True
+
+    def update_from_loss_sums(self, loss_sums: torch.Tensor, counts: torch.Tensor) -> None:
+        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen):
+        Eq. 10 and 11."""
+        self.set(data_weights(sigma_from_sums(loss_sums, counts)))
 
 
 class LossHistory(nn.Module):

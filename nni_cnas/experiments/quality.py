@@ -24,6 +24,7 @@ mean and std per strategy and curriculum (and CLOSE, for protocols with ``close:
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -35,16 +36,18 @@ __all__ = ['Protocol', 'Run', 'run_protocol', 'read_results', 'quality_table', '
 
 #: Options the protocol sets per run; the ``search`` section may not hold them.
 PER_RUN = ('strategy', 'curriculum', 'k', 'seed', 'out', 'overwrite')
-#: The keys of a protocol file (besides ``base``).
-FIELDS = ('search', 'strategies', 'curricula', 'seeds', 'k')
+#: The keys of a protocol file (besides ``base``); ``variants`` may be left out.
+FIELDS = ('search', 'strategies', 'curricula', 'seeds', 'k', 'variants')
+REQUIRED = FIELDS[:-1]
 
 
 class Protocol:
     """A validated protocol file: shared search options and the grid of runs."""
 
     def __init__(self, search: Mapping[str, Any], strategies: Sequence[str], curricula: Sequence[str],
-                 seeds: Sequence[int], k: Union[int, Sequence[int]], source: str = 'protocol'):
-        from ..run.config import SearchConfig
+                 seeds: Sequence[int], k: Union[int, Sequence[int]], variants: Optional[Mapping[str, Any]] = None,
+                 source: str = 'protocol'):
+        from ..run.config import CURRICULUM_PARTS, SearchConfig
 
         fixed = [name for name in PER_RUN if name in search]
         if fixed:
@@ -59,6 +62,18 @@ class Protocol:
                 raise UserError(f'{source}: {name} must be a non-empty list of {kind.__name__}s, not {values!r}')
             if len(set(values)) != len(values):
                 raise UserError(f'{source}: {name} repeats a value: {list(values)}')
+        if variants is not None:
+            if not isinstance(variants, Mapping) or not variants:
+                raise UserError(f'{source}: variants must map a name to curriculum options, e.g. '
+                                f'{{permuted: {{weighting: permuted}}}}, not {variants!r}')
+            for name, options in variants.items():
+                if not isinstance(name, str) or not re.fullmatch(r'[a-z0-9][a-z0-9.-]*', name):
+                    raise UserError(f'{source}: variant name {name!r} must be lower-case letters, digits, . and -')
+                wrong = sorted(set(options) - set(CURRICULUM_PARTS)) if isinstance(options, Mapping) else [options]
+                if wrong or not options:
+                    raise UserError(f'{source}: variant {name} may set only the curriculum\'s parts '
+                                    f'({", ".join(CURRICULUM_PARTS)}), not {", ".join(map(str, wrong)) or "nothing"}')
+        self.variants = {name: dict(options) for name, options in (variants or {}).items()}
         self.search, self.source = dict(search), source
         self.k = ks if isinstance(k, (list, tuple)) else k
         self.strategies, self.curricula, self.seeds = list(strategies), list(curricula), list(seeds)
@@ -69,7 +84,7 @@ class Protocol:
     @classmethod
     def load(cls, path: Path) -> 'Protocol':
         values = _read_protocol_values(Path(path), ())
-        return cls(*(values[name] for name in FIELDS), source=str(path))
+        return cls(*(values.get(name) for name in FIELDS), source=str(path))
 
     def select(self, strategies: Optional[Sequence[str]] = None, seeds: Optional[Sequence[int]] = None) -> 'Protocol':
         """The same protocol restricted to some of its strategies or seeds (for a partial run)."""
@@ -77,40 +92,45 @@ class Protocol:
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise UserError(f'{", ".join(map(str, unknown))} not among the protocol\'s {name} ({", ".join(map(str, known))})')
-        return Protocol(self.search, strategies or self.strategies, self.curricula, seeds or self.seeds, self.k, self.source)
+        return Protocol(self.search, strategies or self.strategies, self.curricula, seeds or self.seeds, self.k,
+                        self.variants or None, self.source)
 
-    def options(self) -> Dict[str, Any]:
-        """What makes results comparable: the shared options and K."""
-        return {**self.search, 'k': self.k}
+    def options(self, run: Optional['Run'] = None) -> Dict[str, Any]:
+        """What makes results comparable: the shared options (with the run's variant's) and K."""
+        return {**self.search, **self.variants.get(run.variant if run else '', {}), 'k': self.k}
 
     def config(self, run: 'Run', runs_dir: Path):
         from ..run.config import SearchConfig
 
-        values = dict(self.search, strategy=run.strategy, curriculum=run.curriculum, seed=run.seed, k=run.k,
-                      out=str(Path(runs_dir) / run.name))
+        values = dict(self.search, **self.variants.get(run.variant, {}), strategy=run.strategy,
+                      curriculum=run.curriculum, seed=run.seed, k=run.k, out=str(Path(runs_dir) / run.name))
         return SearchConfig.from_mapping(values, f'{self.source}').resolve()
 
     def grid(self, seeds: Optional[Sequence[int]] = None) -> List['Run']:
-        """Every run, seeds outer; plain runs once (K=0), a curriculum at each K."""
+        """Every run, seeds outer; plain runs once (K=0), a curriculum at each K and in each variant."""
         sweep = isinstance(self.k, list)
         ks = self.k if sweep else [self.k]
-        return [Run(strategy, curriculum, seed, k, sweep)
+        return [Run(strategy, curriculum, seed, k, sweep, variant)
                 for seed in (self.seeds if seeds is None else seeds) for strategy in self.strategies
-                for curriculum in self.curricula for k in ([0] if curriculum == 'none' else ks)]
+                for curriculum in self.curricula for k in ([0] if curriculum == 'none' else ks)
+                for variant in ([''] if curriculum == 'none' or not self.variants else self.variants)]
 
 
 class Run(NamedTuple):
-    """One search of a protocol; ``sweep`` when the protocol's K is a list (its K is in the name)."""
+    """One search of a protocol; ``sweep`` when the protocol's K is a list (its K is in the name),
+    ``variant`` the name of its curriculum variant (in the name too), if the protocol has variants."""
     strategy: str
     curriculum: str
     seed: int
     k: int
     sweep: bool = False
+    variant: str = ''
 
     @property
     def name(self) -> str:
         k = f'-k{self.k}' if self.sweep and self.curriculum != 'none' else ''
-        return f'{self.strategy}-{self.curriculum}{k}-s{self.seed}'
+        variant = f'-{self.variant}' if self.variant else ''
+        return f'{self.strategy}-{self.curriculum}{k}{variant}-s{self.seed}'
 
 
 def _read_protocol_values(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
@@ -131,8 +151,9 @@ def _read_protocol_values(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
     if 'search' in values and not isinstance(values['search'], dict):
         raise UserError(f'{path}: "search" must be a mapping of search options')
     if 'base' not in values:
-        if set(values) != set(FIELDS):
-            raise UserError(f'{path} must hold exactly the keys {keys} (or base: and what differs from it); '
+        if not set(REQUIRED) <= set(values) <= set(FIELDS):
+            raise UserError(f'{path} must hold the keys {", ".join(REQUIRED)} (and may hold variants), or base: '
+                            f'and what differs from it; '
                             f'found {", ".join(sorted(values))}')
         return values
     unknown = sorted(set(values) - set(FIELDS) - {'base'})
@@ -157,7 +178,7 @@ def _record(protocol: Protocol, run: Run, result: Mapping[str, Any]) -> Dict:
         'k': result['k'], 'seed': run.seed, 'arch': result['arch'], 'val_acc': result['val_acc'],
         'test_acc': result.get('lookup_test'), 'benchmark_dataset': result.get('benchmark_dataset'),
         'ranking': result.get('ranking'), 'search_seconds': result['search_seconds'],
-        'options': protocol.options(),
+        'options': protocol.options(run),
     }
 
 
@@ -177,8 +198,9 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None,
     results, runs_dir = Path(results), Path(runs_dir)
     open_benchmark(protocol.search.get('nb201_table'), protocol.search.get('nats_bench'), required=True)
     done = {}
+    options = {run.name: protocol.options(run) for run in protocol.grid()}
     for record in read_results(results):
-        if record.get('options') != protocol.options():
+        if record.get('options') != options.get(record.get('run'), protocol.options()):
             raise UserError(f'{results} holds results of other protocol options ({record.get("run")}); '
                             'give another --results file, or restore the protocol file they came from')
         done[record['run']] = record
@@ -215,15 +237,25 @@ def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
 
 
 def variant(record: Mapping[str, Any]) -> str:
-    """The curriculum setting of a run: the data curriculum's schedule, ``(amortised)`` when its
-    uncertainty came from training losses instead of the exact passes, ``+ CLOSE`` when the
-    supernet was a CLOSENet (the sharing-extent curriculum)."""
+    """The curriculum setting of a run: the data curriculum's schedule, then what differs from the
+    paper's parts (``K=`` in a K sweep, the measure in brackets such as ``(amortised)``, the
+    weighting, ``alpha=``, ``start=``), ``+ CLOSE`` when the supernet was a CLOSENet."""
+    from ..curriculum.config import ESTIMATOR_MEASURES, CurriculumConfig
+
     options = record.get('options') or {}
+    default = CurriculumConfig()
     name = record['curriculum']
-    if isinstance(options.get('k'), list) and name != 'none':  # a run of a K sweep
-        name += f' K={record["k"]}'
-    if options.get('estimator', 'exact') != 'exact':
-        name += f' ({options["estimator"]})'
+    if name != 'none':
+        if isinstance(options.get('k'), list):  # a run of a K sweep
+            name += f' K={record["k"]}'
+        measure = options.get('measure') or ESTIMATOR_MEASURES.get(options.get('estimator'), default.measure)
+        if measure != default.measure:
+            name += f' ({measure})'
+        if options.get('weighting', default.weighting) != default.weighting:
+            name += f' {options["weighting"]}'
+        for key, label, value in (('alpha', 'alpha', default.alpha), ('curriculum_start', 'start', default.start)):
+            if options.get(key, value) != value:
+                name += f' {label}={options[key]:g}'
     return f'{name} + CLOSE' if options.get('close') else name
 
 

@@ -1,6 +1,7 @@
 """``nni-cnas report``: what a set of run folders did, as a table and figures, without nnictl.
 
-One row per run (finished, running, interrupted or failed) and, with ``--png-dir``: ``curves.png``
+One row per run (finished, running, interrupted or failed; with its last epoch's data-weight
+diagnostics) and, with ``--png-dir``: ``curves.png``
 (train accuracy, the current cell's validation and look-up accuracy per epoch, every run on the same
 axes, so plain and curriculum runs sit side by side) and ``weights.png`` (each curriculum run's
 data-weight histogram per epoch).
@@ -14,7 +15,12 @@ from typing import Any, Dict, List, Sequence
 
 from ..errors import UserError
 
-__all__ = ['RunSummary', 'read_runs', 'format_runs']
+__all__ = ['RunSummary', 'read_runs', 'format_runs', 'WEIGHT_DIAGNOSTICS']
+
+#: The last epoch's diagnostics of the data weights in a run's row (:mod:`nni_cnas.curriculum.diagnostics`):
+#: the share of the weight on the top 10% of samples, Spearman's rank correlation of the weights with
+#: the samples' training losses and with the previous epoch's weights.
+WEIGHT_DIAGNOSTICS = ('top10_share', 'rank_corr_loss', 'rank_corr_previous')
 
 
 class RunSummary:
@@ -41,6 +47,7 @@ class RunSummary:
     def row(self) -> Dict[str, Any]:
         c, r = self.config, self.result or {}
         last = self.metrics[-1] if self.metrics else {}
+        weights = last.get('data_weights') or {}
         lookup = r.get('lookup_test', last.get('lookup_test'))
         return {
             'run': self.name, 'strategy': c.get('strategy'), 'curriculum': c.get('curriculum'), 'k': c.get('k'),
@@ -49,6 +56,7 @@ class RunSummary:
             'val_acc': r.get('val_acc', last.get('val_acc')), 'lookup_test': lookup,
             'kendall_tau': (r.get('ranking') or {}).get('kendall_tau'),
             'minutes': (r.get('search_seconds') or last.get('seconds') or 0) / 60,
+            **{key: weights.get(key) for key in WEIGHT_DIAGNOSTICS},
         }
 
 
@@ -67,11 +75,14 @@ def format_runs(runs: Sequence[RunSummary]) -> str:
         return '-' if value is None else f'{value * scale:.{digits}f}'
 
     lines = ['| run | strategy | curriculum | k | seed | status | epochs | val acc. (%) | look-up test (%) | '
-             'Kendall tau | minutes | found cell |', '|' + '---|' * 12]
+             'Kendall tau | top-10% weight | weights~loss | weights~previous | minutes | found cell |',
+             '|' + '---|' * 15]
     for run in runs:
         row = run.row()
         lines.append(f'| {row["run"]} | {row["strategy"]} | {row["curriculum"]} | {row["k"]} | {row["seed"]} | '
                      f'{row["status"]} | {row["epochs"]} | {number(row["val_acc"], 2, 100)} | '
-                     f'{number(row["lookup_test"])} | {number(row["kendall_tau"], 3)} | {row["minutes"]:.1f} | '
+                     f'{number(row["lookup_test"])} | {number(row["kendall_tau"], 3)} | '
+                     f'{number(row["top10_share"], 3)} | {number(row["rank_corr_loss"], 2)} | '
+                     f'{number(row["rank_corr_previous"], 2)} | {row["minutes"]:.1f} | '
                      f'`{row["arch"].replace("|", chr(92) + "|")}` |')  # a bare | would end the cell
     return '\n'.join(lines)

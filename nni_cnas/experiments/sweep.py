@@ -40,7 +40,7 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
     results of the sweep folder."""
     import sys
 
-    from ..run.config import SearchConfig
+    from ..run.config import CURRICULUM_PARTS, SearchConfig
 
     stream = stream or sys.stdout
     out = Path(out)
@@ -52,7 +52,8 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
             values = dict(base, k=k, seed=seed, out=str(out / run_folder_name(k, seed)))
             if k == 0:
                 values['curriculum'] = 'none'
-                values.pop('estimator', None)
+                for name in CURRICULUM_PARTS:
+                    values.pop(name, None)
             configs.append(SearchConfig.from_mapping(values, 'sweep options').resolve())  # all checked before any run
     configs = (shard or Shard()).take(configs)
     countdown = Countdown(len(configs), jobs)

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..curriculum.config import ESTIMATORS, PRECISIONS, SCHEDULES
+from ..curriculum.config import ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig
+from ..curriculum.parts import MEASURES, WEIGHTINGS, measure_names, weighting_names
 from ..errors import UserError
 from ..launch import RUN_FOLDER_ENV
 from ..files import check_writable_folder
@@ -24,7 +25,7 @@ from ..resources import TRAINING_PRECISIONS
 from ..spaces.contract import KIND_NAMES, STEMS
 from ..strategies import registry
 
-__all__ = ['SearchConfig', 'DEVICES', 'GROUPS', 'flag_of']
+__all__ = ['SearchConfig', 'DEVICES', 'GROUPS', 'CURRICULUM_PARTS', 'flag_of']
 
 DEVICES = ('auto', 'cpu', 'gpu', 'cuda', 'mps')
 #: ``cuda:I``: one GPU by its index (also accepted for --device).
@@ -44,6 +45,11 @@ def lightning_device(device: str, devices: int = 1) -> Tuple[str, Any]:
     if index is not None:
         return 'gpu', [index]
     return ('gpu' if device == 'cuda' else device), devices
+#: The curriculum's defaults (the paper's method), written once in :class:`CurriculumConfig`.
+_CURRICULUM = CurriculumConfig()
+#: The options of the data curriculum's parts besides its schedule and K (none of them may be set
+#: without a curriculum; a plain run drops them).
+CURRICULUM_PARTS = ('measure', 'weighting', 'alpha', 'curriculum_start', 'estimator', 'uncertainty_precision')
 #: The CLI's option groups, in the order ``--help`` shows them.
 GROUPS = ('what to search', 'data', 'network and training', 'strategy', 'run')
 
@@ -92,9 +98,21 @@ class SearchConfig:
                               group='what to search', choices=SCHEDULES)
     k: Optional[int] = _option(None, 'subnets that measure uncertainty (0 = the plain algorithm)', group='what to search',
                                minimum=0, default_text='5; 0 with --curriculum none')
-    estimator: str = _option('exact', 'how uncertainty is measured: exact (K extra forward passes, the paper) or '
-                             'amortised (single-path strategies: the last K training losses, no extra pass)',
-                             group='what to search', choices=ESTIMATORS)
+    measure: str = _option(_CURRICULUM.measure, 'how hard each sample is: uncertainty (K extra forward passes of the '
+                           'K best subnets, the paper), amortised (single-path strategies: the last K training '
+                           'losses, no extra pass) or loss (the trained path\'s own loss, K-free)',
+                           group='what to search', choices=measure_names)
+    weighting: str = _option(_CURRICULUM.weighting, 'difficulty to data weights: proportional (v ~ d^alpha; Eq. 11 '
+                             'at alpha 1), inverse (v ~ d^-alpha, easy first), self-paced (the easiest share of the '
+                             'samples, half to all over the epochs) or permuted (the control: proportional weights '
+                             'shuffled across samples)', group='what to search', choices=weighting_names)
+    alpha: float = _option(_CURRICULUM.alpha, 'power of the proportional, inverse and permuted weightings (0 = the '
+                           'plain algorithm)', group='what to search', minimum=0)
+    curriculum_start: float = _option(_CURRICULUM.start, 'first epoch with data weights: a share of the epochs below '
+                                      '1 (0.5 = the second half), an epoch number from 1 up', group='what to search',
+                                      minimum=0)
+    estimator: Optional[str] = _option(None, 'the former name of --measure: exact (= uncertainty) or amortised',
+                                       group='what to search', choices=ESTIMATORS)
     uncertainty_precision: str = _option('auto', 'arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
                                          'CUDA GPU that computes bf16 natively, else fp32), fp32 or bf16',
                                          group='what to search', choices=PRECISIONS)
@@ -225,7 +243,8 @@ class SearchConfig:
             resolved.cells = space.default_cells
         if resolved.eta_min is None:  # recurrent spaces: a constant rate, as DARTS searches
             resolved.eta_min = resolved.learning_rate
-        resolved.k = (0 if self.curriculum == 'none' else 5) if self.k is None else self.k
+        resolved.k = (0 if self.curriculum == 'none' else _CURRICULUM.k) if self.k is None else self.k
+        resolved.measure, resolved.estimator = self._measure(), None
         resolved.strategy_options = strategy.resolve(self.strategy_options, space.kind)
         if self.close:
             resolved.close_blocks = self.pool_size()
@@ -286,18 +305,37 @@ class SearchConfig:
                                 f'not to {self.strategy}')
 
     def _check_curriculum(self, strategy) -> None:
-        if self.curriculum == 'none' and self.k not in (None, 0):
-            raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
-                            'a schedule (epoch or batch)')
-        if self.estimator == 'amortised' and not strategy.single_path:
+        measure = self._measure()
+        if self.curriculum == 'none':
+            if self.k not in (None, 0):
+                raise UserError('--k sets the curriculum\'s subnets, but --curriculum is none; drop --k or choose '
+                                'a schedule (epoch or batch)')
+            changed = [flag_of(field) for field in _fields() if field.name in CURRICULUM_PARTS and field.name != 'uncertainty_precision'
+                       and getattr(self, field.name) not in (None, field.default)]
+            if changed:
+                raise UserError(f'{", ".join(changed)} configure(s) the data curriculum, but --curriculum is none')
+        if MEASURES.get(measure).load().single_path_only and not strategy.single_path:
             single = ', '.join(spec.name for spec in registry.specs() if spec.single_path)
-            raise UserError(f'--estimator amortised reuses single-path training losses ({single}); '
-                            f'{self.strategy} trains the whole mixture: use --estimator exact')
-        if self.uncertainty_precision != 'auto' and (self.curriculum == 'none' or self.estimator != 'exact'):
-            raise UserError('--uncertainty-precision sets the exact estimator\'s passes; this search runs none '
-                            '(drop it, or use --curriculum epoch|batch --estimator exact)')
-        if self.estimator != 'exact' and self.curriculum == 'none':
-            raise UserError('--estimator sets how the curriculum measures uncertainty, but --curriculum is none')
+            raise UserError(f'--measure {measure} reuses single-path training losses ({single}); '
+                            f'{self.strategy} trains the whole mixture: use --measure uncertainty')
+        if self.uncertainty_precision != 'auto' and (self.curriculum == 'none' or measure != 'uncertainty'):
+            raise UserError('--uncertainty-precision sets the uncertainty measure\'s passes; this search runs none '
+                            '(drop it, or use --curriculum epoch|batch --measure uncertainty)')
+        try:
+            CurriculumConfig(self.curriculum, 1, measure, weighting=self.weighting, alpha=self.alpha,
+                             start=self.curriculum_start)
+        except ValueError as error:
+            raise UserError(f'{error} (--weighting, --alpha, --curriculum-start)') from None
+
+    def _measure(self) -> str:
+        """The measure, from ``measure`` and its former name ``estimator``."""
+        if self.estimator is None:
+            return self.measure
+        named = ESTIMATOR_MEASURES[self.estimator]
+        if self.measure not in (named, _CURRICULUM.measure):
+            raise UserError(f'--estimator {self.estimator} is --measure {named}, but --measure is {self.measure}; '
+                            'give only --measure')
+        return named
 
     def growth_epochs(self) -> Optional[list]:
         """CLOSE's growth epochs from ``close_epochs`` (``'2,4,6'``), or None for the default schedule."""
@@ -382,6 +420,11 @@ class SearchConfig:
             raise UserError(f'{source} must be a mapping of option names to values, not {type(values).__name__}')
         fields = {field.name: field for field in _fields()}
         options = {option.name: option for spec in registry.specs() for option in spec.options}
+        estimator = values.get('estimator')
+        if estimator in ESTIMATOR_MEASURES and values.get('measure') in (None, ESTIMATOR_MEASURES[estimator]):
+            # A config.yaml of an earlier version names the measure by its former name.
+            values = {name: value for name, value in values.items() if name != 'estimator'}
+            values['measure'] = ESTIMATOR_MEASURES[estimator]
         for name, value in values.items():
             if name in fields:
                 annotation = str(fields[name].type)

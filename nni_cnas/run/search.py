@@ -58,7 +58,8 @@ def build_strategy(config: SearchConfig):
     """The strategy object for a resolved config: the registry's class with the common options and
     the strategy's own (under the class's keyword names)."""
     spec = registry.get(config.strategy)
-    return spec.load()(curriculum=config.curriculum, k=config.k, estimator=config.estimator,
+    return spec.load()(curriculum=config.curriculum, k=config.k, measure=config.measure, weighting=config.weighting,
+                       alpha=config.alpha, curriculum_start=config.curriculum_start,
                        uncertainty_precision=config.uncertainty_precision, num_candidates=config.num_candidates,
                        selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip,
                        **spec.keywords(config.strategy_options))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from ..errors import UserError
+from .config import CURRICULUM_PARTS
 
 __all__ = ['trial_options', 'epoch_metrics', 'final_metrics', 'run_trial']
 
@@ -28,14 +29,13 @@ __all__ = ['trial_options', 'epoch_metrics', 'final_metrics', 'run_trial']
 def trial_options(base: Mapping[str, Any], parameters: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """Search options of a trial: the command's ``base`` options with the tuner's ``parameters``
     over them. A search space that sweeps ``curriculum`` over ``none`` and K together would give
-    plain runs a K; for those K (and the estimator) are dropped."""
+    plain runs a K; for those K and the curriculum's parts are dropped."""
     options = dict(base)
     for name, value in (parameters or {}).items():
         options[str(name).replace('-', '_')] = value
     if options.get('curriculum') == 'none':
-        options.pop('k', None)
-        options.pop('estimator', None)
-        options.pop('uncertainty_precision', None)
+        for name in ('k', *CURRICULUM_PARTS):
+            options.pop(name, None)
     if 'out' not in options:
         output = os.environ.get('NNI_OUTPUT_DIR')
         if output:

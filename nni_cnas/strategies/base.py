@@ -30,7 +30,8 @@ from nni.mutable import Sample
 from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
-from ..curriculum.config import CurriculumConfig
+from ..curriculum.config import CurriculumConfig, measure_of_estimator
+from ..curriculum.parts import MEASURES
 from .. import distributed
 from ..progress import progress
 from ..spaces import contract as space_contract
@@ -45,6 +46,8 @@ __all__ = ['SearchModule', 'CurriculumStrategy', 'Sample']
 
 
 
+#: The curriculum's defaults (the paper's method), which the strategies' signatures show.
+_CURRICULUM = CurriculumConfig()
 #: Sampled paths whose mean validation accuracy is the supernet's, for algorithms that draw paths.
 SUPERNET_PATHS = 5
 
@@ -180,7 +183,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         train_batch, val_batch = split_batch(batch)
         if val_batch is not None:
             self.architecture_step(val_batch, batch_idx, train_batch)
-        weights = self.curriculum.batch_weights(train_batch, self.measure_batch)
+        weights = self.curriculum.batch_weights(train_batch, self.measure_batch, self.current_epoch,
+                                                self.trainer.max_epochs)
         self.resample()
         loss = self.weight_step(train_batch, batch_idx, weights)
         self.advance_lr_schedulers(batch_idx)
@@ -298,6 +302,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             (self.seed, self.rng.getstate(), self.curriculum.rng.getstate(), torch.get_rng_state()))
         self.rng.setstate(rng)
         self.curriculum.rng.setstate(curriculum_rng)
+        self.curriculum.seed = self.seed + 1
         torch.set_rng_state(torch_rng)
         for name in ('train', 'val') if self.validation_in_batches else ('train',):
             loader = self._loaders.get(name)
@@ -386,11 +391,25 @@ class CurriculumStrategy:
         ``None``/``'none'`` for the plain base algorithm.
     k
         Number of subnets whose losses measure each sample's uncertainty; ``0`` is the plain algorithm.
+    measure
+        How hard each sample is: ``'uncertainty'`` (default; K extra forward passes of the K best subnets,
+        the paper), ``'amortised'`` (single-path strategies only: each sample's last K training losses, no
+        extra pass; see :class:`~nni_cnas.curriculum.LossHistory`) or ``'loss'`` (the trained path's own
+        loss, K-free). A researcher's own: :func:`~nni_cnas.curriculum.register_measure`.
+    weighting
+        Difficulty to weights: ``'proportional'`` (default; ``v ~ d^alpha``, Eq. 11 at ``alpha=1``),
+        ``'inverse'`` (``v ~ d^-alpha``, easy first), ``'self-paced'`` (the easiest share of the samples,
+        growing from half to all) or ``'permuted'`` (the control: proportional weights shuffled across samples).
+    alpha
+        Power of the proportional, inverse and permuted weightings; ``0`` is the plain algorithm.
+    curriculum_start
+        First epoch with data weights: a share of the epochs below 1 (``0.5``: the second half), an
+        epoch number from 1 up; before it, the plain algorithm. Default 0 (the paper).
     estimator
-        ``'exact'`` (K extra forward passes, the paper) or ``'amortised'`` (single-path strategies
-        only: each sample's last K training losses, no extra pass; see :class:`~nni_cnas.curriculum.LossHistory`).
+        The former name of ``measure``, still accepted: ``'exact'`` is ``'uncertainty'``, ``'amortised'``
+        is ``'amortised'``.
     uncertainty_precision
-        Arithmetic of the exact estimator's passes: ``'auto'`` (bf16 autocast on a CUDA GPU with bf16,
+        Arithmetic of the uncertainty measure's passes: ``'auto'`` (bf16 autocast on a CUDA GPU with bf16,
         else fp32), ``'fp32'`` or ``'bf16'``. The weight and architecture steps are not affected.
     num_candidates
         Candidates scored on one validation batch for the final choice (where the algorithm selects).
@@ -403,16 +422,19 @@ class CurriculumStrategy:
     #: The architecture step of differentiable algorithms needs a validation batch with each training batch.
     needs_validation_batches = True
 
-    def __init__(self, *, curriculum: Optional[str] = 'epoch', k: int = 5, estimator: str = 'exact',
-                 uncertainty_precision: str = 'auto', num_candidates: int = 100, selection_size: int = 512,
-                 seed: Optional[int] = None, **kwargs):
+    def __init__(self, *, curriculum: Optional[str] = _CURRICULUM.schedule, k: int = _CURRICULUM.k,
+                 measure: str = _CURRICULUM.measure, weighting: str = _CURRICULUM.weighting,
+                 alpha: float = _CURRICULUM.alpha, curriculum_start: float = _CURRICULUM.start,
+                 estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.precision,
+                 num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, estimator,
-                                                  uncertainty_precision)
-        if estimator == 'amortised' and not self.module_class.single_path:
+        measure = measure_of_estimator(estimator, measure)
+        self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, measure,
+                                                  uncertainty_precision, weighting, alpha, curriculum_start)
+        if MEASURES.get(measure).load().single_path_only and not self.module_class.single_path:
             single = ', '.join(spec.name.upper() for spec in registry.specs() if spec.single_path)
-            raise ValueError(f'the amortised estimator reuses the losses of single-path weight steps ({single}); '
-                             f'{type(self).__name__} trains the whole mixture, use estimator="exact"')
+            raise ValueError(f'the {measure} measure reuses the losses of single-path weight steps ({single}); '
+                             f'{type(self).__name__} trains the whole mixture, use measure="uncertainty"')
         if num_candidates < 1 or selection_size < 1:
             raise ValueError('num_candidates and selection_size must be positive')
         self.num_candidates = num_candidates

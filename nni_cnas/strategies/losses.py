@@ -81,7 +81,8 @@ class LossesMixin:
     def supervised_loss(self, batch, meter: EpochMeter,
                         weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, logits, per-sample losses)`` of a batch: the evaluator's own criterion (so that
-        the plain algorithm is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights."""
+        the plain algorithm is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights (or a
+        function that makes them from the per-sample losses)."""
         x, y = batch[0], batch[1]
         logits = self.training_module(x)
         if weights is None:
@@ -90,6 +91,8 @@ class LossesMixin:
                 losses = self.per_sample_loss(logits, y)
         else:
             losses = self.per_sample_loss(logits, y)
+            if callable(weights):  # weights made from this step's own losses (the curriculum's StepWeights)
+                weights = weights(losses)
             loss = (losses * weights).mean()
         meter.update(logits, y, losses.detach())
         return loss, logits, losses.detach()

@@ -92,7 +92,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         self.controller.eval()
         try:
             self._queues = {'paths': collections.deque(self.controller.sample_many(self.rng, steps))}
-            if self.curriculum.enabled and self.curriculum.schedule == 'batch' and not self.curriculum.amortised:
+            if self.curriculum.uses_subnets and self.curriculum.schedule == 'batch':
                 self._queues['top_k'] = collections.deque(
                     self.controller.sample_many(self.curriculum_rng, steps * self.curriculum.k))
         finally:
