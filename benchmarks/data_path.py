@@ -1,4 +1,4 @@
-"""The on-device tensor loader against a per-sample PIL + DataLoader pipeline (issue 9, part 3).
+"""The on-device tensor loader against a per-sample PIL + DataLoader pipeline.
 
 Both produce the same kind of batch from the same CIFAR-sized uint8 images: random crop after 4
 pixels of zero padding, horizontal flip with probability 1/2, scaling to [0, 1] and per-channel

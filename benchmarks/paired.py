@@ -1,4 +1,4 @@
-"""Plain against curriculum, paired by seed, from quality protocols' results files (issue 24): per
+"""Plain against curriculum, paired by seed, from quality protocols' results files: per
 strategy and curriculum variant (schedule, K, estimator), the curriculum run minus the plain run of
 the same seed, for the look-up test accuracy, Kendall tau and the supernet's top-10's true accuracy;
 mean, a 95% t-interval, the sign count and an exact sign test. Several files pair when their

@@ -1,4 +1,4 @@
-"""A CPU-sized language-model search on Penn Treebank, plain against curriculum (issue 7).
+"""A CPU-sized language-model search on Penn Treebank, plain against curriculum.
 
 For each strategy, curriculum (``none``, ``epoch``) and seed: one search of DARTS' recurrent cell
 on a fixed budget (``--sequences`` training sequences of 35 tokens, ``--epochs`` epochs, hidden

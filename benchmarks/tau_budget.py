@@ -1,4 +1,4 @@
-"""Kendall tau of a plain RSPS supernet against its training budget, on the CPU (issue 24, step 1):
+"""Kendall tau of a plain RSPS supernet against its training budget, on the CPU:
 at which budget does a plain supernet rank NAS-Bench-201's cells at all?
 
 Each budget is the CPU proxy's protocol (CIFAR-10 at 16x16, NB201 supernet, plain RSPS, the same

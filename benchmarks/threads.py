@@ -1,8 +1,8 @@
-"""Thread policies of a CPU search, alone and beside a second search (issue 22, part 3).
+"""Thread policies of a CPU search, alone and beside a second search.
 
 PyTorch's OpenMP threads spin while they wait for work; two processes that each run a thread per
 core on the same cores slow each other down by far more than 2x. Each variant runs one tiny search
-(GDAS on digits, as the issue measured it) alone, then two of them at once; the ratio
+(GDAS on digits) alone, then two of them at once; the ratio
 ``beside / alone`` is the cost of sharing the machine (the target is at most 1.5x).
 
 Variants are environments of the ``nni-cnas search`` processes:

@@ -1,4 +1,4 @@
-"""CLOSE (issue 8): the block pool's schedule, new blocks, the gate, equality with the plain supernet
+"""CLOSE: the block pool's schedule, new blocks, the gate, equality with the plain supernet
 with one block, and searches with single-path strategies with and without the data curriculum."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Host syncs per training step of every strategy (tensor values read back to Python: each one
 stalls the host until a GPU has caught up), counted on the CPU against a budget, so that a
-regression shows. Budgets are what the code does today (issue 22's target is at most 1): GDAS
+regression shows. Budgets are what the code does today (the target is at most 1): GDAS
 reads its Gumbel choices back once a step (the weight step's draw with the next architecture
 step's), ENAS' controller once per decision; the ``batch`` schedule reads the policy once per step
 for its top-K."""

@@ -95,7 +95,7 @@ LONG = ['--dataset', 'digits', '--subset', '64', '--epochs', '30', '--channels',
 
 
 def test_stop_after_stops_with_checkpoints_and_the_same_command_continues_to_the_same_results(tmp_path, capsys):
-    """A protocol advanced in short runs (issue 24: a GPU lent for 10 minutes at a time): the searches
+    """A protocol advanced in short runs (such as a GPU held for 10 minutes at a time): the searches
     running at the limit stop as SIGTERM stops them, none starts after it (exit 143), and the same
     command again ends where one uninterrupted run ends."""
     whole, cut = tmp_path / 'whole', tmp_path / 'cut'

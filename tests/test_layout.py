@@ -95,3 +95,44 @@ def test_the_benchmarks_and_scripts_import_what_exists():
                             if not hasattr(module, alias.name)
                             and importlib.util.find_spec(f'{node.module}.{alias.name}') is None]
     assert not missing
+
+
+#: The layers of docs/architecture.md, top to bottom: a module imports from its own layer and the
+#: layers below it, never from one above (function-local imports included). ``nni_cnas`` is the
+#: package's own ``__init__`` (the public names); the last layer is every top-level module.
+LAYERS = ('nni_cnas', 'cli', 'nnictl', 'experiments', 'retrain', 'run', 'strategies', 'curriculum', 'benchmarks',
+          'spaces', 'arch', 'data', 'foundation')
+
+
+def layer_of(module: str) -> str:
+    parts = module.split('.')
+    if len(parts) == 1:
+        return 'nni_cnas'
+    return parts[1] if parts[1] in LAYERS else 'foundation'
+
+
+def upward_imports(graph: dict) -> list:
+    order = {name: index for index, name in enumerate(LAYERS)}
+    return sorted(f'{a} ({layer_of(a)}) imports {b} ({layer_of(b)})' for a, targets in graph.items() for b in targets
+                  if order[layer_of(b)] < order[layer_of(a)])
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert upward_imports({'nni_cnas.run.search': {'nni_cnas.experiments.sweep', 'nni_cnas.errors'}}) == \
+        ['nni_cnas.run.search (run) imports nni_cnas.experiments.sweep (experiments)']
+
+
+def test_every_package_is_a_layer():
+    packages = {path.name for path in PACKAGE.iterdir() if (path / '__init__.py').is_file()}
+    assert packages == set(LAYERS) - {'nni_cnas', 'foundation'}
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_architecture_page_draws_the_layers_in_this_order():
+    text = (PACKAGE.parent / 'docs' / 'architecture.md').read_text(encoding='utf-8')
+    diagram = text.split('## Layers', 1)[1].split('```')[1]
+    drawn = [line.split()[0].rstrip('/') for line in diagram.strip().splitlines() if line[:1] not in (' ', '')]
+    assert drawn == [name for name in LAYERS if name != 'nni_cnas']

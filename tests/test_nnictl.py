@@ -1,4 +1,4 @@
-"""A real nnictl experiment of curriculum searches (issue 5): NNI's bundled Node.js manager on a
+"""A real nnictl experiment of curriculum searches: NNI's bundled Node.js manager on a
 free loopback port, two tiny trials (one that succeeds, one with a bad strategy that must fail with
 its reason in the log), checked through the REST API, stopped with nothing left behind."""
 

@@ -1,4 +1,4 @@
-"""The search-quality protocol (issue 9): the protocol file is checked before any run, runs are
+"""The search-quality protocol: the protocol file is checked before any run, runs are
 appended once and skipped after, a torn results line is survived, the table is mean and std."""
 
 from __future__ import annotations

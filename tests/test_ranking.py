@@ -1,4 +1,4 @@
-"""Ranking quality (issue 9): Kendall's tau by hand and against scipy, the top-10 true ranks, the
+"""Ranking quality: Kendall's tau by hand and against scipy, the top-10 true ranks, the
 random cells, and the supernet's accuracy of a cell against NNI's frozen network of that cell."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from nni_cnas.experiments.supernet_ranking import kendall_tau, random_cells, rank_supernet, ranking_quality, supernet_accuracies
+from nni_cnas.run.ranking import kendall_tau, random_cells, rank_supernet, ranking_quality, supernet_accuracies
 from nni_cnas.spaces.nb201_arch import arch_to_sample, parse_arch
 from nni_cnas.strategies import RSPS
 

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from nni_cnas.cli import main
-from nni_cnas.experiments.policy_ranks import log_probability, rank_under
+from nni_cnas.run.policy_ranks import log_probability, rank_under
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, sample_to_arch
 
 TINY = ['--dataset', 'digits', '--subset', '48', '--epochs', '2', '--channels', '4', '--cells', '1',

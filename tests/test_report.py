@@ -1,4 +1,4 @@
-"""The metrics without nnictl (issue 5): nni-cnas report's table and figures, the data-weight
+"""The metrics without nnictl: nni-cnas report's table and figures, the data-weight
 histograms in metrics.jsonl, and the TensorBoard log of a run."""
 
 from __future__ import annotations

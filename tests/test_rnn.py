@@ -1,4 +1,4 @@
-"""Language-model search (issue 7): the PTB reader, the recurrent spaces, searches and retraining."""
+"""Language-model search: the PTB reader, the recurrent spaces, searches and retraining."""
 
 from __future__ import annotations
 

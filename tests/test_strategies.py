@@ -273,6 +273,20 @@ def test_amortised_weights_come_from_the_recorded_training_losses(digits):
 def test_amortised_estimator_needs_a_single_path_strategy():
     with pytest.raises(ValueError, match='single-path'):
         nni_cnas.DARTS(estimator='amortised')
+    with pytest.raises(ValueError, match="darts trains the whole mixture: use measure='uncertainty'"):
+        nni_cnas.DARTS(measure='amortised')
+
+
+def test_each_registered_family_agrees_with_its_classes():
+    """The registry's weight-step family is what the strategy's module does; a subclass of a
+    registered strategy is found under its base's entry."""
+    from nni_cnas.strategies import registry
+
+    for spec in registry.specs():
+        cls = spec.load()
+        assert cls.module_class.single_path == spec.single_path, spec.name
+        assert registry.spec_of(cls) is spec
+    assert registry.spec_of(type('MyGDAS', (nni_cnas.GDAS,), {})).name == 'gdas'
 
 
 def test_bf16_uncertainty_passes_stay_close_to_fp32_and_auto_is_fp32_on_cpu(digits):

@@ -143,7 +143,7 @@ def _cmd_quality_table(args) -> int:
 
 
 def _cmd_ranks(args) -> int:
-    from ..experiments.policy_ranks import trace_ranks, write_rank_csv
+    from ..run.policy_ranks import trace_ranks, write_rank_csv
     from ..run.folder import RunFolder
     from ..spaces.nb201_arch import arch_to_sample
 

@@ -1,4 +1,4 @@
-"""The CPU search-quality protocol (issue 9): plain against curriculum, several seeds, measured by
+"""The CPU search-quality protocol: plain against curriculum, several seeds, measured by
 the found cell's NAS-Bench-201 test accuracy and by the supernet's ranking of random cells.
 
 A protocol file (YAML) fixes everything::

@@ -1,4 +1,4 @@
-"""Running nnictl experiments of curriculum searches safely (issue 5).
+"""Running nnictl experiments of curriculum searches safely.
 
 NNI 3.0's manager serves its REST API and web UI on every network interface without
 authentication. :func:`loopback_script` is a Node.js preload that makes it listen on 127.0.0.1

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..curriculum.config import ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig
-from ..curriculum.parts import MEASURES, WEIGHTINGS, measure_names, weighting_names
+from ..curriculum.parts import measure_names, weighting_names
 from ..errors import UserError
 from ..launch import RUN_FOLDER_ENV
 from ..files import check_writable_folder
@@ -156,10 +156,10 @@ class SearchConfig:
                              choices=TRAINING_PRECISIONS)
     grad_clip: Optional[float] = _option(None, 'clip the weight gradients\' norm', by_kind={'text': 0.25},
                                          positive=True, default_text='off; recurrent spaces 0.25')
-    num_candidates: int = _option(100, 'RSPS/SETN/ENAS: candidates scored for the final choice', flag='--candidates',
+    num_candidates: int = _option(registry.NUM_CANDIDATES, 'RSPS/SETN/ENAS: candidates scored for the final choice', flag='--candidates',
                                   positive=True)
     selection_size: Optional[int] = _option(None, 'validation samples that score candidates',
-                                            by_kind={'image': 512, 'text': 64}, positive=True)
+                                            by_kind={'image': registry.SELECTION_SIZE, 'text': 64}, positive=True)
     close: bool = _option(False, 'nb201: CLOSE\'s curriculum on the sharing extent: a CLOSENet supernet whose cells draw '
                           'their convolutions from a pool of blocks that grows during the search')
     close_blocks: Optional[int] = _option(None, 'CLOSE: blocks the pool grows to', default_text=lambda: str(_close_blocks()))
@@ -314,10 +314,7 @@ class SearchConfig:
                        and getattr(self, field.name) not in (None, field.default)]
             if changed:
                 raise UserError(f'{", ".join(changed)} configure(s) the data curriculum, but --curriculum is none')
-        if MEASURES.get(measure).load().single_path_only and not strategy.single_path:
-            single = ', '.join(spec.name for spec in registry.specs() if spec.single_path)
-            raise UserError(f'--measure {measure} reuses single-path training losses ({single}); '
-                            f'{self.strategy} trains the whole mixture: use --measure uncertainty')
+        registry.check_measure(strategy.name, strategy.single_path, measure)
         if self.uncertainty_precision != 'auto' and (self.curriculum == 'none' or measure != 'uncertainty'):
             raise UserError('--uncertainty-precision sets the uncertainty measure\'s passes; this search runs none '
                             '(drop it, or use --curriculum epoch|batch --measure uncertainty)')

@@ -67,7 +67,7 @@ def build_strategy(config: SearchConfig):
 
 def _write_ranks(run, sample) -> None:
     """``ranks.csv``: the found architecture's rank under each epoch's policy (differentiable searches)."""
-    from ..experiments.policy_ranks import trace_ranks, write_rank_csv
+    from .policy_ranks import trace_ranks, write_rank_csv
 
     rows = trace_ranks(run.metrics(), {'found': sample})
     if rows:
@@ -89,8 +89,8 @@ def _write_genotype(run, genotype) -> Dict[str, Any]:
 
 
 def _rank_cells(config, search_module, val_loader, benchmark, dataset, run, stream) -> Dict[str, Any]:
-    """``ranking.csv`` and the ranking summary: the supernet's accuracy of random cells (issue 9)."""
-    from ..experiments.supernet_ranking import rank_supernet
+    """``ranking.csv`` and the ranking summary: the supernet's accuracy of random cells."""
+    from .ranking import rank_supernet
     from ..files import atomic_write_csv
 
     print(f'ranking: the supernet\'s accuracy of {config.rank_cells} random cells on {config.rank_samples} '

@@ -1,4 +1,4 @@
-"""One curriculum search as an NNI trial, so that ``nnictl`` experiments sweep searches (issue 5).
+"""One curriculum search as an NNI trial, so that ``nnictl`` experiments sweep searches.
 
 One-shot NAS runs in NNI's sequential engine and reports nothing to the web UI. Here an ``nnictl``
 experiment is an HPO experiment instead: the tuner picks search options (strategy, curriculum, K,

@@ -31,7 +31,6 @@ from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig, measure_of_estimator
-from ..curriculum.parts import MEASURES
 from .. import distributed
 from ..progress import progress
 from ..spaces import contract as space_contract
@@ -76,7 +75,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
     progress_bar: Optional[bool] = None
 
     def __init__(self, training_module, *, curriculum: CurriculumConfig = CurriculumConfig(),
-                 num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
+                 num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
+                 seed: Optional[int] = None, **kwargs):
         super().__init__(training_module, **kwargs)
         self.num_candidates = num_candidates
         self.selection_size = selection_size
@@ -88,7 +88,9 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         self.rng = random.Random(seed)
         self.curriculum = Curriculum(curriculum, seed + 1)
         self._loaders: Dict[str, Any] = {}
-        self._cache: Dict[str, Any] = {}
+        self._forget_supernet()
+        #: Under DDP, the supernet's buffers that rank 0 shares with the others before each forward.
+        self._rank_buffers: Optional[List[torch.Tensor]] = None
         self._train_meter = EpochMeter()
         self._arch_meter = EpochMeter()
         self.epoch_summary: Dict[str, Any] = {}
@@ -135,16 +137,22 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def set_model(self, model) -> None:
         super().set_model(model)
-        self._cache.clear()  # decisions and alphas are of the supernet
+        self._forget_supernet()
+
+    def _forget_supernet(self) -> None:
+        """Forget what was read of the previous supernet (its decisions, the unreduced criterion;
+        algorithms extend it with their own, such as GDAS' alphas)."""
+        self._decisions: Optional[Decisions] = None
+        self._unreduced_criterion = None
+        self._selection_batch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
     @property
     def decisions(self) -> Decisions:
         """The space's independent decisions (read once): NNI's labels, or the space's own
         (DARTS cells: one decision per node, see :mod:`nni_cnas.arch.decisions`)."""
-        decisions = self._cache.get('decisions')
-        if decisions is None:
-            decisions = self._cache['decisions'] = decisions_of(self.model)
-        return decisions
+        if self._decisions is None:
+            self._decisions = decisions_of(self.model)
+        return self._decisions
 
     @property
     def options(self) -> Dict[str, List[Any]]:
@@ -267,10 +275,6 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     # ------------------------------------------------------------------ several processes (DDP)
 
-    @property
-    def _distributed(self) -> bool:
-        return 'model_buffers' in self._cache
-
     def on_fit_start(self):
         started = super().on_fit_start()  # the loaders' tensors on the device first
         self._start_ranks()
@@ -279,8 +283,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
     def _share_buffers(self) -> None:
         """Under DDP, as DistributedDataParallel does before each forward: rank 0's buffers of the
         supernet (batch-norm statistics) on every rank, so that every rank holds one supernet."""
-        if self._distributed:
-            distributed.broadcast_tensors(self._cache['model_buffers'])
+        if self._rank_buffers is not None:
+            distributed.broadcast_tensors(self._rank_buffers)
 
     def on_train_end(self):
         self._share_buffers()  # the export's supernet
@@ -309,7 +313,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             if hasattr(loader, 'shard'):  # nni_cnas' tensor loaders; Lightning shards torch DataLoaders
                 loader.shard(rank, world)
         self.curriculum.reduce_sum = distributed.all_reduce_sum
-        self._cache['model_buffers'] = list(self.model.buffers())
+        self._rank_buffers = list(self.model.buffers())
 
     # ------------------------------------------------------------------ epochs
 
@@ -426,15 +430,15 @@ class CurriculumStrategy:
                  measure: str = _CURRICULUM.measure, weighting: str = _CURRICULUM.weighting,
                  alpha: float = _CURRICULUM.alpha, curriculum_start: float = _CURRICULUM.start,
                  estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.precision,
-                 num_candidates: int = 100, selection_size: int = 512, seed: Optional[int] = None, **kwargs):
+                 num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
+                 seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         measure = measure_of_estimator(estimator, measure)
         self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, measure,
                                                   uncertainty_precision, weighting, alpha, curriculum_start)
-        if MEASURES.get(measure).load().single_path_only and not self.module_class.single_path:
-            single = ', '.join(spec.name.upper() for spec in registry.specs() if spec.single_path)
-            raise ValueError(f'the {measure} measure reuses the losses of single-path weight steps ({single}); '
-                             f'{type(self).__name__} trains the whole mixture, use measure="uncertainty"')
+        spec = registry.spec_of(type(self))
+        registry.check_measure(spec.name if spec else type(self).__name__,
+                               spec.single_path if spec else self.module_class.single_path, measure)
         if num_candidates < 1 or selection_size < 1:
             raise ValueError('num_candidates and selection_size must be positive')
         self.num_candidates = num_candidates

@@ -32,7 +32,7 @@ class LoadersMixin:
         """Called by :func:`search_loaders` once the evaluator's loaders are known."""
         self._loaders: Dict[str, Any] = {'train': train, 'val': val,
                                          'selection': selection if selection is not None else val}
-        self._cache.pop('selection_batch', None)
+        self._selection_batch = None
         self.curriculum.attach(dataset_size(train) if self.curriculum.needs_indices else 0)
 
     def loader(self, name: str):
@@ -52,7 +52,7 @@ class LoadersMixin:
         for loader in self._loaders.values():
             if hasattr(loader, 'to_device'):
                 loader.to_device(self.device)
-        self._cache.pop('selection_batch', None)
+        self._selection_batch = None
         return super().on_fit_start()
 
     def _device_batch(self, batch):

@@ -58,7 +58,7 @@ class LossesMixin:
         custom = getattr(self.training_module, 'per_sample_loss', None)
         if callable(custom):
             return custom(logits, y)
-        unreduced = self._cache.get('unreduced_criterion')
+        unreduced = self._unreduced_criterion
         if unreduced is None:
             criterion = getattr(self.training_module, 'criterion', None)
             if criterion is None or not hasattr(criterion, 'reduction'):
@@ -68,7 +68,7 @@ class LossesMixin:
                 )
             unreduced = copy.copy(criterion)
             unreduced.reduction = 'none'
-            self._cache['unreduced_criterion'] = unreduced
+            self._unreduced_criterion = unreduced
         loss = unreduced(logits, y)
         return loss.reshape(loss.shape[0], -1).mean(1) if loss.dim() > 1 else loss
 

@@ -22,6 +22,9 @@ from ..errors import UserError
 __all__ = ['Option', 'StrategySpec', 'SPECS', 'register', 'get', 'names', 'specs', 'option_names', 'strategies_with',
            'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
 
+#: The final choice of the strategies that select (RSPS, SETN, ENAS): candidates scored on one
+#: validation batch of this many samples (NATS-Bench's 100 and 512).
+NUM_CANDIDATES, SELECTION_SIZE = 100, 512
 #: How a strategy's weight step trains the supernet: one subnet (a path) per step, whose per-sample
 #: losses are subnet losses (the amortised estimator reuses them), or the whole mixture (DARTS).
 SINGLE_PATH, MIXTURE = 'single-path', 'mixture'
@@ -156,9 +159,36 @@ _ALPHA_LR = Option('arch_learning_rate', float, 3e-4, 'learning rate of the arch
                    'controller', kwarg='arc_learning_rate', text_default=3e-3, positive=True, flag='--arch-lr')
 
 
+def tau_order_problem(tau_max: float, tau_min: float) -> Optional[str]:
+    """What is wrong with GDAS' temperatures, or None (the one check of the API and the CLI)."""
+    if not tau_max >= tau_min > 0:
+        return f'GDAS needs tau_max >= tau_min > 0 (--tau-max, --tau-min), got {tau_max} and {tau_min}'
+    return None
+
+
 def _tau_order(options: Mapping[str, Any]) -> Optional[str]:
-    if not options['tau_max'] >= options['tau_min'] > 0:
-        return f'GDAS needs --tau-max >= --tau-min > 0, got {options["tau_max"]} and {options["tau_min"]}'
+    return tau_order_problem(options['tau_max'], options['tau_min'])
+
+
+def check_measure(name: str, single_path: bool, measure: str) -> None:
+    """The one check that ``measure`` fits strategy ``name``: a measure of subnet losses (amortised)
+    needs a strategy whose weight step trains one path. Raises :class:`UserError` (a ``ValueError``)."""
+    from ..curriculum.parts import MEASURES
+
+    if MEASURES.get(measure).load().single_path_only and not single_path:
+        single = ', '.join(spec.name for spec in specs() if spec.single_path)
+        raise UserError(f'the {measure} measure reuses the losses of single-path weight steps ({single}); '
+                        f'{name} trains the whole mixture: use measure=\'uncertainty\' (--measure uncertainty)')
+
+
+def spec_of(cls: type) -> Optional[StrategySpec]:
+    """The registered spec of a strategy class or of the nearest registered class it extends (None
+    for a class outside the registry); no strategy module is imported."""
+    for base in cls.__mro__:
+        name = f'{base.__module__}:{base.__qualname__}'
+        for spec in specs():
+            if spec.target is base or spec.target == name:
+                return spec
     return None
 
 

@@ -34,8 +34,7 @@ class SelectionMixin:
 
     def selection_batch(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """One validation batch of ``selection_size`` samples (NATS-Bench scores candidates on 512)."""
-        cached = self._cache.get('selection_batch')
-        if cached is None:
+        if self._selection_batch is None:
             xs, ys, count = [], [], 0
             for batch in self.loader('selection'):
                 batch = self._device_batch(batch)
@@ -44,9 +43,8 @@ class SelectionMixin:
                 count += len(batch[0])
                 if count >= self.selection_size:
                     break
-            cached = (torch.cat(xs)[:self.selection_size], torch.cat(ys)[:self.selection_size])
-            self._cache['selection_batch'] = cached
-        return cached
+            self._selection_batch = (torch.cat(xs)[:self.selection_size], torch.cat(ys)[:self.selection_size])
+        return self._selection_batch
 
     def score(self, arch: Sample) -> float:
         """:meth:`quality` of a subnet on the selection batch."""

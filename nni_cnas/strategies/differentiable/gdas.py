@@ -23,6 +23,7 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import preprocess_cell_inputs
 
 from ...arch.gumbel import gumbel_noise, straight_through
 from ...arch.supernet import FixableMixedCell, FixableMixedLayer, alphas_on_host
+from .. import registry
 from ..registry import defaults
 from .darts import DARTS, DartsModule
 from ..base import Sample
@@ -120,8 +121,9 @@ class GdasModule(DartsModule):
     def __init__(self, training_module, *, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'],
                  temperature_scheduler: Optional[LinearTemperatureScheduler] = None, **kwargs):
         super().__init__(training_module, **kwargs)
-        if not tau_max >= tau_min > 0:
-            raise ValueError(f'GDAS needs tau_max >= tau_min > 0, got {tau_max}, {tau_min}')
+        problem = registry.tau_order_problem(tau_max, tau_min)
+        if problem:
+            raise ValueError(problem)
         self.tau_max, self.tau_min = tau_max, tau_min
         self.temperature_scheduler = temperature_scheduler
         self.draws: Dict[int, Tuple[torch.Tensor, int]] = {}
@@ -161,12 +163,15 @@ class GdasModule(DartsModule):
     #: ``[weights, indices on the device, next noise, indices on the host or None]``.
     _prepared: Optional[list] = None
 
+    def _forget_supernet(self) -> None:
+        super()._forget_supernet()
+        self._supernet_alphas: Optional[List[torch.Tensor]] = None
+
     def _alphas(self) -> List[torch.Tensor]:
         # The alphas are fixed once the supernet is built: walk its modules once, not every step.
-        alphas = self._cache.get('alphas')
-        if alphas is None:
-            alphas = self._cache['alphas'] = self.arch_parameters()
-        return alphas
+        if self._supernet_alphas is None:
+            self._supernet_alphas = self.arch_parameters()
+        return self._supernet_alphas
 
     def _fresh_draw(self, alphas, with_next: bool) -> list:
         """``[weights, stacked indices (device), noise of the next architecture draw or None, None]``."""
