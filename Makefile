@@ -1,4 +1,6 @@
 # The two commands of the README. Each one sets up ./.venv itself (pinned dependencies).
+# Tests run in one pytest-xdist worker per core (each pinned to its core, tests/conftest.py).
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 .PHONY: demo test clean-venv
 
 demo:
@@ -8,7 +10,7 @@ demo:
 
 test:
 	./scripts/setup-env.sh test
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean-venv:
 	rm -rf .venv

@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+
+
+def _one_core_per_worker() -> None:
+    """Under pytest-xdist (``make test`` runs a worker per core): each worker, and every process it
+    starts, on a core of its own, so that torch's threads never spin against the other worker's
+    (nni_cnas' thread policy then gives each search one thread). Before torch is imported."""
+    worker, count = os.environ.get('PYTEST_XDIST_WORKER', ''), int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if worker.startswith('gw') and count > 1 and hasattr(os, 'sched_setaffinity'):
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) >= count:
+            os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
+_one_core_per_worker()
 
 import pytest
 import pytorch_lightning  # noqa: F401  (sets its logger level on import; ours comes after)

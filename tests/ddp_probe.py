@@ -68,7 +68,7 @@ class Probe(Callback):
             self.batches[-1].append(len(train[0]))
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.weight_sums.append(float(module.curriculum._applied[-1].sum()))  # this step's weights
+        self.weight_sums.append(float(module.curriculum.last_applied.sum()))  # this step's weights
 
     def on_train_end(self, trainer, module):
         self.record = {'state': state_hashes(module), 'batches': self.batches, 'weight_sums': self.weight_sums}

@@ -20,6 +20,14 @@ from nni_cnas.run.search import seed_everything
 from nni_cnas.spaces import NasBench201Space
 
 
+def cell_strategies() -> list:
+    """Every registered strategy that searches cell spaces (all but Proxyless, whose NNI one-shot
+    module refuses cells), read from the registry so that a new strategy is tested too."""
+    from nni_cnas.strategies import registry
+
+    return [name for name in registry.names() if name != 'proxyless']
+
+
 def shared_table():
     """The shared NAS-Bench-201 table's path, or None where it is not here (tests then skip or
     assert what holds without a look-up)."""

@@ -20,7 +20,9 @@ from nni_cnas.spaces.nasnet import NasnetSpace, nasnet_genotype_to_sample, nasne
 from nni_cnas.arch.supernet import fixed_architecture
 from nni_cnas.arch.sampling import most_probable, space_size
 
-ALL = ['darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas']
+from helpers import cell_strategies
+
+ALL = cell_strategies()
 
 
 @pytest.fixture(scope='module')

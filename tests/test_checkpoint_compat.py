@@ -1,5 +1,6 @@
-"""Checkpoints written by nni_cnas 0.1 (before the package layout changed) still resume, and the
-resumed search ends exactly where the uninterrupted 0.1 search ended."""
+"""Checkpoints written by earlier versions (nni_cnas 0.1 before the package layout changed, and before
+the curriculum became parts) still resume, and the resumed search ends exactly where the
+uninterrupted search of that version ended."""
 
 import json
 import shutil
@@ -47,17 +48,19 @@ def one_thread(monkeypatch):
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize('strategy', ['darts', 'gdas', 'rsps', 'enas'])
-def test_a_v0_1_checkpoint_resumes_to_the_same_search(strategy, tmp_path, capsys, one_thread):
+@pytest.mark.parametrize('folder, strategy', [('checkpoints-v0.1', name) for name in ('darts', 'gdas', 'rsps', 'enas')]
+                         + [('checkpoints-0.1.0', name) for name in ('gdas', 'enas')])
+def test_an_earlier_versions_checkpoint_resumes_to_the_same_search(folder, strategy, tmp_path, capsys, one_thread):
+    legacy = LEGACY.parent / folder
     run = tmp_path / strategy
-    shutil.copytree(LEGACY / strategy, run)
+    shutil.copytree(legacy / strategy, run)
     result = resume_search(run)
-    expected = json.loads((LEGACY / f'{strategy}-result.json').read_text())
+    expected = json.loads((legacy / f'{strategy}-result.json').read_text())
     assert result['sample'] == expected['sample']
     assert_close(result['selection_score'], expected['selection_score'], 'selection_score')
     assert_close(result['val_acc'], expected['val_acc'], 'val_acc')
     last = json.loads((run / 'metrics.jsonl').read_text().splitlines()[-1])
-    expected_last = json.loads((LEGACY / f'{strategy}-last-epoch.json').read_text())
+    expected_last = json.loads((legacy / f'{strategy}-last-epoch.json').read_text())
     assert last['epoch'] == expected_last['epoch'] == 1
     for key in COMPARED:
         assert_close(last.get(key), expected_last.get(key), key)

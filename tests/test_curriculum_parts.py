@@ -185,7 +185,7 @@ def _search(tmp_path, name, **options):
     from nni_cnas.run.search import run_search
 
     out = tmp_path / name
-    result = run_search(SearchConfig(out=str(out), **dict(TINY, **options)), stream=open('/dev/null', 'w'))
+    result = run_search(SearchConfig(out=str(out), **dict(TINY, **options)))
     metrics = [json.loads(line) for line in (out / 'metrics.jsonl').read_text().splitlines()]
     return result, metrics
 

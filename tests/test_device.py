@@ -2,7 +2,6 @@
 CUDA in the prepared GPU check (benchmarks/gpu/check.py). On CUDA every strategy searches; on the
 CPU two do (the other tests run every strategy on the CPU already)."""
 
-import io
 
 import pytest
 import torch
@@ -36,12 +35,12 @@ def test_every_strategy_searches_on_the_device_plain_and_with_the_curriculum(dev
     names = [spec.name for spec in registry.specs()] if device.type == 'cuda' else ['rsps', 'gdas']
     for name in names:
         for curriculum in ('none', 'epoch'):
-            result = run_search(tiny(name, curriculum, device, tmp_path / f'{name}-{curriculum}'), stream=io.StringIO())
+            result = run_search(tiny(name, curriculum, device, tmp_path / f'{name}-{curriculum}'))
             assert result['arch'].count('~') == 6, (name, curriculum)
 
 
 def test_a_bf16_mixed_search_runs_on_the_device(device, tmp_path):
-    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'bf16', precision='bf16-mixed'), stream=io.StringIO())
+    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'bf16', precision='bf16-mixed'))
     assert result['arch'].count('~') == 6
 
 
@@ -82,5 +81,5 @@ def test_channels_last_puts_the_batches_and_the_supernet_in_nhwc_and_searches(de
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).to(device)
     ChannelsLast().on_fit_start(None, net)
     assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
-    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'nhwc', channels_last=True), stream=io.StringIO())
+    result = run_search(tiny('gdas', 'epoch', device, tmp_path / 'nhwc', channels_last=True))
     assert result['arch'].count('~') == 6

@@ -5,7 +5,6 @@ reads its Gumbel choices back once a step (the weight step's draw with the next 
 step's), ENAS' controller once per decision; the ``batch`` schedule reads the policy once per step
 for its top-K."""
 
-import io
 
 import pytest
 
@@ -34,8 +33,7 @@ def test_host_syncs_per_step_stay_within_the_budget(strategy, schedule, tmp_path
     with counter.installed(SearchModule):
         run_search(SearchConfig(strategy=strategy, curriculum=schedule, k=2, dataset='digits', subset=96, epochs=2,
                                 batch_size=16, channels=4, cells=1, num_candidates=2, selection_size=16,
-                                tensorboard=False, progress_bar=False, out=str(tmp_path / 'run'), **extra),
-                   stream=io.StringIO())
+                                tensorboard=False, progress_bar=False, out=str(tmp_path / 'run'), **extra))
     assert counter.steps == 10  # 6 steps an epoch, the last of each counted apart (epoch-end work)
     once = ONCE.get(strategy, 0)
     assert counter.syncs <= BUDGET[strategy, schedule] * counter.steps + once, counter.sources.most_common(5)
@@ -57,5 +55,5 @@ def test_the_counter_counts_a_sync_in_a_step(monkeypatch, tmp_path):
     with counter.installed(SearchModule):
         run_search(SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=96, epochs=1,
                                 batch_size=16, channels=4, cells=1, num_candidates=2, selection_size=16,
-                                tensorboard=False, progress_bar=False, out=str(tmp_path / 'run')), stream=io.StringIO())
+                                tensorboard=False, progress_bar=False, out=str(tmp_path / 'run')))
     assert counter.per_step == 1.0

@@ -73,7 +73,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_import_graph_sees_function_local_and_relative_imports():
     graph = import_graph()
-    assert 'nni_cnas.spaces.drawing' in graph['nni_cnas.run.search']  # a function-local relative import
+    assert 'nni_cnas.spaces.drawing' in graph['nni_cnas.run.outputs']  # a function-local relative import
     assert 'nni_cnas.errors' in graph['nni_cnas.run.search']
 
 

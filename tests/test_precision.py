@@ -1,7 +1,6 @@
 """--precision: Lightning's precision of the training steps, the second-order terms kept in fp32,
 bf16 detection that counts only native bf16 on the run's own device."""
 
-import io
 
 import torch
 
@@ -30,8 +29,7 @@ def test_bf16_mixed_trains_under_autocast_and_the_hypergradient_in_fp32(tmp_path
 
     monkeypatch.setattr(DartsV2Module, 'training_step', training_step)
     monkeypatch.setattr(DartsV2Module, 'architecture_gradient', hypergradient)
-    result = run_search(SearchConfig(strategy='darts-v2', precision='bf16-mixed', out=str(tmp_path / 'run'), **TINY),
-                        stream=io.StringIO())
+    result = run_search(SearchConfig(strategy='darts-v2', precision='bf16-mixed', out=str(tmp_path / 'run'), **TINY))
     assert seen == {'step': True, 'hypergradient': False} and result['arch'].count('~') == 6
 
 

@@ -16,7 +16,7 @@ from nni_cnas.strategies.meters import EpochMeter
 from nni_cnas.strategies.differentiable.gdas import GdasMixedLayer, GdasModule
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
 
-from helpers import run_tiny_search, standalone_from_supernet, state_of, tiny_space
+from helpers import cell_strategies, run_tiny_search, standalone_from_supernet, state_of, tiny_space
 
 FAST_ENAS = dict(controller_steps=2, controller_aggregate=3)
 
@@ -45,17 +45,29 @@ class Capture(Callback):
                 self.captured = self.extra(pl_module)
 
 
-ALL = ['darts', 'darts-v2', 'amended-darts', 'gdas', 'setn', 'rsps', 'enas']
+ALL = cell_strategies()
+
+
+#: Tiny searches shared by the tests of this file: ``(supernet state, exported sample, last summary)``
+#: by (strategy, schedule, K), each run once (a plain search is one, whatever schedule it was given).
+_RUNS = {}
+
+
+def tiny_run(name, digits, curriculum=None, k=3):
+    key = (name, curriculum if curriculum and k else 'none', k if curriculum and k else 0)
+    if key not in _RUNS:
+        strategy = make(name, curriculum=curriculum, k=k)
+        supernet = run_tiny_search(strategy, digits)
+        module = strategy.search_module
+        _RUNS[key] = (state_of(supernet), module.export(), dict(module.epoch_summary))
+    return _RUNS[key]
 
 
 @pytest.mark.parametrize('name', ALL)
 @pytest.mark.parametrize('curriculum', [None, 'epoch', 'batch'])
 def test_each_strategy_runs_and_exports_a_valid_cell(name, curriculum, digits):
-    strategy = make(name, curriculum=curriculum, k=3)
-    run_tiny_search(strategy, digits)
-    sample = strategy.search_module.export()
+    _, sample, summary = tiny_run(name, digits, curriculum)
     assert sample_to_arch(sample) in set(all_archs())
-    summary = strategy.search_module.epoch_summary
     assert summary['epoch'] == 1 and 0 <= summary['train_acc'] <= 1
     weights = summary['data_weights']
     assert weights['count'] == len(digits.train)
@@ -65,10 +77,10 @@ def test_each_strategy_runs_and_exports_a_valid_cell(name, curriculum, digits):
 @pytest.mark.parametrize('name', ALL)
 @pytest.mark.parametrize('schedule', ['epoch', 'batch'])
 def test_k_zero_is_the_plain_algorithm_bit_for_bit(name, schedule, digits):
-    plain = run_tiny_search(make(name, curriculum=None), digits)
-    k_zero = run_tiny_search(make(name, curriculum=schedule, k=0), digits)
-    curriculum = run_tiny_search(make(name, curriculum=schedule, k=3), digits)
-    plain_state, zero_state, cl_state = state_of(plain), state_of(k_zero), state_of(curriculum)
+    plain_state = tiny_run(name, digits)[0]
+    # run here: a k=0 search must not be taken for the shared plain run
+    zero_state = state_of(run_tiny_search(make(name, curriculum=schedule, k=0), digits))
+    cl_state = tiny_run(name, digits, schedule)[0]
     assert all(torch.equal(plain_state[key], zero_state[key]) for key in plain_state)
     assert not all(torch.equal(plain_state[key], cl_state[key]) for key in plain_state)  # k>0 changes training
 

@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import NonFiniteLoss, SearchInterrupted, UserError
+from ..logs import show_on_stdout
 from ..threads import prepare_environment
 from . import experiments, lookup, retrain, search
 from .common import Parser
@@ -44,6 +45,7 @@ def one_line(error: BaseException) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_environment()  # before anything imports torch
+    show_on_stdout()  # the library's progress lines, as they are
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)

@@ -190,18 +190,24 @@ class Curriculum(nn.Module):
 
     # ------------------------------------------------------------------ what the weights did
 
+    @property
+    def last_applied(self) -> Optional[torch.Tensor]:
+        """The weights of the last weight step (all 1 for a plain step), or None before any this epoch."""
+        applied = self._records['applied']
+        return applied[-1] if applied else None
+
     def _cat(self, name: str) -> Optional[torch.Tensor]:
         records = self._records[name]
         return torch.cat([r.cpu() for r in records]) if records else None
 
     def _weights_by_sample(self) -> Optional[torch.Tensor]:
-        """This epoch's applied weight of each sample by its index (NaN where not trained on), or
-        None without indices."""
+        """This epoch's applied weight of each sample by its index (:data:`_UNSEEN` where not trained
+        on, e.g. the other ranks' samples), or None without indices."""
         applied, indices = self._cat('applied'), self._cat('indices')
         if applied is None or indices is None or len(indices) != len(applied):
             return None
         size = max(int(indices.max()) + 1, len(self.data_weights), self.loss_history.seen.numel())
-        by_sample = torch.full((size,), float('nan'), dtype=torch.float64)
+        by_sample = torch.full((size,), _UNSEEN, dtype=torch.float64)
         by_sample[indices.long()] = applied.to(torch.float64)
         return by_sample
 
@@ -223,7 +229,7 @@ class Curriculum(nn.Module):
         current = self._weights_by_sample()
         if current is not None and self._previous is not None:
             size = min(len(current), len(self._previous))
-            both = ~torch.isnan(current[:size]) & ~torch.isnan(self._previous[:size])
+            both = (current[:size] != _UNSEEN) & (self._previous[:size] != _UNSEEN)
             statistics['rank_corr_previous'] = spearman(current[:size][both], self._previous[:size][both])
         return statistics
 
@@ -255,6 +261,9 @@ class Curriculum(nn.Module):
                                                'applied': own['epoch_state'].pop('applied')}
 
 
+#: The weight by sample of a sample not trained on (weights are never negative; not NaN, so that
+#: checkpoints of one search compare equal).
+_UNSEEN = -1.0
 #: What the curriculum records of each weight step for the epoch's diagnostics.
 _RECORDS = ('applied', 'losses', 'labels', 'indices')
 

@@ -15,12 +15,15 @@ SIGTERM (with workers, Ctrl+C too) stops the running searches with a checkpoint 
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SearchInterrupted, UserError
+
+_logger = logging.getLogger(__name__)
 
 __all__ = ['Shard', 'parse_shard', 'run_searches']
 
@@ -61,7 +64,7 @@ def check_jobs(jobs: int) -> int:
 Task = Tuple[str, Any]
 
 
-def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[Task, Dict[str, Any]], None],
+def run_searches(tasks: Sequence[Task], jobs: int, on_result: Callable[[Task, Dict[str, Any]], None],
                  stop_at: Optional[float] = None) -> None:
     """Run ``tasks`` (``search_or_resume`` each: finished ones are read, interrupted ones resumed),
     ``jobs`` at a time; ``on_result`` gets each result in this process, as it arrives. With
@@ -81,14 +84,14 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
         with stop_on_signals([signal.SIGTERM]):  # Ctrl+C: SearchCheckpoint's graceful stop, or KeyboardInterrupt
             for task in tasks:
                 try:
-                    on_result(task, _search_until(task[0], task[1], stream, stop_at))
+                    on_result(task, _search_until(task[0], task[1], stop_at))
                 except SearchInterrupted:
                     left.append(task[0])
         _report_left(left)
         return
     for task in tasks:
         if task not in pending:  # read here: no process to start for a finished search
-            on_result(task, search_or_resume(task[1], task[0], stream))
+            on_result(task, search_or_resume(task[1], task[0]))
     tasks = pending
     import concurrent.futures
     import multiprocessing
@@ -117,7 +120,7 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
         futures = {}
         for task in tasks:
             futures[pool.submit(_search_in_worker, task[0], task[1], stop_at)] = task
-            print(f'{task[0]}: queued ({task[1].out}/search.log)', file=stream, flush=True)
+            _logger.info('%s: queued (%s/search.log)', task[0], task[1].out)
         try:
             for future in concurrent.futures.as_completed(futures):
                 task = futures[future]
@@ -136,7 +139,7 @@ def run_searches(tasks: Sequence[Task], jobs: int, stream, on_result: Callable[[
     _report_left(left)
 
 
-def _search_until(prefix: str, config, stream, stop_at: Optional[float]) -> Dict[str, Any]:
+def _search_until(prefix: str, config, stop_at: Optional[float]) -> Dict[str, Any]:
     """One search that stops at ``stop_at`` or when a stop is requested; one that would start
     after either does not start."""
     from ..run.search import search_or_resume
@@ -146,7 +149,7 @@ def _search_until(prefix: str, config, stream, stop_at: Optional[float]) -> Dict
         raise SearchInterrupted(f'{prefix}: not started, the time limit had passed')
     if stop_requested():
         raise SearchInterrupted(f'{prefix}: not started, a stop was asked for')
-    return search_or_resume(config, prefix, stream, stop_at=stop_at)
+    return search_or_resume(config, prefix, stop_at=stop_at)
 
 
 def _report_left(left: Sequence[str]) -> None:
@@ -189,6 +192,7 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
     import dataclasses
     from pathlib import Path
 
+    from ..logs import to_file
     from ..quiet import quiet_libraries
     from ..run.stop import searching_in_worker
 
@@ -198,8 +202,8 @@ def _search_in_worker(prefix: str, config, stop_at: Optional[float] = None) -> D
     folder = Path(config.out)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        log = open(folder / 'search.log', 'a', encoding='utf-8')
+        (folder / 'search.log').open('a', encoding='utf-8').close()
     except OSError as error:
         raise UserError(f'cannot write the run folder {folder}: {error.strerror}') from None
-    with log, searching_in_worker():
-        return _search_until(prefix, config, log, stop_at)
+    with to_file(folder / 'search.log'), searching_in_worker():
+        return _search_until(prefix, config, stop_at)

@@ -24,6 +24,7 @@ mean and std per strategy and curriculum (and CLOSE, for protocols with ``close:
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from pathlib import Path
@@ -31,6 +32,8 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from ..errors import UserError
 from .jobs import Shard
+
+_logger = logging.getLogger(__name__)
 
 __all__ = ['Protocol', 'Run', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
 
@@ -182,19 +185,16 @@ def _record(protocol: Protocol, run: Run, result: Mapping[str, Any]) -> Dict:
     }
 
 
-def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None, jobs: int = 1,
+def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, jobs: int = 1,
                  shard: Optional[Shard] = None, stop_at: Optional[float] = None) -> List[Dict[str, Any]]:
     """Run what is missing from ``results`` (of this ``shard`` of the grid), ``jobs`` searches at a
     time; returns the records of the grid (of the shard) that are in ``results``."""
-    import sys
-
     from ..benchmarks.nb201 import open_benchmark
     from ..files import append_json_line
     from ..progress import Countdown
     from ..run.search import finished_before
     from .jobs import run_searches
 
-    stream = stream or sys.stdout
     results, runs_dir = Path(results), Path(runs_dir)
     open_benchmark(protocol.search.get('nb201_table'), protocol.search.get('nats_bench'), required=True)
     done = {}
@@ -210,7 +210,7 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None,
     tasks = []
     for run in grid:
         if run.name in done:
-            print(f'{countdown.prefix()} {run.name}: in {results}, skipped', file=stream, flush=True)
+            _logger.info('%s %s: in %s, skipped', countdown.prefix(), run.name, results)
             countdown.finish(timed=False)
             continue
         tasks.append((run.name, protocol.config(run, runs_dir), run))
@@ -222,10 +222,10 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, stream=None,
         countdown.finish(timed=name in fresh, seconds=result.get('search_seconds'))
         done[name] = _record(protocol, runs[name], result)
         append_json_line(results, done[name])
-        print(f'{countdown.prefix(done=True)} {name}: test accuracy {done[name]["test_acc"]}, Kendall tau '
-              f'{(done[name]["ranking"] or {}).get("kendall_tau")}', file=stream, flush=True)
+        _logger.info('%s %s: test accuracy %s, Kendall tau %s', countdown.prefix(done=True), name,
+                     done[name]['test_acc'], (done[name]['ranking'] or {}).get('kendall_tau'))
 
-    run_searches([(name, config) for name, config, _ in tasks], jobs, stream, record, stop_at=stop_at)
+    run_searches([(name, config) for name, config, _ in tasks], jobs, record, stop_at=stop_at)
     return [done[run.name] for run in grid if run.name in done]
 
 

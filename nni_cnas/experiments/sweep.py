@@ -7,6 +7,7 @@ checkpoint, so the same command can be run again after any stop. K=0 is the plai
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -14,6 +15,8 @@ from ..errors import UserError
 from ..progress import Countdown
 from ..run.search import finished_before, search_or_resume
 from .jobs import Shard, run_searches
+
+_logger = logging.getLogger(__name__)
 
 __all__ = ['run_sweep', 'search_or_resume', 'sweep_results', 'sweep_points', 'parse_int_list']
 
@@ -34,15 +37,11 @@ def run_folder_name(k: int, seed: int) -> str:
     return f'k{k}-s{seed}'
 
 
-def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, stream=None,
-              jobs: int = 1, shard: Optional[Shard] = None, stop_at: Optional[float] = None) -> List[Dict]:
+def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], out: Path, jobs: int = 1, shard: Optional[Shard] = None, stop_at: Optional[float] = None) -> List[Dict]:
     """Run every (K, seed) (of this ``shard``) not finished yet, ``jobs`` at a time; returns all
     results of the sweep folder."""
-    import sys
-
     from ..run.config import CURRICULUM_PARTS, SearchConfig
 
-    stream = stream or sys.stdout
     out = Path(out)
     if any(k < 0 for k in ks):
         raise UserError('--ks must be 0 or more (0 is the plain strategy)')
@@ -61,9 +60,9 @@ def run_sweep(base: Mapping[str, Any], ks: Sequence[int], seeds: Sequence[int], 
 
     def finished(task, result):
         countdown.finish(timed=task[1].out in fresh, seconds=result.get('search_seconds'))
-        print(f'{countdown.prefix(done=True)} {task[0]}: done', file=stream, flush=True)
+        _logger.info('%s %s: done', countdown.prefix(done=True), task[0])
 
-    run_searches([(f'k={config.k} seed={config.seed}', config) for config in configs], jobs, stream, finished,
+    run_searches([(f'k={config.k} seed={config.seed}', config) for config in configs], jobs, finished,
                  stop_at=stop_at)
     return sweep_results(out)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import logging
 import time
 from typing import Any, Dict, Optional
 
@@ -28,6 +28,8 @@ from .common import (CHECKPOINT, RunOptions, autocast, device_of, gradient_scale
                     restore_training_state, save_checkpoint, training_state, training_step)
 
 __all__ = ['RetrainConfig', 'run_retrain', 'resume_retrain', 'cutout']
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -92,28 +94,28 @@ def cutout(images, size: int, generator):
 
 
 
-def run_retrain(config: RetrainConfig, stream=None) -> Dict[str, Any]:
+def run_retrain(config: RetrainConfig) -> Dict[str, Any]:
     """Check everything, create the output folder, train; returns the result (also result.json)."""
     config = config.check()
     genotype = read_genotype(config.source)
     if not isinstance(genotype, Genotype):
         raise UserError('this is a recurrent genotype: retrain it with nni_cnas.retrain.rnn.run_recurrent_retrain '
                         '(the nni-cnas retrain command chooses for you)')
-    return _train(config, genotype, stream or sys.stdout, resume=False)
+    return _train(config, genotype, resume=False)
 
 
-def resume_retrain(out: str, stream=None) -> Dict[str, Any]:
+def resume_retrain(out: str) -> Dict[str, Any]:
     folder, record = read_output_folder(out)
     if 'recurrent' in record['genotype']:
         from .rnn import resume_recurrent_retrain
 
-        return resume_recurrent_retrain(folder, record, stream)
+        return resume_recurrent_retrain(folder, record)
     config = RetrainConfig(**record['config']).check()
     config.out = str(folder)
-    return _train(config, Genotype.from_json(record['genotype']), stream or sys.stdout, resume=True)
+    return _train(config, Genotype.from_json(record['genotype']), resume=True)
 
 
-def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> Dict[str, Any]:
+def _train(config: RetrainConfig, genotype: Genotype, resume: bool) -> Dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
@@ -148,10 +150,9 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         schedule.load_state_dict(state['schedule'])
         start, seconds_before = state['epoch'] + 1, state['seconds']
         RunFolder(out).keep_metrics_through(state['epoch'])
-        print(f'resuming {out} at epoch {start + 1}/{config.epochs}', file=stream, flush=True)
-    print(f'retraining {genotype.space} cells: {3 * config.cells + 2} cells, C={config.channels}, '
-          f'{sizes["params"] / 1e6:.3f}M parameters, {macs / 1e6:.1f}M multiply-adds, on {device}',
-          file=stream, flush=True)
+        _logger.info(f'resuming {out} at epoch {start + 1}/{config.epochs}')
+    _logger.info(f'retraining {genotype.space} cells: {3 * config.cells + 2} cells, C={config.channels}, '
+          f'{sizes["params"] / 1e6:.3f}M parameters, {macs / 1e6:.1f}M multiply-adds, on {device}')
     cutout_size = data.image_size // 2 if config.cutout is None else config.cutout
     started = time.time() - seconds_before
     record: Dict[str, Any] = {}
@@ -182,9 +183,8 @@ def _train(config: RetrainConfig, genotype: Genotype, stream, resume: bool) -> D
         append_json_line(out / 'metrics.jsonl', record)
         save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler),
                                            'schedule': schedule.state_dict(), 'epoch': epoch, 'seconds': record['seconds']})
-        print(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
-              f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s',
-              file=stream, flush=True)
+        _logger.info(f'epoch {epoch + 1:4d}/{config.epochs}  train acc {100 * record["train_acc"]:5.1f}%  '
+              f'test acc {100 * test_acc:5.2f}%  drop-path {drop:.3f}  {record["seconds"]:8.1f}s')
     if not record:
         record = read_json_lines(out / 'metrics.jsonl')[-1]
     result = {'genotype': genotype.text(), 'space': genotype.space, 'dataset': config.dataset,

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -34,6 +34,8 @@ from ..spaces.genotype_reader import genotype_from_json
 from ..spaces.rnn_genotype import RecurrentGenotype
 
 __all__ = ['RecurrentRetrainConfig', 'run_recurrent_retrain', 'resume_recurrent_retrain', 'batchify']
+
+_logger = logging.getLogger(__name__)
 
 EVAL_STREAMS = 10
 
@@ -74,16 +76,16 @@ def batchify(stream, streams: int):
     return stream[:streams * length].view(streams, length)
 
 
-def run_recurrent_retrain(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream=None) -> Dict[str, Any]:
+def run_recurrent_retrain(config: RecurrentRetrainConfig, genotype: RecurrentGenotype) -> Dict[str, Any]:
     """Check everything, create the output folder, train; returns the result (also result.json)."""
-    return _train(config.check(), genotype.check(), stream or sys.stdout, resume=False)
+    return _train(config.check(), genotype.check(), resume=False)
 
 
-def resume_recurrent_retrain(folder: Path, record: Dict[str, Any], stream=None) -> Dict[str, Any]:
+def resume_recurrent_retrain(folder: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     config = RecurrentRetrainConfig(**record['config']).check()
     config.out = str(folder)
     genotype = genotype_from_json(record['genotype'])
-    return _train(config, genotype, stream or sys.stdout, resume=True)
+    return _train(config, genotype, resume=True)
 
 
 def evaluate(model, data, bptt: int) -> float:
@@ -104,7 +106,7 @@ def evaluate(model, data, bptt: int) -> float:
     return total / count
 
 
-def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, resume: bool) -> Dict[str, Any]:
+def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, resume: bool) -> Dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
@@ -135,10 +137,10 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
         state = restore_training_state(out / CHECKPOINT, device, model, optimizer, scaler)
         start, seconds_before, best = state['epoch'] + 1, state['seconds'], state['best']
         RunFolder(out).keep_metrics_through(state['epoch'])
-        print(f'resuming {out} at epoch {start + 1}/{config.epochs}', file=stream, flush=True)
+        _logger.info(f'resuming {out} at epoch {start + 1}/{config.epochs}')
     params = count_parameters(model)
-    print(f'retraining a recurrent cell of {genotype.nodes} nodes: hidden {config.hidden}, vocabulary {len(corpus)}, '
-          f'{params / 1e6:.3f}M parameters, on {device}', file=stream, flush=True)
+    _logger.info(f'retraining a recurrent cell of {genotype.nodes} nodes: hidden {config.hidden}, vocabulary {len(corpus)}, '
+          f'{params / 1e6:.3f}M parameters, on {device}')
     started = time.time() - seconds_before
     record: Dict[str, Any] = {}
     for epoch in range(start, config.epochs):
@@ -165,8 +167,8 @@ def _train(config: RecurrentRetrainConfig, genotype: RecurrentGenotype, stream, 
         append_json_line(out / 'metrics.jsonl', record)
         save_checkpoint(out / CHECKPOINT, {**training_state(model, optimizer, scaler), 'epoch': epoch,
                                            'seconds': record['seconds'], 'best': best})
-        print(f'epoch {epoch + 1:4d}/{config.epochs}  train ppl {record["train_ppl"]:9.2f}  '
-              f'valid ppl {record["val_ppl"]:9.2f}  {record["seconds"]:8.1f}s', file=stream, flush=True)
+        _logger.info(f'epoch {epoch + 1:4d}/{config.epochs}  train ppl {record["train_ppl"]:9.2f}  '
+              f'valid ppl {record["val_ppl"]:9.2f}  {record["seconds"]:8.1f}s')
     if not record:
         record = read_json_lines(out / 'metrics.jsonl')[-1]
     model.load_state_dict(best['model'])

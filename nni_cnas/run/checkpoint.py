@@ -162,6 +162,7 @@ class SearchCheckpoint(Checkpoint):
             self._sigint_installed = True
 
     def _graceful_sigint(self, signum, frame):
+        # A plain write: logging takes locks that a signal handler must not wait on.
         print('\nstopping at the end of this batch and saving a checkpoint; Ctrl+C again to stop now',
               file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, signal.default_int_handler)

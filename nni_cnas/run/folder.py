@@ -17,8 +17,8 @@ run never leaves a half-written file.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -27,6 +27,8 @@ import yaml
 from pytorch_lightning.callbacks import Callback
 
 from ..errors import UserError
+
+_logger = logging.getLogger(__name__)
 from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
 
 #: The epoch line shows the architecture when its text is this short (an NNI hub space's sample
@@ -131,7 +133,7 @@ def _format_number(value: Optional[float]) -> str:
 
 
 class RunRecorder(Callback):
-    """Writes each epoch's summary (``module.epoch_summary``) to the run folder and prints a line.
+    """Writes each epoch's summary (``module.epoch_summary``) to the run folder and logs a line.
 
     ``describe`` turns an architecture sample into a string (an NB201 arch string); ``lookup``
     (optional) turns that string into benchmark accuracies.
@@ -139,10 +141,9 @@ class RunRecorder(Callback):
 
     def __init__(self, run: RunFolder, describe: Callable[[Dict], str],
                  lookup: Optional[Callable[[str], Dict]] = None, benchmark_dataset: str = 'cifar10',
-                 stream=None, seconds_before: float = 0.0, on_record: Optional[Callable[[Dict], None]] = None):
+                 seconds_before: float = 0.0, on_record: Optional[Callable[[Dict], None]] = None):
         self.run, self.describe, self.lookup, self.on_record = run, describe, lookup, on_record
         self.benchmark_dataset = benchmark_dataset
-        self.stream = stream or sys.stdout
         # A resumed search counts on from its last recorded epoch (the part of an interrupted epoch
         # that was not recorded is not counted).
         self.seconds_before = seconds_before
@@ -187,4 +188,4 @@ class RunRecorder(Callback):
             line += f'  {summary["arch_string"]}'
             if test is not None:
                 line += f'  ({self.benchmark_dataset} test {test:.2f}%)'
-        print(line, file=self.stream, flush=True)
+        _logger.info(line)

@@ -45,7 +45,7 @@ def stop_on_signals(signals: Sequence[int], forward: Optional[Callable[[], None]
         return
 
     def handler(signum, frame):
-        if not stop_requested():
+        if not stop_requested():  # a plain write: logging takes locks a signal handler must not wait on
             print('stopping: the running searches save a checkpoint at the end of their batch and no other '
                   'starts; the same command continues them', file=sys.stderr, flush=True)
         request_stop()

@@ -16,7 +16,6 @@ benchmark's test accuracy is reported too, as ``lookup_test_acc``, for reading, 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
@@ -78,7 +77,7 @@ def final_metrics(result: Mapping[str, Any]) -> Dict[str, Any]:
     return {key: value for key, value in metrics.items() if value is not None}
 
 
-def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
+def run_trial(base: Mapping[str, Any]) -> Dict[str, Any]:
     """Run the search of this trial and report it to NNI; outside an NNI trial the reports go to
     NNI's standalone log (the command then works as a plain search)."""
     import nni
@@ -87,7 +86,6 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
     from .config import SearchConfig
     from .search import search_or_resume
 
-    stream = stream or sys.stdout
     parameters = nni.get_next_parameter()
     check_parameters(parameters)
     config = SearchConfig.from_mapping(trial_options(base, parameters), 'trial parameters').resolve()
@@ -96,7 +94,7 @@ def run_trial(base: Mapping[str, Any], stream=None) -> Dict[str, Any]:
         nni.report_intermediate_result(epoch_metrics(record))
 
     # A retried trial continues its interrupted search, or reports its finished one again.
-    result = search_or_resume(config, 'nni-cnas trial', stream, on_epoch=report)
+    result = search_or_resume(config, 'nni-cnas trial', on_epoch=report)
     if launch_rank() == 0:  # a DDP trial (--devices N) reports once, from rank 0
         nni.report_final_result(final_metrics(result))
     return result
