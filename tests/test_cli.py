@@ -110,7 +110,6 @@ BAD_SEARCHES = {
     'unknown schedule': (['--curriculum', 'weekly'], 'unknown curriculum'),
     'unknown device': (['--device', 'tpu'], 'unknown device'),
     'negative k': (['--k', '-1'], '--k must be 0 or more'),
-    'k beyond the space': (['--k', '15626'], 'larger than the search space'),
     'missing data dir': (['--dataset', 'cifar100', '--data-dir', '/nonexistent/cifar'], 'does not exist'),
     'corrupt data dir': (['--dataset', 'cifar100', '--data-dir', broken_cifar100], 'not a readable dataset pickle'),
     'data dir without data': (['--dataset', 'cifar10', '--data-dir', lambda p: p], 'python-pickle layout'),

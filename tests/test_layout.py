@@ -136,3 +136,17 @@ def test_the_architecture_page_draws_the_layers_in_this_order():
     diagram = text.split('## Layers', 1)[1].split('```')[1]
     drawn = [line.split()[0].rstrip('/') for line in diagram.strip().splitlines() if line[:1] not in (' ', '')]
     assert drawn == [name for name in LAYERS if name != 'nni_cnas']
+
+
+def test_the_product_cites_no_issue_tracker():
+    """Code, docs and benchmarks speak of the product itself: a reader cannot see this project's
+    tracker, so a tracker number tells them nothing (NNI's own public issues may be cited as NNI's)."""
+    import re
+
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob('*.py'), *root.glob('docs/**/*.md'), *root.glob('benchmarks/**/*.py'),
+             *root.glob('benchmarks/*.yaml'), root / 'README.md', root / 'BENCHMARKS.md', *root.glob('tests/*.py')]
+    pattern = re.compile(r'\bissues? #?\d+', re.IGNORECASE)
+    found = [f'{path.relative_to(root)}: {match.group(0)}' for path in files
+             for match in pattern.finditer(path.read_text(encoding='utf-8')) if 'NNI' not in match.string[max(0, match.start() - 40):match.start()]]
+    assert found == []

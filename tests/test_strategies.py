@@ -316,3 +316,30 @@ def test_bf16_uncertainty_passes_stay_close_to_fp32_and_auto_is_fp32_on_cpu(digi
     assert (fp32 - bf16).abs().max() < 0.05 and bf16.sum().item() == pytest.approx(len(fp32))
     with pytest.raises(ValueError, match='uncertainty precision'):
         make('rsps', uncertainty_precision='fp16')
+
+
+@pytest.mark.parametrize('name', ['rsps', 'setn', 'darts'])
+def test_a_space_smaller_than_k_and_the_candidates_uses_each_architecture_once(name, digits):
+    """A space of 4 architectures: K=5 subnets and 100 candidates are all 4, with a warning each, as
+    NNI's RandomOneShot runs on any space."""
+    from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+    from nni.nas.evaluator.pytorch import Classification
+    from torch import nn
+
+    class Tiny(ModelSpace):
+        def __init__(self):
+            super().__init__()
+            self.stem = LayerChoice([nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(1, 4, 1)], label='stem')
+            self.mix = LayerChoice([nn.Identity(), nn.ReLU()], label='mix')
+            self.head = nn.Linear(4, 10)
+
+        def forward(self, x):
+            return self.head(self.mix(self.stem(x)).mean((2, 3)))
+
+    strategy = make(name, curriculum='epoch', k=5)
+    evaluator = Classification(train_dataloaders=digits.loaders(16, 0)['train'], val_dataloaders=digits.loaders(16, 0)['val'],
+                               max_epochs=2, num_classes=10, accelerator='cpu')
+    with pytest.warns(UserWarning, match='is more than the 4 architectures'):
+        strategy.mutate_evaluator(evaluator).evaluate(strategy.mutate_model(Tiny()))
+        sample = strategy.search_module.export()
+    assert set(sample) == {'stem', 'mix'}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nni_cnas.spaces.nb201_arch import LABELS, OPS
-from nni_cnas.arch.sampling import check_k, most_probable, space_options, space_size, uniform_samples
+from nni_cnas.arch.sampling import most_probable, space_options, space_size, uniform_samples
 
 
 def brute_force(probs, k):
@@ -72,12 +72,18 @@ def test_uniform_samples_are_uniform():
     assert max(counts) - min(counts) < 200  # ~1000 each; 200 is > 6 standard deviations
 
 
-def test_k_larger_than_the_space_is_refused():
-    options = {label: list(OPS) for label in LABELS}
-    assert space_size(options) == 15625
-    check_k(15625, options)
-    with pytest.raises(ValueError, match='larger than the search space'):
-        check_k(15626, options)
+def test_more_than_the_space_is_every_architecture_once_with_a_warning():
+    options = {'a': [0, 1], 'b': ['x', 'y', 'z']}  # 6 architectures
+    every = sorted(tuple(sorted({'a': a, 'b': b}.items())) for a in [0, 1] for b in ['x', 'y', 'z'])
+    with pytest.warns(UserWarning, match='num_candidates=100 is more than the 6 architectures'):
+        samples = uniform_samples(options, 100, random.Random(0), what='num_candidates')
+    assert sorted(tuple(sorted(s.items())) for s in samples) == every
+    assert uniform_samples(options, 100, random.Random(0)) == samples  # seeded
+    probs = {'a': {0: 0.7, 1: 0.3}, 'b': {'x': 0.5, 'y': 0.3, 'z': 0.2}}
+    with pytest.warns(UserWarning, match='k=9 is more than the 6 architectures'):
+        ranked = most_probable(probs, 9)
+    assert len(ranked) == 6 and ranked[0][1] == {'a': 0, 'b': 'x'}
+    assert space_size({label: list(OPS) for label in LABELS}) == 15625
 
 
 def test_space_options_of_the_nb201_space():

@@ -11,11 +11,12 @@ import heapq
 import itertools
 import math
 import random
+import warnings
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from nni.mutable import Categorical, CategoricalMultiple, Sample
 
-__all__ = ['space_options', 'space_size', 'most_probable', 'uniform_samples', 'check_k']
+__all__ = ['space_options', 'space_size', 'most_probable', 'uniform_samples', 'capped_to_space']
 
 
 
@@ -44,19 +45,23 @@ def space_size(options: Mapping[str, Sequence[Any]]) -> int:
     return math.prod(len(values) for values in options.values())
 
 
-def check_k(k: int, options: Mapping[str, Sequence[Any]]) -> None:
-    """K may not exceed the number of architectures in the space."""
-    size = space_size(options)
+def capped_to_space(k: int, size: int, what: str = 'k') -> int:
+    """``k`` distinct architectures asked of a space of ``size``: all of them when it has fewer, which
+    a warning says (once per message: Python shows a repeated warning once)."""
     if k > size:
-        raise ValueError(f'k={k} is larger than the search space, which has {size} architectures; use --k {size} or less')
+        warnings.warn(f'{what}={k} is more than the {size} architectures of the search space; each of them is '
+                      'used once', UserWarning, stacklevel=3)
+        return size
+    return k
 
 
-def most_probable(probs: Mapping[str, Mapping[Any, float]], k: int) -> List[Tuple[float, Sample]]:
+def most_probable(probs: Mapping[str, Mapping[Any, float]], k: int, what: str = 'k') -> List[Tuple[float, Sample]]:
     """The exact K most probable samples when every label is an independent categorical choice.
 
     ``probs`` is NNI's ``export_probs()`` format, ``{label: {value: probability}}``. Returns
     ``(log_probability, sample)`` pairs, most probable first; equal probabilities are ordered by
-    the options' order, so the result is deterministic.
+    the options' order, so the result is deterministic. A space of fewer than K gives all of them
+    (``what`` names K in the warning that says so).
 
     Best-first search over the product of the per-label options sorted by probability: each state
     (a rank per label) is reached only from the parent that has its last non-zero rank one lower,
@@ -73,8 +78,7 @@ def most_probable(probs: Mapping[str, Mapping[Any, float]], k: int) -> List[Tupl
         logp.sort(key=lambda item: (-item[0], item[1]))
         ranked.append([(lp, value) for lp, _, value in logp])
 
-    total = math.prod(len(r) for r in ranked)
-    k = min(k, total)
+    k = capped_to_space(k, math.prod(len(r) for r in ranked), what)
     if k <= 0:
         return []
 
@@ -95,10 +99,16 @@ def most_probable(probs: Mapping[str, Mapping[Any, float]], k: int) -> List[Tupl
 
 
 def uniform_samples(options: Mapping[str, Sequence[Any]], k: int, rng: random.Random,
-                    distinct: bool = True) -> List[Sample]:
-    """``k`` architectures drawn uniformly (distinct ones unless ``distinct=False``)."""
+                    distinct: bool = True, what: str = 'k') -> List[Sample]:
+    """``k`` architectures drawn uniformly (distinct ones unless ``distinct=False``); distinct ones from
+    a space of no more than ``k`` are every architecture once, in an order drawn from ``rng``."""
     if distinct:
-        check_k(k, options)
+        size = space_size(options)
+        if k > size:
+            capped_to_space(k, size, what)
+            every = [dict(zip(options, values)) for values in itertools.product(*options.values())]
+            rng.shuffle(every)
+            return every
     samples: List[Sample] = []
     seen = set()
     while len(samples) < k:

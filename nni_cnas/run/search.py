@@ -168,7 +168,6 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
     apply_cuda_math(_device(config.device), config.tf32)
     seed_everything(config.seed)
     space = spec.build(config, data)
-    _check_k(config.k, space)
     strategy = build_strategy(config)
     module = _evaluator_module(config, spec.kind, data)
     search = Search(config, spec, space, benchmark, data.benchmark or 'cifar10', on_epoch=on_epoch, stop_at=stop_at)
@@ -233,16 +232,6 @@ def _load_data(config: SearchConfig, kind: str):
     data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
     return data, {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
                   'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels}
-
-
-def _check_k(k: int, space) -> None:
-    from ..arch.decisions import decisions_of
-    from ..arch.sampling import check_k
-
-    try:
-        check_k(k, decisions_of(space).options)
-    except ValueError as error:
-        raise UserError(str(error)) from None
 
 
 def _evaluator_module(config: SearchConfig, kind: str, data):

@@ -80,9 +80,9 @@ class DartsModule(SearchModule, DartsLightningModule):
                 unique.setdefault(id(parameter), parameter)
         return list(unique.values())
 
-    def top_k(self, k: int) -> List[Sample]:
+    def top_k(self, k: int, what: str = 'k') -> List[Sample]:
         probs = self.decisions.probabilities(self.export_probs())
-        return [self.expand(decided) for _, decided in most_probable(probs, k)]
+        return [self.expand(decided) for _, decided in most_probable(probs, k, what)]
 
     def direct_export(self) -> Sample:
         # The most probable valid architecture: NNI's argmax per label where labels are the

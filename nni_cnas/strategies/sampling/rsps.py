@@ -8,7 +8,7 @@ from typing import Callable, List, Optional
 import nni.nas.strategy as nni_strategy
 from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
-from ...arch.sampling import uniform_samples
+from ...arch.sampling import capped_to_space, uniform_samples
 from ..base import CurriculumStrategy, Sample
 from .path import PathSamplingSearch
 
@@ -29,10 +29,11 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
         super().__init__(training_module, **kwargs)
         self.filter = filter
 
-    def uniform(self, k: int, rng: random.Random, distinct: bool = True) -> List[Sample]:
-        """``k`` uniform architectures (distinct ones unless ``distinct=False``) the filter accepts."""
+    def uniform(self, k: int, rng: random.Random, distinct: bool = True, what: str = 'k') -> List[Sample]:
+        """``k`` uniform architectures (distinct ones unless ``distinct=False``) the filter accepts; all
+        of them where the space (or what the filter accepts of it) holds fewer."""
         if self.filter is None:
-            return [self.expand(s) for s in uniform_samples(self.options, k, rng, distinct)]
+            return [self.expand(s) for s in uniform_samples(self.options, k, rng, distinct, what)]
         samples, seen = [], set()
         for _ in range(FILTER_TRIES * k):
             decided = uniform_samples(self.options, 1, rng, distinct=False)[0]
@@ -44,6 +45,9 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
             samples.append(sample)
             if len(samples) == k:
                 return samples
+        if distinct and samples:  # the filter accepts fewer architectures than asked: each once
+            capped_to_space(k, len(samples), what)
+            return samples
         raise ValueError(f'the sampling filter accepted {len(samples)} of {FILTER_TRIES * k} uniform architectures; '
                          f'{k} were needed: widen the filter')
 
@@ -54,7 +58,7 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
         return self.uniform(k, self.curriculum_rng)
 
     def export_candidates(self) -> List[Sample]:
-        return self.uniform(self.num_candidates, self.candidate_rng())
+        return self.uniform(self.num_candidates, self.candidate_rng(), what='num_candidates')
 
 
 class RSPS(CurriculumStrategy, nni_strategy.RandomOneShot):
