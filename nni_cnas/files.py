@@ -5,6 +5,7 @@ last line is skipped on reading."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -13,16 +14,31 @@ from typing import Any, Mapping, Sequence
 
 from .errors import UserError
 
-__all__ = ['read_user_text', 'check_writable_folder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
+__all__ = ['STORAGE_ERRNOS', 'atomic_write_bytes', 'read_user_text', 'check_writable_folder', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'append_json_line', 'read_json_lines', 'jsonable']
+
+
+#: Errors of a write that mean the storage cannot take it (full, over quota, read-only, forbidden).
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """``data`` in ``path``, written whole: a temporary file beside it (the same file system, one
+    write), synced, renamed. A failed write leaves neither the temporary file nor a torn ``path``."""
+    path = Path(path)
+    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
+    try:
+        with open(partial, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
-    with open(partial, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
+    atomic_write_bytes(path, text.encode('utf-8'))
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

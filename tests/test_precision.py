@@ -35,8 +35,8 @@ def test_bf16_mixed_trains_under_autocast_and_the_hypergradient_in_fp32(tmp_path
 
 def test_bf16_counts_only_where_it_is_native():
     assert not native_bf16('cpu')
-    assert not CurriculumConfig(precision='auto').uses_bf16(torch.device('cpu'))
-    assert CurriculumConfig(precision='bf16').uses_bf16(torch.device('cpu'))
+    assert not CurriculumConfig(uncertainty_precision='auto').uses_bf16(torch.device('cpu'))
+    assert CurriculumConfig(uncertainty_precision='bf16').uses_bf16(torch.device('cpu'))
 
 
 GENOTYPE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "

@@ -1,22 +1,27 @@
 """``nni-cnas``: run Curriculum-NAS searches and look up NAS-Bench-201 cells.
 
-Bad input is reported as one line, ``nni-cnas: error: ...``, with exit code 2 and no traceback; a
-non-finite loss exits with 3, a search stopped by SIGTERM or Ctrl+C (after saving a checkpoint)
-with 143.
+Every failure is one line, ``nni-cnas: error: ...``, and an exit code (``EXIT_CODES``): bad input 2
+(nothing written), a non-finite loss 3, a run folder that cannot be written (full, read-only) 4,
+any other failure of a search 1 (its traceback in the run folder's ``error.log``; ``--debug`` shows
+it here), a search stopped by SIGTERM or Ctrl+C after saving a checkpoint 143.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import traceback
 from typing import List, Optional
 
-from ..errors import NonFiniteLoss, SearchInterrupted, UserError
+from ..errors import NonFiniteLoss, SearchFailed, SearchInterrupted, StorageFull, UserError
 from ..logs import show_on_stdout
 from ..threads import prepare_environment
 from . import experiments, lookup, retrain, search
 from .common import Parser
 
-EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 2, 3, 143
+EXIT_FAILED, EXIT_USAGE, EXIT_NUMERICAL, EXIT_STORAGE, EXIT_INTERRUPTED = 1, 2, 3, 4, 143
+#: The exit code of each kind of failure (the README's reliability section lists them).
+EXIT_CODES = {UserError: EXIT_USAGE, NonFiniteLoss: EXIT_NUMERICAL, StorageFull: EXIT_STORAGE, SearchFailed: EXIT_FAILED}
 
 
 def build_parser():
@@ -24,6 +29,8 @@ def build_parser():
 
     parser = Parser(prog='nni-cnas', description='Curriculum-NAS for NNI: curriculum searches and NAS-Bench-201 look-ups.')
     parser.add_argument('--version', action='version', version=f'nni-cnas {__version__}')
+    parser.add_argument('--debug', action='store_true', default=argparse.SUPPRESS,
+                        help='a failure shows its traceback here too')
     sub = parser.add_subparsers(dest='command', required=True, parser_class=Parser)
     search._search_parser(sub)
     search._sweep_parser(sub)
@@ -46,15 +53,16 @@ def one_line(error: BaseException) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_environment()  # before anything imports torch
     show_on_stdout()  # the library's progress lines, as they are
+    debug = '--debug' in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        vars(args).pop('debug', None)  # the command's own options only, from here on
         return args.run(args)
-    except UserError as error:
+    except tuple(EXIT_CODES) as error:
+        if debug and error.__cause__ is not None:
+            traceback.print_exception(error.__cause__)
         print(f'nni-cnas: error: {one_line(error)}', file=sys.stderr)
-        return EXIT_USAGE
-    except NonFiniteLoss as error:
-        print(f'nni-cnas: error: {one_line(error)}', file=sys.stderr)
-        return EXIT_NUMERICAL
+        return next(code for kind, code in EXIT_CODES.items() if isinstance(error, kind))
     except SearchInterrupted as error:
         print(f'nni-cnas: interrupted: {one_line(error)}', file=sys.stderr)
         return EXIT_INTERRUPTED

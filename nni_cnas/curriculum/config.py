@@ -46,21 +46,23 @@ def start_epoch(start: float, max_epochs: int) -> int:
 
 @dataclass(frozen=True)
 class CurriculumConfig:
-    """How a strategy reweights its training data: the schedule, K, the measure, the uncertainty
-    passes' precision, the weighting with its power ``alpha``, and the first epoch (``start``).
+    """How a strategy reweights its training data: the schedule (the ``curriculum`` option of the
+    strategies and the CLI), K, the measure, the uncertainty passes' precision (not the training
+    steps', Lightning's ``precision``), the weighting with its power ``alpha``, and the first epoch
+    (``start``, the ``curriculum_start`` option).
     The defaults are Curriculum-NAS as the authors' code runs it."""
 
     schedule: str = 'epoch'
     k: int = 5
     measure: str = 'uncertainty'
-    precision: str = 'auto'
+    uncertainty_precision: str = 'auto'
     weighting: str = 'proportional'
     alpha: float = 1.0
     start: float = 0.0
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f'uncertainty precision must be one of {", ".join(PRECISIONS)}, not {self.precision!r}')
+        if self.uncertainty_precision not in PRECISIONS:
+            raise ValueError(f'uncertainty precision must be one of {", ".join(PRECISIONS)}, not {self.uncertainty_precision!r}')
         if self.schedule not in SCHEDULES:
             raise ValueError(f'curriculum schedule must be one of {", ".join(SCHEDULES)}, not {self.schedule!r}')
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 0:
@@ -87,9 +89,9 @@ class CurriculumConfig:
         device computes bf16 natively)."""
         from ..resources import native_bf16
 
-        if self.precision == 'auto':
+        if self.uncertainty_precision == 'auto':
             return native_bf16(device)
-        return self.precision == 'bf16'
+        return self.uncertainty_precision == 'bf16'
 
     @property
     def enabled(self) -> bool:

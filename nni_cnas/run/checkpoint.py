@@ -18,6 +18,7 @@ the previous one is used, with a warning.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -34,6 +35,7 @@ from pytorch_lightning.callbacks import Callback, Checkpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..errors import UserError
+from ..files import atomic_write_bytes
 
 __all__ = ['SearchCheckpoint', 'latest_checkpoint', 'checkpoint_order', 'rng_states', 'set_rng_states', 'CHECKPOINT_DIR']
 
@@ -114,6 +116,8 @@ class SearchCheckpoint(Checkpoint):
         self._sigint_installed = False
         self._previous_sigint = None
         self.interrupted: Optional[Path] = None
+        #: Bytes of the last checkpoint this process serialised (what a full disk must make room for).
+        self.last_size: Optional[int] = None
 
     # The global RNG states travel with the checkpoint as this callback's state.
     def state_dict(self) -> dict:
@@ -123,14 +127,17 @@ class SearchCheckpoint(Checkpoint):
         set_rng_states(state_dict['rng'])
 
     def save(self, trainer, name: str) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # Lightning's own save (trainer.save_checkpoint) writes to the system temp folder and moves
+        # the file across file systems; a full run folder then fails in the move and leaves a
+        # partial file behind. Lightning's dump, and one write in the run folder's file system.
         final = self.folder / name
-        partial = self.folder / f'.{name}.{trainer.strategy.broadcast(os.getpid())}.partial'
-        trainer.save_checkpoint(partial)  # every rank calls it; rank 0 writes (Lightning's strategy)
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)  # every rank: collectives
         if trainer.is_global_zero:
-            with open(partial, 'rb+') as f:
-                os.fsync(f.fileno())
-            os.replace(partial, final)
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            self.last_size = buffer.tell()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(final, buffer.getbuffer())
         trainer.strategy.barrier('nni_cnas checkpoint')
         return final
 

@@ -93,8 +93,8 @@ class SearchConfig:
 
     space: str = _option('nb201', 'search space', group='what to search', choices=_space_names)
     strategy: str = _option('darts', 'base algorithm', group='what to search', choices=_strategy_names)
-    curriculum: str = _option('epoch', 'data curriculum schedule: epoch (weights recomputed after each epoch, the '
-                              'authors\' code), batch (on each batch, the paper\'s Algorithm 1) or none',
+    curriculum: str = _option(_CURRICULUM.schedule, 'data curriculum schedule: epoch (weights recomputed after each '
+                              'epoch, the authors\' code), batch (on each batch, the paper\'s Algorithm 1) or none',
                               group='what to search', choices=SCHEDULES)
     k: Optional[int] = _option(None, 'subnets that measure uncertainty (0 = the plain algorithm)', group='what to search',
                                minimum=0, default_text='5; 0 with --curriculum none')
@@ -113,9 +113,10 @@ class SearchConfig:
                                       minimum=0)
     estimator: Optional[str] = _option(None, 'the former name of --measure: exact (= uncertainty) or amortised',
                                        group='what to search', choices=ESTIMATORS)
-    uncertainty_precision: str = _option('auto', 'arithmetic of the exact estimator\'s passes: auto (bf16 autocast on a '
-                                         'CUDA GPU that computes bf16 natively, else fp32), fp32 or bf16',
-                                         group='what to search', choices=PRECISIONS)
+    uncertainty_precision: str = _option(_CURRICULUM.uncertainty_precision, 'arithmetic of the uncertainty '
+                                         'measure\'s passes: auto (bf16 autocast on a CUDA GPU that computes bf16 '
+                                         'natively, else fp32), fp32 or bf16', group='what to search',
+                                         choices=PRECISIONS)
     dataset: Optional[str] = _option(None, 'digits (embedded), cifar10, cifar100, imagenet16-120, folder; ptb for the '
                                      'recurrent spaces', group='data', by_kind={'image': 'digits', 'text': 'ptb'})
     data_dir: Optional[str] = _option(None, 'folder or zip holding the dataset (cifar10 and ptb default to '

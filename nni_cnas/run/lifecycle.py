@@ -4,11 +4,13 @@ or ``failed`` (with the reason), whatever ended the training."""
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from ..errors import NonFiniteLoss, SearchInterrupted, UserError
+from ..errors import NonFiniteLoss, SearchFailed, SearchInterrupted, StorageFull, UserError
+from ..files import STORAGE_ERRNOS
 
 __all__ = ['open_run_folder', 'train_and_export', 'resume_command']
 
@@ -61,6 +63,80 @@ def train_and_export(strategy, space, evaluator, run, checkpoints, progress_bar)
         run.set_status('failed', reason=str(error), last_good_checkpoint=last)
         where = f'the last good checkpoint is {last}' if last else 'no epoch finished, so there is no checkpoint'
         raise NonFiniteLoss(f'{error}; the search stopped, {where} (lower --lr or add --grad-clip)') from None
-    except BaseException as error:
+    except OSError as error:
+        if error.errno in STORAGE_ERRNOS:
+            raise storage_fault(error, run, checkpoints) from None
+        raise failure(error, run) from error
+    except (KeyboardInterrupt, SystemExit, UserError) as error:
         run.set_status('failed', reason=f'{type(error).__name__}: {error}')
         raise
+    except Exception as error:  # noqa: BLE001  (any other failure: one line, the traceback in error.log)
+        raise failure(error, run) from error
+
+
+def _last_good(run) -> Optional[Path]:
+    from .checkpoint import CHECKPOINT_DIR, latest_checkpoint
+
+    try:
+        return latest_checkpoint(run.path / CHECKPOINT_DIR, warn=lambda message: None)
+    except UserError:
+        return None
+
+
+def _remove_partial_files(run) -> None:
+    """The temporary files of writes that did not finish (they never hold a whole file)."""
+    for partial in run.path.rglob('.*.partial'):
+        partial.unlink(missing_ok=True)
+
+
+def storage_fault(error: OSError, run, checkpoints) -> StorageFull:
+    """A write to the run folder failed for want of space or rights: partial files removed, the
+    status says so where it still can be written, and one line says what, where, and how to go on."""
+    import shutil
+
+    from ..resources import format_bytes
+
+    _remove_partial_files(run)
+    last = _last_good(run)
+    where = error.filename or run.path
+    needed = f'a checkpoint needs {format_bytes(checkpoints.last_size)}, ' if checkpoints.last_size else ''
+    try:
+        free = f'{format_bytes(shutil.disk_usage(run.path).free)} is free there'
+    except OSError:
+        free = 'the free space cannot be read'
+    good = f'the last good checkpoint is {last}' if last else 'no checkpoint was written'
+    fix = 'make room' if error.errno in (errno.ENOSPC, errno.EDQUOT) else 'make the run folder writable'
+    message = (f'cannot write {where}: {error.strerror} ({needed}{free}); {good}; {fix}, then continue with: '
+               f'{resume_command(run.path)}')
+    try:
+        run.set_status('failed', reason=message, last_good_checkpoint=last, resume=resume_command(run.path))
+    except OSError:
+        message += ' (status.json could not be updated either)'
+        _remove_partial_files(run)
+    return StorageFull(message)
+
+
+def failure(error: BaseException, run) -> SearchFailed:
+    """Any other failure: its traceback in the run folder's ``error.log``, the status ``failed`` with
+    the reason, one line."""
+    import traceback
+
+    from ..files import atomic_write_text
+
+    from ..launch import launch_rank
+
+    reason = f'{type(error).__name__}: {error}'
+    rank = launch_rank()
+    log = run.path / ('error.log' if rank == 0 else f'error-rank{rank}.log')
+    try:
+        atomic_write_text(log, ''.join(traceback.format_exception(error)))
+        where = f'the traceback is in {log}'
+    except OSError:
+        where = 'the traceback could not be written to the run folder'
+    last = _last_good(run)
+    try:
+        run.set_status('failed', reason=reason, last_good_checkpoint=last, resume=resume_command(run.path) if last else None)
+    except OSError:
+        pass
+    after = f'; after a fix, continue with: {resume_command(run.path)}' if last else ''
+    return SearchFailed(f'the search failed: {reason}; {where}{after}')

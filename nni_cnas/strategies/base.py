@@ -429,7 +429,7 @@ class CurriculumStrategy:
     def __init__(self, *, curriculum: Optional[str] = _CURRICULUM.schedule, k: int = _CURRICULUM.k,
                  measure: str = _CURRICULUM.measure, weighting: str = _CURRICULUM.weighting,
                  alpha: float = _CURRICULUM.alpha, curriculum_start: float = _CURRICULUM.start,
-                 estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.precision,
+                 estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.uncertainty_precision,
                  num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
                  seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
