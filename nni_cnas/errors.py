@@ -17,6 +17,12 @@ class StorageFull(RuntimeError):
     message says what was needed, what is free and how to continue. Exit code 4."""
 
 
+class OutOfMemory(RuntimeError):
+    """The search ran out of memory on its device (GPU or CPU): the figures, the sizes the estimate
+    says fit, the status ``failed`` and the command that resumes it (after memory is freed).
+    Exit code 5."""
+
+
 class SearchFailed(RuntimeError):
     """A search failed for a reason none of the others names (a bug, a crash in a library): one line
     with the error, its status in ``status.json`` and its traceback in the run folder's

@@ -212,6 +212,10 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / 'one' / 'train' / 'b').mkdir()
     with pytest.raises(UserError, match='train/b holds no images'):
         read_image_folder(tmp_path / 'one')
+    (tmp_path / 'one' / 'train' / 'b' / '0.png').write_bytes(image_bytes(0, 8))
+    (tmp_path / 'one' / 'train' / 'b' / '1.png').write_bytes(image_bytes(0, 8)[:40])  # cut short
+    with pytest.raises(UserError, match=r'one/train/b/1\.png: the image cannot be decoded .*replace or remove the file'):
+        read_image_folder(tmp_path / 'one')
 
 
 def test_the_shared_jpeg_cifar10():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nni_cnas.cli import EXIT_FAILED, EXIT_STORAGE, main
+from nni_cnas.cli import EXIT_FAILED, EXIT_MEMORY, EXIT_STORAGE, main
 
 TINY = ['search', '--strategy', 'gdas', '--curriculum', 'epoch', '--k', '2', '--dataset', 'digits', '--subset', '96',
         '--epochs', '4', '--channels', '8', '--cells', '2', '--batch-size', '16', '--seed', '1', '--no-tensorboard',
@@ -118,3 +118,25 @@ def test_the_run_folders_temporary_files_stay_in_it(tmp_path, monkeypatch):
     assert main([*TINY, '--epochs', '1', '--out', str(tmp_path / 'run')]) == 0
     assert not list(spare.rglob('*'))
     shutil.rmtree(spare)
+
+
+def test_out_of_memory_at_a_step_is_one_line_with_what_fits_and_resumes(uninterrupted, tmp_path, capsys, monkeypatch):
+    """On the CPU the exception is injected at a chosen step; a GPU's torch.OutOfMemoryError takes the same path."""
+    from nni_cnas.strategies.base import SearchModule
+
+    real = SearchModule.weight_step
+
+    def exhausted(self, batch, batch_idx, weights):
+        if self.current_epoch == 2 and batch_idx == 1:
+            raise MemoryError('injected: the allocator found no room')
+        return real(self, batch, batch_idx, weights)
+
+    monkeypatch.setattr(SearchModule, 'weight_step', exhausted)
+    run = tmp_path / 'run'
+    code = main([*TINY, '--out', str(run)])
+    status = assert_failed_cleanly(run, capsys.readouterr().err, code, EXIT_MEMORY, 'out of memory')
+    assert 'is available on the cpu' in status['reason'] and '--batch-size' in status['reason']
+    assert status['last_good_checkpoint'].endswith('epoch-0001.ckpt') and status['resume'] == f'nni-cnas search --resume {run}'
+    monkeypatch.setattr(SearchModule, 'weight_step', real)
+    assert main(['search', '--resume', str(run)]) == 0
+    assert_same_end(uninterrupted, run)

@@ -2,6 +2,7 @@
 
 Every failure is one line, ``nni-cnas: error: ...``, and an exit code (``EXIT_CODES``): bad input 2
 (nothing written), a non-finite loss 3, a run folder that cannot be written (full, read-only) 4,
+out of memory on the device 5,
 any other failure of a search 1 (its traceback in the run folder's ``error.log``; ``--debug`` shows
 it here), a search stopped by SIGTERM or Ctrl+C after saving a checkpoint 143.
 """
@@ -13,15 +14,16 @@ import sys
 import traceback
 from typing import List, Optional
 
-from ..errors import NonFiniteLoss, SearchFailed, SearchInterrupted, StorageFull, UserError
+from ..errors import NonFiniteLoss, OutOfMemory, SearchFailed, SearchInterrupted, StorageFull, UserError
 from ..logs import show_on_stdout
 from ..threads import prepare_environment
 from . import experiments, lookup, retrain, search
 from .common import Parser
 
-EXIT_FAILED, EXIT_USAGE, EXIT_NUMERICAL, EXIT_STORAGE, EXIT_INTERRUPTED = 1, 2, 3, 4, 143
+EXIT_FAILED, EXIT_USAGE, EXIT_NUMERICAL, EXIT_STORAGE, EXIT_MEMORY, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 143
 #: The exit code of each kind of failure (the README's reliability section lists them).
-EXIT_CODES = {UserError: EXIT_USAGE, NonFiniteLoss: EXIT_NUMERICAL, StorageFull: EXIT_STORAGE, SearchFailed: EXIT_FAILED}
+EXIT_CODES = {UserError: EXIT_USAGE, NonFiniteLoss: EXIT_NUMERICAL, StorageFull: EXIT_STORAGE, OutOfMemory: EXIT_MEMORY,
+              SearchFailed: EXIT_FAILED}
 
 
 def build_parser():

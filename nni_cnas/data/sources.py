@@ -139,16 +139,17 @@ def _split_of(parts: Sequence[str]) -> Optional[Tuple[str, str]]:
     return None
 
 
-def _decode(blobs: List[bytes], where: str) -> np.ndarray:
+def _decode(blobs: List[bytes], where: str, names: Sequence[str]) -> np.ndarray:
+    """The images of ``blobs`` (the files ``names`` of ``where``), each named if it cannot be decoded."""
     from PIL import Image
 
     arrays = []
-    for blob in blobs:
+    for blob, name in zip(blobs, names):
         try:
             with Image.open(io.BytesIO(blob)) as image:
                 arrays.append(np.asarray(image.convert('RGB')))
         except Exception as error:
-            raise UserError(f'{where}: an image cannot be decoded ({error})') from None
+            raise UserError(f'{where}/{name}: the image cannot be decoded ({error}); replace or remove the file') from None
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise UserError(f'{where}: images have different sizes {sorted(shapes)[:3]}; resize them to one size first')
@@ -222,7 +223,7 @@ def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[st
             for split in ['train'] + ([other] if other else []):
                 names = [(n, classes.index(c)) for c in sorted(layout[split]) for n in layout[split][c]]
                 read = archive.read if archive else (lambda n: (root / n).read_bytes())
-                arrays[f'{split}_images'] = _decode([read(n) for n, _ in names], f'{root}/{split}')
+                arrays[f'{split}_images'] = _decode([read(n) for n, _ in names], str(root), [n for n, _ in names])
                 arrays[f'{split}_labels'] = np.asarray([label for _, label in names], dtype=np.int64)
         finally:
             if archive:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import errno
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-from ..errors import NonFiniteLoss, SearchFailed, SearchInterrupted, StorageFull, UserError
+from ..errors import NonFiniteLoss, OutOfMemory, SearchFailed, SearchInterrupted, StorageFull, UserError
 from ..files import STORAGE_ERRNOS
 
 __all__ = ['open_run_folder', 'train_and_export', 'resume_command']
@@ -37,9 +37,12 @@ def open_run_folder(config, resume, record: Dict[str, Any]) -> Tuple[Any, Option
     return resume, checkpoint_path
 
 
-def train_and_export(strategy, space, evaluator, run, checkpoints, progress_bar):
-    """Train the supernet and export; on an interruption, a non-finite loss or a crash, the run's
-    status says what happened and how to go on."""
+def train_and_export(strategy, space, evaluator, run, checkpoints, progress_bar,
+                     memory_advice: Optional[Callable[[], str]] = None):
+    """Train the supernet and export; on an interruption, a non-finite loss, a full run folder, a
+    device out of memory or a crash, the run's status says what happened and how to go on.
+    ``memory_advice`` says what would fit, when memory runs out."""
+    import torch
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from .checkpoint import CHECKPOINT_DIR, latest_checkpoint
@@ -63,6 +66,8 @@ def train_and_export(strategy, space, evaluator, run, checkpoints, progress_bar)
         run.set_status('failed', reason=str(error), last_good_checkpoint=last)
         where = f'the last good checkpoint is {last}' if last else 'no epoch finished, so there is no checkpoint'
         raise NonFiniteLoss(f'{error}; the search stopped, {where} (lower --lr or add --grad-clip)') from None
+    except (MemoryError, getattr(torch, 'OutOfMemoryError', MemoryError)) as error:
+        raise out_of_memory(error, run, memory_advice) from None
     except OSError as error:
         if error.errno in STORAGE_ERRNOS:
             raise storage_fault(error, run, checkpoints) from None
@@ -114,6 +119,27 @@ def storage_fault(error: OSError, run, checkpoints) -> StorageFull:
         message += ' (status.json could not be updated either)'
         _remove_partial_files(run)
     return StorageFull(message)
+
+
+def out_of_memory(error: BaseException, run, advice: Optional[Callable[[], str]]) -> OutOfMemory:
+    """The device ran out of memory: the figures and what fits, the status, the resume command."""
+    import gc
+
+    gc.collect()  # what the failed step held, before the advice measures what is available
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    last = _last_good(run)
+    good = f'the last good checkpoint is {last}' if last else 'no checkpoint was written'
+    try:
+        what = advice() if advice is not None else 'use a smaller network, batch or dataset'
+    except Exception:  # noqa: BLE001  (the advice is a courtesy; the failure is the message)
+        what = 'use a smaller network, batch or dataset'
+    message = (f'out of memory ({detail}): {what} (a new search); {good}; after freeing memory, continue this one '
+               f'with: {resume_command(run.path)}')
+    try:
+        run.set_status('failed', reason=message, last_good_checkpoint=last, resume=resume_command(run.path))
+    except OSError:
+        pass
+    return OutOfMemory(message)
 
 
 def failure(error: BaseException, run) -> SearchFailed:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Optional
+from typing import List, Optional
 
 from ..errors import UserError
 from ..resources import available_bytes, format_bytes
 
-__all__ = ['MemoryEstimate', 'check_search_memory', 'estimate_search']
+__all__ = ['MemoryEstimate', 'check_search_memory', 'estimate_search', 'memory_advice']
 
 #: Bytes per parameter in training: the weight, its gradient and its SGD momentum (fp32).
 TRAINING_BYTES_PER_PARAMETER = 3 * 4
@@ -95,13 +95,8 @@ def estimate_search(spec, config, data, costs: Optional[_Costs] = None) -> Memor
     return MemoryEstimate(data.device_bytes(), parameters * TRAINING_BYTES_PER_PARAMETER, activations)
 
 
-def check_search_memory(spec, config, data, device, available: Optional[int] = None) -> MemoryEstimate:
-    """Refuse a search whose estimate exceeds the memory available on ``device``, naming what fits."""
-    costs = _Costs(spec, config, data)
-    estimate = estimate_search(spec, config, data, costs)
-    available = available_bytes(device) if available is None else available
-    if estimate.total <= available:
-        return estimate
+def _fitting(costs: '_Costs', config, estimate: MemoryEstimate, available: int) -> List[str]:
+    """The largest ``--batch-size`` and ``--cells`` (each alone) whose estimate fits in ``available``."""
     room = available - estimate.data - estimate.parameters
     hint = []
     if room > 0 and estimate.activations > 0:
@@ -111,6 +106,29 @@ def check_search_memory(spec, config, data, device, available: Optional[int] = N
         per_cell = costs.per_cell[0] * TRAINING_BYTES_PER_PARAMETER + costs.per_cell[1]
         if per_cell > 0 and available > base:
             hint.append(f'--cells {costs.BASE + int((available - base) / per_cell)}')
+    return hint
+
+
+def memory_advice(spec, config, data, device) -> str:
+    """For a search that ran out of memory although its estimate fitted (the estimate is a lower
+    bound): the figures, and the sizes whose estimate fits in half of what is available."""
+    costs = _Costs(spec, config, data)
+    estimate = estimate_search(spec, config, data, costs)
+    available = available_bytes(device)
+    hint = _fitting(costs, config, estimate, available // 2)
+    fits = f'at most {" or ".join(hint)} fits in half of that' if hint else 'use a smaller network, batch or dataset'
+    return (f'the estimate was at least {format_bytes(estimate.total)} and {format_bytes(available)} is available on '
+            f'the {getattr(device, "type", device)} now; {fits}')
+
+
+def check_search_memory(spec, config, data, device, available: Optional[int] = None) -> MemoryEstimate:
+    """Refuse a search whose estimate exceeds the memory available on ``device``, naming what fits."""
+    costs = _Costs(spec, config, data)
+    estimate = estimate_search(spec, config, data, costs)
+    available = available_bytes(device) if available is None else available
+    if estimate.total <= available:
+        return estimate
+    hint = _fitting(costs, config, estimate, available)
     fits = f'; at most {" or ".join(hint)} fits' if hint else '; use a smaller network, batch or dataset'
     raise UserError(f'this search needs at least {format_bytes(estimate.total)} of memory ({format_bytes(estimate.data)} '
                     f'data, {format_bytes(estimate.parameters)} parameters with gradients and momentum, '

@@ -23,6 +23,7 @@ import logging
 import platform
 import random
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -37,7 +38,7 @@ from ..threads import apply_thread_policy
 from . import handoff
 from .config import SearchConfig, lightning_device
 from .lifecycle import open_run_folder, train_and_export
-from .memory import check_search_memory
+from .memory import check_search_memory, memory_advice
 
 __all__ = ['run_search', 'resume_search', 'search_or_resume', 'finished_before', 'build_strategy', 'seed_everything',
            'Search']
@@ -187,7 +188,9 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
     evaluator, checkpoints = _evaluator(search, module, loaders)
     module.nni_final_report = module.nni_final_report and not follower
     started = time.time() - search.seconds_before
-    search_module, sample = train_and_export(strategy, space, evaluator, search.run, checkpoints, config.progress_bar)
+    advice = partial(memory_advice, spec, config, data, _device(config.device))
+    search_module, sample = train_and_export(strategy, space, evaluator, search.run, checkpoints, config.progress_bar,
+                                             advice)
     if follower:  # the same architecture as rank 0's (one search state on every rank); rank 0 writes it
         return {'arch': sample, 'run_folder': str(search.run.path), 'rank': launch_rank()}
     return finish_search(search, search_module, sample, started, loaders['val'])
