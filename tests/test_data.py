@@ -191,6 +191,23 @@ def test_image_folder_and_zip_agree(tmp_path):
     assert data.num_classes == 2 and len(data.train) + len(data.val) == 6
 
 
+def test_a_damaged_or_stale_cache_is_decoded_again_with_a_warning(tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv('NNI_CNAS_CACHE', str(tmp_path / 'cache'))
+    with zipfile.ZipFile(tmp_path / 'images.zip', 'w') as archive:
+        for label, cls in enumerate(['cat', 'ant']):
+            for i in range(2):
+                archive.writestr(f'train/{cls}/{i}.png', image_bytes(40 * label + i))
+    first = read_image_folder(tmp_path / 'images.zip')  # decoded, then cached
+    (cached,) = (tmp_path / 'cache').glob('images-*.npz')
+    for damage in (lambda: cached.write_bytes(cached.read_bytes()[:100]),  # cut short
+                   lambda: np.savez(cached, train_images=first[0].images[:1].numpy(), train_labels=np.zeros(1, np.int64))):
+        damage()
+        caplog.clear()
+        again = read_image_folder(tmp_path / 'images.zip')
+        assert torch.equal(again[0].images, first[0].images) and torch.equal(again[0].labels, first[0].labels)
+        assert f'the decoded images in {cached} cannot be used' in caplog.text
+
+
 def test_image_folder_errors(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(UserError, match='train/<class>'):

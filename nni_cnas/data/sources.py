@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import logging
 import os
 import pickle
 import zipfile
@@ -27,6 +28,8 @@ import torch
 from ..errors import UserError
 
 __all__ = ['ImageSet', 'read_cifar', 'read_imagenet16', 'read_image_folder', 'read_digits', 'cache_dir']
+
+_logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp')
 
@@ -190,6 +193,37 @@ def _class_folders(root: Path, split: str) -> List[str]:
     return sorted(found)
 
 
+def _read_cache(cached: Path, counts: Dict[str, int]) -> Optional[Dict[str, np.ndarray]]:
+    """The decoded images of an archive from the cache, or None when there are none, or when the
+    file is damaged or holds another number of images than the archive (a warning names it): the
+    archive is then decoded again."""
+    if not cached.is_file():
+        return None
+    try:
+        with np.load(cached) as stored:
+            arrays = {k: stored[k] for k in stored.files}
+        found = {split: len(arrays[f'{split}_labels']) for split in counts}
+        if found != counts or any(len(arrays[f'{split}_images']) != count for split, count in counts.items()):
+            raise ValueError(f'{found} images where the archive has {counts}')
+        return arrays
+    except Exception as error:  # noqa: BLE001  (a damaged cache of any kind is decoded again)
+        _logger.warning('the decoded images in %s cannot be used (%s); decoding the archive again', cached, error)
+        return None
+
+
+def _write_cache(cached: Path, arrays: Dict[str, np.ndarray]) -> None:
+    """Cache decoded images (whole or not at all: a failed write, such as a full disk, only warns)."""
+    partial = cached.with_suffix(f'.{os.getpid()}.partial.npz')
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(partial, **arrays)
+        os.replace(partial, cached)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        _logger.warning('the decoded images cannot be cached in %s (%s); they are decoded again next time',
+                        cached.parent, error.strerror or error)
+
+
 def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[str]]:
     """``(train, test_or_val, classes)`` from ``train/<class>/*`` (+ ``test/`` or ``val/``), a folder
     or a zip file. Classes are sorted by name, as torchvision's ImageFolder sorts them."""
@@ -213,14 +247,14 @@ def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[st
 
     key = hashlib.sha256(f'{root.resolve()}|{root.stat().st_size}|{root.stat().st_mtime_ns}'.encode()).hexdigest()[:20]
     cached = cache_dir() / f'images-{key}.npz'
-    if root.is_file() and cached.is_file():
-        with np.load(cached) as stored:
-            arrays = {k: stored[k] for k in stored.files}
-    else:
+    splits = ['train'] + ([other] if other else [])
+    arrays = _read_cache(cached, {split: sum(map(len, layout[split].values())) for split in splits}) \
+        if root.is_file() else None
+    if arrays is None:
         arrays = {}
         archive = zipfile.ZipFile(root) if root.is_file() else None
         try:
-            for split in ['train'] + ([other] if other else []):
+            for split in splits:
                 names = [(n, classes.index(c)) for c in sorted(layout[split]) for n in layout[split][c]]
                 read = archive.read if archive else (lambda n: (root / n).read_bytes())
                 arrays[f'{split}_images'] = _decode([read(n) for n, _ in names], str(root), [n for n, _ in names])
@@ -229,10 +263,7 @@ def read_image_folder(root: Path) -> Tuple[ImageSet, Optional[ImageSet], List[st
             if archive:
                 archive.close()
         if root.is_file():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(f'.{os.getpid()}.partial.npz')
-            np.savez(partial, **arrays)
-            os.replace(partial, cached)
+            _write_cache(cached, arrays)
     train = _from_numpy(arrays['train_images'], arrays['train_labels'])
     test = _from_numpy(arrays[f'{other}_images'], arrays[f'{other}_labels']) if other else None
     return train, test, classes
