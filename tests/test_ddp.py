@@ -145,22 +145,33 @@ def test_cli_devices_2_writes_the_run_folder_once(tmp_path):
     assert not list(tmp_path.glob('*.partial')) and not list((out / 'checkpoints').glob('.*'))
 
 
-def test_cli_devices_2_resumes_a_killed_search(tmp_path):
-    """Kill both ranks after the first epoch's checkpoint; ``--resume`` continues on two processes
-    and ends where an uninterrupted two-process search ends."""
+def test_cli_devices_2_names_a_dead_rank_and_resumes_to_the_same_search(tmp_path):
+    """Kill rank 1 after the first epoch's checkpoint: rank 0 fails within seconds, in one line that
+    names the rank and its signal, with the last checkpoint and the resume command; ``--resume``
+    continues on two processes and ends where an uninterrupted two-process search ends."""
+    import psutil
+
     whole, killed = tmp_path / 'whole', tmp_path / 'killed'
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     done = subprocess.run([NNI_CNAS, *_search_args(whole, epochs=3)], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     proc = subprocess.Popen([NNI_CNAS, *_search_args(killed, epochs=3)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     deadline = time.time() + 300
     while not (killed / 'checkpoints' / 'epoch-0000.ckpt').exists():
         assert proc.poll() is None and time.time() < deadline, 'the search ended before its first checkpoint'
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # both ranks, mid-search
-    proc.wait()
-    assert not (killed / 'result.json').exists()
+    (rank1,) = [child for child in psutil.Process(proc.pid).children() if child.environ().get('LOCAL_RANK') == '1']
+    rank1.kill()
+    killed_at = time.time()
+    _, stderr = proc.communicate(timeout=120)
+    assert time.time() - killed_at < 60, 'rank 0 waited for the dead rank'
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 1 and lines[-1].startswith('nni-cnas: error: the search failed: rank 1 (process '), stderr[-3000:]
+    assert 'was killed by SIGKILL' in lines[-1] and f'nni-cnas search --resume {killed}' in lines[-1]
+    status = json.loads((killed / 'status.json').read_text())
+    assert status['state'] == 'failed' and 'rank 1' in status['reason'] and status['resume']
+    assert not (killed / 'result.json').exists() and not list(killed.rglob('*.partial'))
     resumed = subprocess.run([NNI_CNAS, 'search', '--resume', str(killed)], capture_output=True, text=True,
                              timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]

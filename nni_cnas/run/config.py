@@ -175,6 +175,9 @@ class SearchConfig:
                            'DDP, the batches split across them', group='run', positive=True)
     num_nodes: int = _option(1, 'machines of one search, each running --devices processes (started by torchrun or '
                              'the cluster; --out on a shared file system)', group='run', positive=True)
+    collective_timeout: float = _option(600.0, 'seconds a process of a search on several (--devices, --num-nodes) '
+                                        'waits for the others before it fails (torch\'s default: 30 minutes)',
+                                        group='run', positive=True)
     threads: Optional[int] = _option(None, 'CPU threads of torch (0: torch\'s own default)', group='run', minimum=0,
                                      default_text='the cores this process may use; OpenMP waits passively')
     out: Optional[str] = _option(None, 'run folder', group='run',

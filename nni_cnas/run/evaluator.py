@@ -10,6 +10,7 @@ otherwise NNI's ``ClassificationModule`` (same criterion, metrics and logged nam
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
 import nni
@@ -136,16 +137,19 @@ class ChannelsLast(Callback):
 
 def build_evaluator(module, loaders: Dict[str, Any], *, max_epochs: int,
                     accelerator: str = 'auto', devices: Any = 1, num_nodes: int = 1, callbacks: Optional[List] = None,
-                    progress_bar: bool = False, logger: Any = False, precision: str = '32') -> Lightning:
+                    progress_bar: bool = False, logger: Any = False, precision: str = '32',
+                    collective_timeout: Optional[float] = None) -> Lightning:
     """NNI's Lightning evaluator around ``module``, on ``accelerator`` (GPU when there is one) and
     Lightning's ``devices`` (one, ``[I]`` for GPU I, or N processes per machine on ``num_nodes``
     machines: DDP without the wrapper, :mod:`nni_cnas.distributed`), with Lightning's
-    ``precision`` of the training steps."""
+    ``precision`` of the training steps. ``collective_timeout`` (seconds) bounds how long a rank waits
+    for the others (torch's default is 30 minutes)."""
     callbacks = list(callbacks or [])
     several = (devices if isinstance(devices, int) else len(devices)) * num_nodes > 1
     trainer = Trainer(
         max_epochs=max_epochs, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-        strategy=SearchDDPStrategy() if several else 'auto', logger=logger, precision=precision,
+        strategy=(SearchDDPStrategy(timeout=timedelta(seconds=collective_timeout)) if collective_timeout
+                  else SearchDDPStrategy()) if several else 'auto', logger=logger, precision=precision,
         # Checkpoints only through a callback we pass (nni_cnas.run.checkpoint), never Lightning's default one.
         enable_checkpointing=any(isinstance(cb, Checkpoint) for cb in callbacks),
         enable_model_summary=False, enable_progress_bar=progress_bar, num_sanity_val_steps=0, callbacks=callbacks,

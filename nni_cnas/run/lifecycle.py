@@ -151,7 +151,13 @@ def failure(error: BaseException, run) -> SearchFailed:
 
     from ..launch import launch_rank
 
-    reason = f'{type(error).__name__}: {error}'
+    from .handoff import dead_ranks
+
+    dead = dead_ranks()
+    # The collective that failed on rank 0 ("Connection closed by peer", a timeout) says little; a
+    # rank that died says what happened.
+    reason = (f'{"; ".join(dead)} (this rank then failed: {type(error).__name__})' if dead
+              else f'{type(error).__name__}: {error}')
     rank = launch_rank()
     log = run.path / ('error.log' if rank == 0 else f'error-rank{rank}.log')
     try:
@@ -164,5 +170,6 @@ def failure(error: BaseException, run) -> SearchFailed:
         run.set_status('failed', reason=reason, last_good_checkpoint=last, resume=resume_command(run.path) if last else None)
     except OSError:
         pass
+    good = f'; the last good checkpoint is {last}' if last else ''
     after = f'; after a fix, continue with: {resume_command(run.path)}' if last else ''
-    return SearchFailed(f'the search failed: {reason}; {where}{after}')
+    return SearchFailed(f'the search failed: {reason}{good}; {where}{after}')

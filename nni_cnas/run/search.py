@@ -254,6 +254,7 @@ def _evaluator(search: Search, module, loaders):
     from .checkpoint import CHECKPOINT_DIR, SearchCheckpoint, StopAt
     from .evaluator import ChannelsLast, build_evaluator
     from .folder import RunRecorder
+    from .handoff import RankWatch
     from .stop import watching
 
     config, run, benchmark = search.config, search.run, search.benchmark
@@ -271,7 +272,9 @@ def _evaluator(search: Search, module, loaders):
     stop_at = search.stop_at
     evaluator = build_evaluator(module, loaders, max_epochs=config.epochs, logger=logger, precision=config.precision,
                                 accelerator=accelerator, devices=devices, num_nodes=config.num_nodes,
-                                callbacks=[recorder, checkpoints] + ([StopAt(stop_at)] if stop_at or watching() else [])
+                                collective_timeout=config.collective_timeout,
+                                callbacks=[recorder, checkpoints, RankWatch()]
+                                + ([StopAt(stop_at)] if stop_at or watching() else [])
                                 + ([ChannelsLast()] if config.channels_last else []),
                                 progress_bar=sys.stdout.isatty() if config.progress_bar is None else config.progress_bar)
     if search.checkpoint is not None:
