@@ -197,8 +197,13 @@ class Curriculum(nn.Module):
         return applied[-1] if applied else None
 
     def _cat(self, name: str) -> Optional[torch.Tensor]:
+        """The epoch's records of ``name`` on the host: joined on their device first, so that the
+        epoch's steps come back in one copy (a resume may have put its first record on the host)."""
         records = self._records[name]
-        return torch.cat([r.cpu() for r in records]) if records else None
+        if not records:
+            return None
+        device = records[-1].device
+        return torch.cat([r.to(device) for r in records]).cpu()
 
     def _weights_by_sample(self) -> Optional[torch.Tensor]:
         """This epoch's applied weight of each sample by its index (:data:`_UNSEEN` where not trained
