@@ -27,14 +27,15 @@ PRECISIONS = ('auto', 'fp32', 'bf16')
 
 def measure_of_estimator(estimator, measure: str) -> str:
     """The measure that ``estimator`` (the former name, or None) and ``measure`` name together;
-    ValueError when they disagree."""
+    ValueError when they disagree (the search config presents it as a UserError)."""
     if estimator is None:
         return measure
     if estimator not in ESTIMATOR_MEASURES:
         raise ValueError(f'curriculum estimator must be one of {", ".join(ESTIMATORS)}, not {estimator!r}')
     named = ESTIMATOR_MEASURES[estimator]
     if measure not in (named, CurriculumConfig.measure):
-        raise ValueError(f'estimator {estimator!r} is the measure {named!r}, but measure is {measure!r}; give only measure')
+        raise ValueError(f'estimator {estimator!r} (--estimator) is the measure {named!r}, but measure is {measure!r}; '
+                         'give only measure (on the command line: give only --measure)')
     return named
 
 

@@ -80,12 +80,10 @@ class Proportional(Weighting):
     uses_alpha = True
 
     def transform(self, difficulty, context):
-        if self.alpha == 1:  # Eq. 11 exactly as the paper's method has always computed it
-            return difficulty
         return finite_difficulty(difficulty).pow(self.alpha)
 
     def __call__(self, difficulty, context):
-        if self.alpha == 1:
+        if self.alpha == 1:  # Eq. 11 exactly as the paper's method has always computed it
             return data_weights(difficulty, context.reduce_sum)
         return super().__call__(difficulty, context)
 

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..curriculum.config import ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig
+from ..curriculum.config import (ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig,
+                                 measure_of_estimator)
 from ..curriculum.parts import measure_names, weighting_names
 from ..errors import UserError
 from ..launch import RUN_FOLDER_ENV
@@ -330,13 +331,10 @@ class SearchConfig:
 
     def _measure(self) -> str:
         """The measure, from ``measure`` and its former name ``estimator``."""
-        if self.estimator is None:
-            return self.measure
-        named = ESTIMATOR_MEASURES[self.estimator]
-        if self.measure not in (named, _CURRICULUM.measure):
-            raise UserError(f'--estimator {self.estimator} is --measure {named}, but --measure is {self.measure}; '
-                            'give only --measure')
-        return named
+        try:
+            return measure_of_estimator(self.estimator, self.measure)
+        except ValueError as error:
+            raise UserError(str(error)) from None
 
     def growth_epochs(self) -> Optional[list]:
         """CLOSE's growth epochs from ``close_epochs`` (``'2,4,6'``), or None for the default schedule."""
