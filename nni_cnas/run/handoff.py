@@ -20,8 +20,8 @@ from ..logs import quiet_rank
 
 __all__ = ['is_follower', 'as_follower', 'hand_off', 'follower_folder', 'RankWatch', 'dead_ranks']
 
-#: The local ranks rank 0's launcher started on this machine, by process id (see :class:`RankWatch`).
-_RANKS: Dict[int, int] = {}
+#: The processes of the local ranks rank 0's launcher started on this machine, by rank (:class:`RankWatch`).
+_RANKS: Dict[int, Any] = {}
 
 
 def is_follower() -> bool:
@@ -57,23 +57,15 @@ def follower_folder(config, resume: bool) -> Tuple[Any, Optional[Path]]:
 
 
 class RankWatch(Callback):
-    """On rank 0 of a search on several processes of this machine: which process is which rank
-    (Lightning's launcher starts them as children of rank 0), read once training starts, so that a
+    """On rank 0 of a search on several processes of this machine: the processes of the other ranks
+    (Lightning's launcher started them as its children), kept once training starts, so that a
     failure can name the rank that died (:func:`dead_ranks`)."""
 
     def on_train_start(self, trainer, pl_module):
-        if trainer.global_rank != 0 or trainer.world_size == 1:
-            return
-        import psutil
-
         _RANKS.clear()
-        for child in psutil.Process().children():
-            try:
-                rank = child.environ().get('LOCAL_RANK')
-            except (psutil.Error, OSError):
-                continue
-            if rank is not None and rank.isdigit():
-                _RANKS[child.pid] = int(rank)
+        launcher = getattr(trainer.strategy, 'launcher', None)
+        if trainer.global_rank == 0:
+            _RANKS.update({rank: process for rank, process in enumerate(getattr(launcher, 'procs', []) or [], 1)})
 
 
 def dead_ranks() -> List[str]:
@@ -82,16 +74,10 @@ def dead_ranks() -> List[str]:
     import signal
 
     found = []
-    for pid, rank in sorted(_RANKS.items(), key=lambda item: item[1]):
-        try:
-            ended, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
+    for rank, process in sorted(_RANKS.items()):
+        code = process.poll()
+        if code is None or code == 0:
             continue
-        if ended == 0:
-            continue
-        if os.WIFSIGNALED(status):
-            how = f'was killed by {signal.Signals(os.WTERMSIG(status)).name}'
-        else:
-            how = f'exited with code {os.WEXITSTATUS(status)}'
-        found.append(f'rank {rank} (process {pid}) {how}')
+        how = f'was killed by {signal.Signals(-code).name}' if code < 0 else f'exited with code {code}'
+        found.append(f'rank {rank} (process {process.pid}) {how}')
     return found

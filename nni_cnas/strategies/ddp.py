@@ -3,9 +3,26 @@
 
 from __future__ import annotations
 
+from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
-__all__ = ['SearchDDPStrategy', 'adopt_ddp_strategy']
+__all__ = ['SearchDDPStrategy', 'SearchLauncher', 'adopt_ddp_strategy']
+
+
+class SearchLauncher(_SubprocessScriptLauncher):
+    """Lightning's launcher of a machine's other ranks, without its observer thread, which SIGKILLs
+    rank 0 within 5 s of another rank's death, before rank 0 can say which rank died
+    (:func:`nni_cnas.run.handoff.dead_ranks`). Lightning's ``launch`` otherwise, copied because the
+    observer has no switch: a dead rank fails rank 0's next collective within seconds, a hung one
+    after the search's collective timeout."""
+
+    def launch(self, function, *args, trainer=None, **kwargs):
+        self.cluster_environment.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
+        if not self.cluster_environment.creates_processes_externally:
+            self._call_children_scripts()
+        _set_num_threads_if_needed(num_processes=self.num_processes)
+        return function(*args, **kwargs)
 
 
 class SearchDDPStrategy(DDPStrategy):
@@ -14,6 +31,11 @@ class SearchDDPStrategy(DDPStrategy):
     broadcast once at the start, as the wrapper would."""
 
     strategy_name = 'nni_cnas_ddp'
+
+    def _configure_launcher(self) -> None:
+        super()._configure_launcher()
+        if type(self._launcher) is _SubprocessScriptLauncher:
+            self._launcher.__class__ = SearchLauncher
 
     def configure_ddp(self) -> None:
         from pytorch_lightning.overrides.distributed import _sync_module_states
