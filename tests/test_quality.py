@@ -45,7 +45,7 @@ def test_a_bad_protocol_file_is_one_clear_error(tmp_path, changes, message):
         Protocol.load(write_protocol(tmp_path / 'p.yaml', **changes))
 
 
-def test_protocol_runs_once_resumes_past_a_torn_line_and_refuses_other_options(tmp_path, nb201_table, capsys):
+def test_protocol_runs_once_resumes_past_a_torn_line_and_refuses_other_options(tmp_path, nb201_table, caplog):
     protocol = Protocol.load(write_protocol(tmp_path / 'p.yaml'))
     results = tmp_path / 'results.jsonl'
     records = run_protocol(protocol, results, tmp_path / 'runs')
@@ -59,9 +59,10 @@ def test_protocol_runs_once_resumes_past_a_torn_line_and_refuses_other_options(t
     with open(results, 'a') as f:
         f.write('{"run": "rsps-none-s1", "stra')
     wider = Protocol.load(write_protocol(tmp_path / 'p.yaml', seeds=[0, 1]))
-    capsys.readouterr()
-    records = run_protocol(wider.select(seeds=[0, 1]), results, tmp_path / 'runs')
-    log = capsys.readouterr().out
+    caplog.clear()
+    with caplog.at_level('INFO', logger='nni_cnas'):
+        records = run_protocol(wider.select(seeds=[0, 1]), results, tmp_path / 'runs')
+    log = caplog.text
     assert log.count('skipped') == 2 and 'rsps-none-s1: searching' in log
     assert [r['run'] for r in read_results(results)] == ['rsps-none-s0', 'rsps-epoch-s0', 'rsps-none-s1', 'rsps-epoch-s1']
 
@@ -242,3 +243,9 @@ def test_a_protocol_with_variants_runs_each_curriculum_variant_and_pairs_them_by
     config = yaml.safe_load((tmp_path / 'runs' / 'rsps-epoch-alpha-half-s0' / 'config.yaml').read_text())['config']
     assert (config['alpha'], config['weighting']) == (0.5, 'proportional')
     assert len(run_protocol(protocol, tmp_path / 'study.jsonl', tmp_path / 'runs')) == 4  # all skipped now
+    # A partial run (one strategy of several) shares the results file with the other strategies' runs.
+    wider = Protocol.load(write_protocol(tmp_path / 'study.yaml', strategies=['rsps', 'gdas'], variants={
+        'permuted': {'weighting': 'permuted'}, 'alpha-half': {'alpha': 0.5}, 'start-half': {'curriculum_start': 0.5}}))
+    records = run_protocol(wider.select(strategies=['gdas']), tmp_path / 'study.jsonl', tmp_path / 'runs')
+    assert [r['run'] for r in records] == ['gdas-none-s0', 'gdas-epoch-alpha-half-s0', 'gdas-epoch-permuted-s0',
+                                           'gdas-epoch-start-half-s0']

@@ -78,6 +78,7 @@ class Protocol:
                                     f'({", ".join(CURRICULUM_PARTS)}), not {", ".join(map(str, wrong)) or "nothing"}')
         self.variants = {name: dict(options) for name, options in (variants or {}).items()}
         self.search, self.source = dict(search), source
+        self.whole = self  # the protocol as its file has it, before a partial run's ``select``
         self.k = ks if isinstance(k, (list, tuple)) else k
         self.strategies, self.curricula, self.seeds = list(strategies), list(curricula), list(seeds)
         SearchConfig.from_mapping(self.search, f'{source} "search"')
@@ -95,8 +96,10 @@ class Protocol:
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise UserError(f'{", ".join(map(str, unknown))} not among the protocol\'s {name} ({", ".join(map(str, known))})')
-        return Protocol(self.search, strategies or self.strategies, self.curricula, seeds or self.seeds, self.k,
-                        self.variants or None, self.source)
+        chosen = Protocol(self.search, strategies or self.strategies, self.curricula, seeds or self.seeds, self.k,
+                          self.variants or None, self.source)
+        chosen.whole = self.whole
+        return chosen
 
     def options(self, run: Optional['Run'] = None) -> Dict[str, Any]:
         """What makes results comparable: the shared options (with the run's variant's) and K."""
@@ -198,7 +201,8 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, jobs: int = 
     results, runs_dir = Path(results), Path(runs_dir)
     open_benchmark(protocol.search.get('nb201_table'), protocol.search.get('nats_bench'), required=True)
     done = {}
-    options = {run.name: protocol.options(run) for run in protocol.grid()}
+    # Checked against the whole protocol: a partial run shares its results file with the other parts.
+    options = {run.name: protocol.options(run) for run in protocol.whole.grid()}
     for record in read_results(results):
         if record.get('options') != options.get(record.get('run'), protocol.options()):
             raise UserError(f'{results} holds results of other protocol options ({record.get("run")}); '
