@@ -20,7 +20,7 @@ from typing import Any, Iterable, List, Sequence
 import torch
 
 __all__ = ['is_distributed', 'rank_and_world', 'average_gradients', 'all_reduce_sum',
-           'broadcast_tensors', 'broadcast_object', 'merge_max_seen', 'rank_batches']
+           'broadcast_tensors', 'broadcast_object', 'merge_max_seen']
 
 
 def is_distributed() -> bool:
@@ -101,18 +101,3 @@ def merge_max_seen(values: torch.Tensor, seen: torch.Tensor) -> None:
     torch.distributed.all_reduce(holder)
     values.div_(holder.clamp(min=1))
     seen.copy_(most)
-
-
-def rank_batches(loader) -> Iterable:
-    """This rank's share of a pass over ``loader``, whose batches are ``(x, y, global index)``: all of
-    it where the loader is sharded already (an nni_cnas tensor loader, a torch DataLoader with a
-    distributed sampler); else each rank keeps the samples whose index is its own modulo the world
-    size, which splits the split exactly whatever order each rank's sampler draws."""
-    rank, world = rank_and_world()
-    if world == 1 or getattr(loader, 'shard_of', (0, 1))[1] == world or \
-            isinstance(getattr(loader, 'sampler', None), torch.utils.data.DistributedSampler):
-        yield from loader
-        return
-    for batch in loader:
-        mine = batch[2] % world == rank
-        yield tuple(part[mine] for part in batch[:3])

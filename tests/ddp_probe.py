@@ -19,6 +19,7 @@ from pytorch_lightning.callbacks import Callback
 
 from nni_cnas.curriculum.weights import data_weights, sigma_from_sums
 from nni_cnas.data import load_search_data
+from nni_cnas.data.batches import IndexedBatch
 from nni_cnas.run.config import SearchConfig
 from nni_cnas.run.evaluator import SearchClassificationModule
 from nni_cnas.run.search import build_strategy, seed_everything
@@ -43,10 +44,10 @@ def one_process_weights(module):
     archs = module.top_k(module.curriculum.k)
     n = len(module.curriculum.data_weights)
     sums, counts = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
-    for batch in loader:
+    for batch, index in loader:
         losses = module.subnet_losses(archs, module._device_batch(batch))
-        sums.index_add_(0, batch[2], losses.sum(0).double())
-        counts.index_add_(0, batch[2], torch.full_like(batch[2], len(archs), dtype=torch.float64))
+        sums.index_add_(0, index, losses.sum(0).double())
+        counts.index_add_(0, index, torch.full_like(index, len(archs), dtype=torch.float64))
     if share:
         loader.shard(*share)
     return data_weights(sigma_from_sums(sums, counts))
@@ -61,9 +62,9 @@ class Probe(Callback):
         self.batches.append([])
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        train = batch['train'] if isinstance(batch, dict) else batch
-        if len(train) > 2:
-            self.batches[-1].append(train[2].tolist())
+        train = batch['train'] if module.validation_in_batches else batch
+        if isinstance(train, IndexedBatch):
+            self.batches[-1].append(train.index.tolist())
         else:
             self.batches[-1].append(len(train[0]))
 

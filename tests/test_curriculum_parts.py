@@ -11,6 +11,7 @@ import torch
 from nni_cnas.curriculum import CurriculumConfig, data_weights
 from nni_cnas.curriculum.component import Curriculum, StepWeights
 from nni_cnas.curriculum.config import measure_of_estimator, start_epoch
+from nni_cnas.data.batches import IndexedBatch
 from nni_cnas.curriculum.diagnostics import average_ranks, class_mean_weights, spearman, top_share
 from nni_cnas.curriculum.measures import TrainingLoss, mean_from_sums
 from nni_cnas.curriculum.state import LossHistory
@@ -124,9 +125,9 @@ def test_an_epoch_before_the_start_runs_no_pass_and_weighs_nothing():
 
     for epoch in (0, 1):
         curriculum.end_epoch(epoch, 10, no_pass)
-        assert curriculum.batch_weights((None, None, torch.tensor([0, 1])), None, epoch + 1, 10) is None
+        assert curriculum.batch_weights(IndexedBatch((None, None), torch.tensor([0, 1])), None, epoch + 1, 10) is None
     curriculum.end_epoch(2, 10, lambda: (torch.tensor([1.0, 4.0, 1.0, 4.0], dtype=torch.float64), torch.ones(4)))
-    assert torch.allclose(curriculum.batch_weights((None, None, torch.tensor([0, 1])), None, 3, 10),
+    assert torch.allclose(curriculum.batch_weights(IndexedBatch((None, None), torch.tensor([0, 1])), None, 3, 10),
                           torch.tensor([2 / 3, 4 / 3]))
 
 
@@ -152,7 +153,7 @@ def test_epoch_diagnostics_by_hand():
     curriculum = Curriculum(CurriculumConfig('batch', 1, 'loss'))
     curriculum.attach(4)
     x = torch.zeros(4, 1)
-    batch = (x, torch.tensor([0, 1, 0, 1]), torch.arange(4))
+    batch = IndexedBatch((x, torch.tensor([0, 1, 0, 1])), torch.arange(4))
     # epoch 0: weights from the losses [1, 2, 3, 4] -> [0.4, 0.8, 1.2, 1.6]
     weights = curriculum.batch_weights(batch, None, 0, 2)
     weights(torch.tensor([1.0, 2.0, 3.0, 4.0]))

@@ -27,7 +27,7 @@ def make_loader(n=10, batch=4, **kwargs):
 def test_loader_covers_every_sample_once_with_its_index():
     loader, images, labels = make_loader()
     seen = []
-    for x, y, index in loader:
+    for (x, y), index in loader:
         assert torch.equal(y, labels[index])
         assert torch.allclose(x, images[index].float() / 255)
         seen += index.tolist()
@@ -37,7 +37,7 @@ def test_loader_covers_every_sample_once_with_its_index():
 def test_loader_order_depends_on_seed_and_epoch_only():
     first, _, _ = make_loader()
     second, _, _ = make_loader()
-    order = lambda loader: [i.tolist() for _, _, i in loader]  # noqa: E731
+    order = lambda loader: [i.tolist() for _, i in loader]  # noqa: E731
     assert order(first) == order(second)
     first.sampler.set_epoch(1)
     epoch1 = order(first)
@@ -80,7 +80,7 @@ def test_with_indices_rebuilds_a_dataloader():
     indexed = with_indices(loader)
     assert yields_indices(make_loader()[0]) and not yields_indices(loader)
     seen = []
-    for x, y, index in indexed:
+    for (x, y), index in indexed:
         assert torch.equal(x.view(-1), index.float()) and torch.equal(y, index)
         seen += index.tolist()
     assert sorted(seen) == list(range(10)) and dataset_size(indexed) == 10
@@ -92,7 +92,7 @@ def test_with_indices_keeps_a_custom_collate():
     def collate(items):
         return torch.stack([x for x, _ in items]) * 10, torch.stack([y for _, y in items])
 
-    x, y, index = next(iter(with_indices(DataLoader(dataset, batch_size=6, collate_fn=collate))))
+    (x, y), index = next(iter(with_indices(DataLoader(dataset, batch_size=6, collate_fn=collate))))
     assert torch.equal(x, index.float() * 10) and torch.equal(y, index)
 
 

@@ -25,7 +25,7 @@ def test_the_loader_serves_the_same_batches_on_the_device(device):
     """Order and augmentation are drawn on the CPU: the device's batches are the CPU's."""
     data = load_search_data('digits', subset=64)
     here, there = data.loaders(16, 0)['train'], data.loaders(16, 0)['train'].to_device(device)
-    for (x, y, index), (dx, dy, dindex) in zip(here, there):
+    for ((x, y), index), ((dx, dy), dindex) in zip(here, there):
         assert dx.device.type == device.type
         assert torch.equal(index, dindex.cpu()) and torch.equal(y, dy.cpu())
         assert torch.allclose(x, dx.cpu(), atol=1e-6)
@@ -71,12 +71,13 @@ def test_channels_last_puts_the_batches_and_the_supernet_in_nhwc_and_searches(de
     from nni_cnas.run.evaluator import ChannelsLast
 
     from nni_cnas.data import TensorImageLoader
+    from nni_cnas.data.batches import unpack
 
     images = torch.randint(0, 256, (32, 3, 8, 8), dtype=torch.uint8)  # 3 channels: NHWC differs from NCHW
     loader = TensorImageLoader(images, torch.zeros(32), 16, shuffle=True, augment=None, mean=(0.5,) * 3,
                                std=(0.25,) * 3).to_device(device)
     loader.memory_format = torch.channels_last
-    x = next(iter(loader))[0]
+    x = unpack(next(iter(loader)))[0][0]
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).to(device)
     ChannelsLast().on_fit_start(None, net)

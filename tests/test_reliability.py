@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from nni_cnas.run.checkpoint import CHECKPOINT_DIR, latest_checkpoint
 from nni_cnas.data import SearchData
+from nni_cnas.data.batches import IndexedBatch
 from nni_cnas.errors import NonFiniteLoss, UserError
 from nni_cnas.run.config import SearchConfig
 from nni_cnas.run.search import run_search
@@ -104,11 +105,11 @@ class PoisonedLoader:
         self.loader.to_device(device)
 
     def __iter__(self):
-        for i, (x, y, index) in enumerate(self.loader):
+        for i, ((x, y), index) in enumerate(self.loader):
             if self.sampler.epoch == self.epoch and i == self.at:
                 x = x.clone()
                 x[0, 0, 0, 0] = float('nan')
-            yield x, y, index
+            yield IndexedBatch((x, y), index)
 
 
 def test_a_nan_loss_stops_the_search_with_a_usable_checkpoint(tmp_path, monkeypatch, digits):

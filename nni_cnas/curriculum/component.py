@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from ..data.batches import batch_device, batch_size, unpack
 from .config import CurriculumConfig
 from .diagnostics import class_mean_weights, spearman, top_share
 from .measures import MeasureBatch, MeasureSplit
@@ -109,7 +110,7 @@ class Curriculum(nn.Module):
 
     @property
     def needs_indices(self) -> bool:
-        """Whether training batches must carry sample indices ``(x, y, index)``."""
+        """Whether training batches must carry sample indices (an :class:`~nni_cnas.data.batches.IndexedBatch`)."""
         return self.per_epoch or self.amortised
 
     def fall_back_to_batch(self) -> None:
@@ -137,17 +138,18 @@ class Curriculum(nn.Module):
         self._steps = 0
 
     def batch_weights(self, batch, measure: MeasureBatch, epoch: int = 0, max_epochs: int = 1):
-        """Weights of a training batch ``(x, y[, index])`` in epoch ``epoch``: a tensor, a
+        """Weights of a training batch (with its sample indices where needed) in epoch ``epoch``: a tensor, a
         :class:`StepWeights` that the weight step calls with its own losses, or None for the plain
         (unweighted) loss (the curriculum is off or not started, or the epoch schedule has no
         weights before its first update)."""
         if not self.active(epoch, max_epochs):
             return None
-        if self.needs_indices and len(batch) < 3:
+        _, index = unpack(batch)
+        if self.needs_indices and index is None:
             raise RuntimeError(f'the {self.schedule} schedule with the {self.config.measure} measure needs batches '
-                               '(x, y, index)')
+                               'with sample indices')
         if self.per_epoch:
-            return self.data_weights.lookup(batch[2])
+            return self.data_weights.lookup(index)
         context = self._context(epoch, max_epochs, self.reduce_sum)
         self._steps += 1
         if self.measure.from_step:
@@ -159,17 +161,23 @@ class Curriculum(nn.Module):
         gives no per-sample losses) and the weights it applied (None: all 1)."""
         if isinstance(weights, StepWeights):
             weights = weights.weights
+        batch, index = unpack(batch)
         if self.keeps_history and losses is not None:
-            self.loss_history.record(batch[2], losses)
-        applied = weights.detach() if weights is not None else torch.ones(len(batch[0]), device=batch[0].device)
+            self.loss_history.record(index, losses)
+        if weights is not None:
+            applied = weights.detach()
+        else:
+            applied = torch.ones(len(losses) if losses is not None else batch_size(batch), device=batch_device(batch))
         self._records['applied'].append(applied)
         if losses is not None and len(losses) == len(applied):
             self._records['losses'].append(losses.detach().float())
-        labels = batch[1] if len(batch) > 1 else None
-        if isinstance(labels, torch.Tensor) and labels.dim() == 1 and len(labels) == len(applied):
+        labels = batch[1] if isinstance(batch, (tuple, list)) and len(batch) == 2 else None
+        # Class means are for class labels; a regression's targets (floats) have none.
+        if isinstance(labels, torch.Tensor) and labels.dim() == 1 and not torch.is_floating_point(labels) \
+                and len(labels) == len(applied):
             self._records['labels'].append(labels.detach())
-        if len(batch) > 2 and isinstance(batch[2], torch.Tensor):
-            self._records['indices'].append(batch[2].detach())
+        if index is not None:
+            self._records['indices'].append(index.detach())
 
     def end_epoch(self, epoch: int, max_epochs: int, measure: MeasureSplit) -> None:
         """The epoch schedule's update for the next epoch (none after the last one, none before

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Tuple
 
 import torch
 
+from ..data.batches import unpack
 from .weights import sigma_from_sums, uncertainty
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Amortised(Measure):
         return sigma_from_sums(*history.loss_sums())
 
     def batch(self, history, batch, measure_batch):
-        return sigma_from_sums(*history.loss_sums(batch[2].to(history.losses.device)))
+        return sigma_from_sums(*history.loss_sums(unpack(batch)[1].to(history.losses.device)))
 
 
 class TrainingLoss(Measure):

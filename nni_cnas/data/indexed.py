@@ -1,7 +1,7 @@
 """Sample indices for the ``epoch`` schedule, whatever loader the user's evaluator holds.
 
 The epoch schedule keeps one weight per training sample, so each batch must say which samples it
-holds. nni_cnas' own loaders yield ``(x, y, index)``; a user's torch ``DataLoader`` over a
+holds. nni_cnas' own loaders yield ``IndexedBatch((x, y), index)``; a user's torch ``DataLoader`` over a
 map-style dataset is rebuilt around an :class:`IndexedDataset` with the same sampler, batch size,
 workers and collate function.
 """
@@ -12,13 +12,14 @@ from typing import Any, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
-from torch.utils.data._utils.collate import default_collate
+
+from .batches import IndexedBatch
 
 __all__ = ['IndexedDataset', 'with_indices', 'yields_indices', 'dataset_size']
 
 
 class IndexedDataset(Dataset):
-    """``dataset[i] + (i,)``."""
+    """``(dataset[i], i)``: the user's item untouched, whatever its structure."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -27,26 +28,18 @@ class IndexedDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        item = self.dataset[index]
-        if isinstance(item, (tuple, list)):
-            return (*item, index)
-        return item, index
+        return self.dataset[index], index
 
 
 class _CollateWithIndex:
-    """Apply the user's collate function to the items without their index, then append the indices."""
+    """The user's collate function over the items without their index; the indices beside."""
 
     def __init__(self, collate):
         self.collate = collate
 
-    def __call__(self, items):
-        indices = torch.tensor([item[-1] for item in items], dtype=torch.long)
-        stripped = [item[:-1] if len(item) > 2 else item[0] for item in items]
-        batch = self.collate(stripped)
-        if not isinstance(batch, (tuple, list)):
-            raise TypeError('the epoch curriculum needs batches of the form (x, y); this collate_fn returns '
-                            f'{type(batch).__name__}')
-        return (*batch, indices)
+    def __call__(self, items) -> IndexedBatch:
+        indices = torch.tensor([index for _, index in items], dtype=torch.long)
+        return IndexedBatch(self.collate([item for item, _ in items]), indices)
 
 
 def yields_indices(loader: Any) -> bool:
@@ -55,12 +48,10 @@ def yields_indices(loader: Any) -> bool:
 
 
 def with_indices(loader: Any) -> Optional[DataLoader]:
-    """The same loader, yielding ``(x, y, index)``; None when it cannot be rebuilt that way."""
+    """The same loader, yielding :class:`IndexedBatch` es; None when it cannot be rebuilt that way."""
     if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
         return None
-    collate = loader.collate_fn
-    if collate is not default_collate:
-        collate = _CollateWithIndex(collate)
+    collate = _CollateWithIndex(loader.collate_fn)
     common = dict(
         num_workers=loader.num_workers, collate_fn=collate, pin_memory=loader.pin_memory,
         timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .batches import IndexedBatch
+
 __all__ = ['Augmentation', 'EpochSampler', 'TensorLoader', 'TensorImageLoader']
 
 
@@ -99,7 +101,7 @@ class EpochSampler:
 
 
 class TensorLoader:
-    """Batches ``(x, y, index)`` (or ``(x, y)``) of two tensors held whole on the device: inputs
+    """Batches ``IndexedBatch((x, y), index)`` (or ``(x, y)``) of two tensors held whole on the device: inputs
     ``[N, ...]`` and targets ``[N, ...]`` (token sequences and their next tokens, for example).
 
     Parameters
@@ -217,7 +219,7 @@ class TensorLoader:
             x = self.prepare(self.inputs[index], pass_index, batch_index, None if draws is None else draws[position])
             y = self.targets[index]
             self._position = (sampler.epoch, pass_index, served + 1)
-            yield (x, y, index) if self.yields_indices else (x, y)
+            yield IndexedBatch((x, y), index) if self.yields_indices else (x, y)
 
     # Lightning saves and restores the state of loaders that have these two methods, so a search
     # stopped in the middle of an epoch continues with the next batch of the same pass.

@@ -31,13 +31,14 @@ from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig, measure_of_estimator
+from ..data.batches import inputs_and_targets, rank_batches, unpack
 from .. import distributed
 from ..progress import progress
 from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
 from .loaders import LoadersMixin, search_loaders, split_batch
-from .losses import LossesMixin, evaluation_mode, perplexity
+from .losses import LossesMixin, check_sample_losses, evaluation_mode, perplexity
 from .meters import EpochMeter
 from .selection import SelectionMixin
 
@@ -175,9 +176,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             return sum(self.score(sample) for sample in samples) / len(samples)
         if self.single_path:
             return None
-        x, y = self.selection_batch()
         with evaluation_mode(self):
-            return self.quality(self.training_module(x), y)
+            return self.batch_quality(self.selection_batch())
 
     @property
     def curriculum_rng(self) -> random.Random:
@@ -188,7 +188,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def training_step(self, batch, batch_idx):
         self._share_buffers()
-        train_batch, val_batch = split_batch(batch)
+        train_batch, val_batch = split_batch(batch, self.validation_in_batches)
         if val_batch is not None:
             self.architecture_step(val_batch, batch_idx, train_batch)
         weights = self.curriculum.batch_weights(train_batch, self.measure_batch, self.current_epoch,
@@ -206,10 +206,16 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         losses = None
         if self._supervised:
             loss, logits, losses = self.supervised_loss(batch, self._train_meter, weights)
-            self._log_step('train', loss, logits, batch[1])
+            self._log_step('train', loss, logits, inputs_and_targets(batch)[1])
             if weights is not None:
                 self.log('train_weighted_loss', loss)
-        else:
+        elif weights is not None:  # a user's module: its per-sample losses, weighted
+            losses = self.sample_losses(batch)
+            if callable(weights):
+                weights = weights(losses)
+            loss = (losses * weights).mean()
+            losses = losses.detach()
+        else:  # a user's module, plain: its own training_step, as NNI calls it
             loss = self.evaluator_loss(batch, 2 * batch_idx + 1)
         self.check_finite(loss, 'weight', batch_idx)
         self.curriculum.record(batch, losses, weights)
@@ -239,14 +245,17 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
         """``[K, B]`` per-sample losses of a batch under each of the K subnets, shared weights."""
-        x, y = batch[0], batch[1]
         bf16 = self.curriculum.uses_bf16(self.device)
         with evaluation_mode(self), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             rows = []
             for arch in archs:
                 with fixed_architecture(self.model, arch):
-                    logits = self.training_module(x)
-                    rows.append(self.per_sample_loss(logits.float() if bf16 else logits, y))
+                    if self._supervised:
+                        x, y = inputs_and_targets(batch)
+                        logits = self.training_module(x)
+                        rows.append(self.per_sample_loss(logits.float() if bf16 else logits, y))
+                    else:
+                        rows.append(self.sample_losses(batch).float())
         return torch.stack(rows)
 
     def measure_batch(self, batch) -> torch.Tensor:
@@ -261,13 +270,13 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
         counts = torch.zeros(n, device=self.device, dtype=torch.float64)
         loader = self.loader('train')
-        batches = distributed.rank_batches(loader)  # under DDP each rank passes over its share
+        batches = rank_batches(loader)  # under DDP each rank passes over its share
         for batch in progress(batches, self.progress_bar, f'uncertainty pass (K={len(archs)})', _length(loader), 'batch'):
-            batch = self._device_batch(batch)
-            if len(batch[2]) == 0:
+            batch, index = unpack(self._device_batch(batch))
+            if len(index) == 0:
                 continue
             losses = self.subnet_losses(archs, batch)
-            index = batch[2].to(self.device)
+            index = index.to(self.device)
             sums.index_add_(0, index, losses.sum(0).to(torch.float64))
             counts.index_add_(0, index, torch.full_like(index, len(archs), dtype=torch.float64))
         distributed.all_reduce_sum(sums, counts)  # sample indices are global: the sums of the whole split
@@ -348,16 +357,12 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         if 'arch_acc' not in summary and not self.sequence_task and self._loaders.get('selection') is not None:
             accuracy = self.supernet_accuracy()
             if accuracy is not None:
-                summary['supernet_acc'] = accuracy
+                summary.update(self.quality_entries('supernet', accuracy))
         arch = self.current_architecture()
         if arch is not None:
             summary['arch'] = arch
             if self._loaders.get('selection') is not None:
-                score = self.score(arch)
-                if self.sequence_task:
-                    summary['val_ppl'] = perplexity(-score)
-                else:
-                    summary['val_acc'] = score
+                summary.update(self.quality_entries('val', self.score(arch)))
         self.epoch_summary = summary
         for key, value in summary.items():
             if isinstance(value, (int, float)) and key != 'epoch':
@@ -455,6 +460,8 @@ class CurriculumStrategy:
                     selection_size=self.selection_size, seed=self.seed)
 
     def configure_oneshot_module(self, training_module) -> SearchModule:
+        if self.curriculum_config.enabled:
+            check_sample_losses(training_module)  # before any training, not at the first weighted step
         self._search_module = self.module_class(training_module, **self.module_kwargs())
         return self._search_module
 
@@ -484,4 +491,6 @@ class CurriculumStrategy:
                               name=type(self).__name__)
 
     def val_dataloader(self, train_dataloader_fn, val_dataloader_fn):
-        return None
+        # No validation loop (the module scores subnets itself, on the loaders train_dataloader
+        # attached). An empty list, not None: a LightningDataModule's val_dataloader may not be None.
+        return []

@@ -13,9 +13,10 @@ from ..data.indexed import dataset_size, with_indices, yields_indices
 __all__ = ['split_batch', 'LoadersMixin', 'search_loaders']
 
 
-def split_batch(batch) -> Tuple[Any, Optional[Any]]:
-    """``(train_batch, val_batch)`` from a combined ``{'train', 'val'}`` batch or a plain one."""
-    if isinstance(batch, dict):
+def split_batch(batch, combined: bool) -> Tuple[Any, Optional[Any]]:
+    """``(train_batch, val_batch)`` of a step: from the ``{'train', 'val'}`` batch of the loaders
+    :func:`search_loaders` combined, else the training batch alone (which may itself be a dict)."""
+    if combined:
         return batch['train'], batch.get('val')
     return batch, None
 

@@ -1,21 +1,34 @@
 """Losses of a search step from the evaluator NNI gives the strategy: its own reduced criterion
 (so that a plain search is NNI's to the bit), per-sample losses for the curriculum, and the
-quality of a subnet (accuracy, or a language model's negative loss)."""
+quality of a subnet (accuracy, or a language model's or a regression's negative loss).
+
+Two kinds of evaluator module: a supervised one (NNI's ``Classification``, ``Regression``: a
+``criterion`` and batches ``(inputs, targets)``), whose per-sample losses come from its criterion;
+and a user's own LightningModule, whose batches are its business: plain searches call its
+``training_step`` as NNI does, and the curriculum asks it for each sample's loss through
+:data:`SAMPLE_LOSSES_HOOK`."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
+from ..data.batches import inputs_and_targets, unpack
 from ..errors import NonFiniteLoss
 from .meters import EpochMeter
 
-__all__ = ['LossesMixin', 'perplexity', 'evaluation_mode', 'FINITE_CHECK_EVERY']
+__all__ = ['LossesMixin', 'perplexity', 'evaluation_mode', 'FINITE_CHECK_EVERY', 'SAMPLE_LOSSES_HOOK',
+           'check_sample_losses']
+
+#: The method a user's own evaluator module (one without a ``criterion``) defines for the
+#: curriculum: ``sample_losses(batch) -> Tensor[batch size]``, the loss of each sample of a batch
+#: (as its loader gives it) under the architecture in place.
+SAMPLE_LOSSES_HOOK = 'sample_losses'
 
 #: Training steps between reads of the non-finite-loss record (each read is one host sync).
 FINITE_CHECK_EVERY = 50
@@ -38,6 +51,35 @@ def evaluation_mode(module: nn.Module):
             yield
     finally:
         module.train(was_training)
+
+
+def check_sample_losses(training_module) -> None:
+    """Refuse, before any training, an evaluator module the curriculum cannot get per-sample
+    losses from."""
+    if callable(getattr(training_module, SAMPLE_LOSSES_HOOK, None)) or callable(getattr(training_module, 'per_sample_loss', None)):
+        return
+    criterion = getattr(training_module, 'criterion', None)
+    if criterion is None:
+        raise TypeError(f'the curriculum needs the loss of each sample, and {type(training_module).__name__} has no '
+                        f'criterion: give it a method {SAMPLE_LOSSES_HOOK}(self, batch) that returns a tensor of one '
+                        'loss per sample of the batch, or search with curriculum=None')
+    if not hasattr(criterion, 'reduction'):
+        raise TypeError(f'the curriculum needs the loss of each sample: the criterion {type(criterion).__name__} has '
+                        "no `reduction` (any torch loss has); give the evaluator module a method "
+                        'per_sample_loss(logits, y), or search with curriculum=None')
+
+
+@contextlib.contextmanager
+def _logging_muted(module):
+    """``module.log`` and ``log_dict`` do nothing inside the block (Lightning refuses them outside
+    its loops, e.g. when the final candidates are scored after the fit)."""
+    saved = {name: module.__dict__[name] for name in ('log', 'log_dict') if name in module.__dict__}  # NNI's redirect
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        del module.log, module.log_dict
+        module.__dict__.update(saved)
 
 
 class LossesMixin:
@@ -78,12 +120,32 @@ class LossesMixin:
         for name, metric in getattr(self.training_module, 'metrics', {}).items():
             self.log(f'{prefix}_{name}', metric(logits, y), prog_bar=True)
 
+    def sample_losses(self, batch) -> torch.Tensor:
+        """``[B]`` losses of a batch's samples under the architecture in place, for either kind of
+        evaluator module."""
+        if self._supervised:
+            x, y = inputs_and_targets(batch)
+            return self.per_sample_loss(self.training_module(x), y)
+        return getattr(self.training_module, SAMPLE_LOSSES_HOOK)(unpack(batch)[0])
+
+    def batch_quality(self, batch) -> float:
+        """Higher is better, of a whole batch (the caller sets the architecture and the mode):
+        :meth:`quality` of a supervised module's outputs; else the negative mean of the user
+        module's per-sample losses, or of the loss its own ``training_step`` returns."""
+        if self._supervised:
+            x, y = inputs_and_targets(batch)
+            return self.quality(self.training_module(x), y)
+        if callable(getattr(self.training_module, SAMPLE_LOSSES_HOOK, None)):
+            return -float(self.sample_losses(batch).mean())
+        with _logging_muted(self.training_module):  # scoring is not a training step: nothing to log
+            return -float(self.evaluator_loss(batch, 0))
+
     def supervised_loss(self, batch, meter: EpochMeter,
                         weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, logits, per-sample losses)`` of a batch: the evaluator's own criterion (so that
         the plain algorithm is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights (or a
         function that makes them from the per-sample losses)."""
-        x, y = batch[0], batch[1]
+        x, y = inputs_and_targets(batch)
         logits = self.training_module(x)
         if weights is None:
             loss = self.training_module.criterion(logits, y)
@@ -99,13 +161,14 @@ class LossesMixin:
 
     def evaluator_loss(self, batch, step: int) -> torch.Tensor:
         """The loss of the evaluator's own ``training_step`` (evaluators without a ``criterion``)."""
-        output = self.training_module.training_step((batch[0], batch[1]), step)
+        output = self.training_module.training_step(unpack(batch)[0], step)
         return output['loss'] if isinstance(output, dict) else output
 
     def plain_loss(self, batch) -> torch.Tensor:
         """The unweighted training loss of a batch, without touching the epoch meters."""
         if self._supervised:
-            return self.training_module.criterion(self.training_module(batch[0]), batch[1])
+            x, y = inputs_and_targets(batch)
+            return self.training_module.criterion(self.training_module(x), y)
         return self.evaluator_loss(batch, 0)
 
     def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
@@ -141,6 +204,23 @@ class LossesMixin:
         if logits.dim() == 2 and not torch.is_floating_point(y):
             return float((logits.argmax(1) == y).float().mean())
         return -float(self.per_sample_loss(logits, y).mean())
+
+    def quality_entries(self, prefix: str, score: float) -> Dict[str, float]:
+        """An epoch summary's entry for a :meth:`batch_quality` score, named by what it is:
+        ``<prefix>_acc`` (classification), ``<prefix>_ppl`` (a language model) or ``<prefix>_loss``
+        (a regression, a user's module: the mean loss, lower is better)."""
+        if self.sequence_task:
+            return {f'{prefix}_ppl': perplexity(-score)}
+        if self._classification:
+            return {f'{prefix}_acc': score}
+        return {f'{prefix}_loss': -score}
+
+    @property
+    def _classification(self) -> bool:
+        """Whether the search scores class predictions (integer targets of a supervised module)."""
+        if not self._supervised:
+            return False
+        return not torch.is_floating_point(inputs_and_targets(self.selection_batch())[1])
 
     def reward(self, logits: torch.Tensor, y: torch.Tensor) -> float:
         """ENAS' reward of a sampled subnet on a batch: accuracy, or ``80 / perplexity`` for a

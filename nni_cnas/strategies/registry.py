@@ -34,6 +34,10 @@ HVP_METHODS = ('exact', 'finite-difference')
 KINDS = ('image', 'text')
 
 
+#: :attr:`Option.api_default` of an option whose class default is the command line's.
+AS_CLI = 'as-cli'
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """An option of one strategy: its config key (``--name-with-dashes`` on the command line unless
@@ -50,6 +54,8 @@ class Option:
     positive: bool = False
     minimum: Optional[float] = None
     flag: Optional[str] = None
+    #: The class's default where it differs from the command line's (:data:`AS_CLI`: the same).
+    api_default: Any = AS_CLI
 
     @property
     def cli_flag(self) -> str:
@@ -150,7 +156,8 @@ def strategies_with(option: str) -> Tuple[str, ...]:
 def defaults(name: str, kind: str = 'image') -> Dict[str, Any]:
     """A strategy's option defaults under its class's keyword names (the classes' own defaults)."""
     spec = get(name)
-    return {option.keyword: option.default_for(kind) for option in spec.options}
+    return {option.keyword: option.default_for(kind) if option.api_default == AS_CLI else option.api_default
+            for option in spec.options}
 
 
 # ---------------------------------------------------------------------- the built-in strategies
@@ -231,6 +238,9 @@ register(StrategySpec(
     'enas', f'{_SAMPLING}.enas:ENAS', SINGLE_PATH, 'ENAS (REINFORCE LSTM controller)',
     replaces='nni.nas.strategy.ENAS', top_k='the first K controller samples', options=(
         dataclasses.replace(_ALPHA_LR, default=1e-3, text_default=None, kwarg='ctrl_learning_rate'),
-        Option('controller_steps', int, 50, 'ENAS: controller updates per epoch', positive=True),
+        # The command line trains the controller as NATS-Bench does (50 updates of 20 samples per
+        # epoch); the class, a drop-in for NNI's ENAS, draws one sample per validation batch.
+        Option('controller_steps', int, 50, 'ENAS: controller updates per epoch (the Python API\'s default, None: '
+               'one sample per validation batch, as NNI\'s ENAS)', positive=True, api_default=None),
         Option('controller_aggregate', int, 20, 'ENAS: samples per controller update', positive=True),
     )))

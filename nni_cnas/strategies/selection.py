@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence
 
-import torch
 from nni.mutable import Sample
 
 from ..arch.supernet import fixed_architecture
+from ..data.batches import batch_size, concat, head, unpack
 from .losses import evaluation_mode
 
 __all__ = ['Selection', 'SelectionMixin']
@@ -32,25 +32,23 @@ class SelectionMixin:
 
     selection: Optional[Selection] = None
 
-    def selection_batch(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """One validation batch of ``selection_size`` samples (NATS-Bench scores candidates on 512)."""
+    def selection_batch(self) -> Any:
+        """One validation batch of ``selection_size`` samples (NATS-Bench scores candidates on
+        512), of the structure the evaluator's batches have."""
         if self._selection_batch is None:
-            xs, ys, count = [], [], 0
+            parts, count = [], 0
             for batch in self.loader('selection'):
-                batch = self._device_batch(batch)
-                xs.append(batch[0])
-                ys.append(batch[1])
-                count += len(batch[0])
+                parts.append(unpack(self._device_batch(batch))[0])
+                count += batch_size(parts[-1])
                 if count >= self.selection_size:
                     break
-            self._selection_batch = (torch.cat(xs)[:self.selection_size], torch.cat(ys)[:self.selection_size])
+            self._selection_batch = head(concat(parts), self.selection_size)
         return self._selection_batch
 
     def score(self, arch: Sample) -> float:
         """:meth:`quality` of a subnet on the selection batch."""
-        x, y = self.selection_batch()
         with evaluation_mode(self), fixed_architecture(self.model, arch):
-            return self.quality(self.training_module(x), y)
+            return self.batch_quality(self.selection_batch())
 
     def select_best(self, candidates: Sequence[Sample]) -> Selection:
         """The best candidate on one validation batch; the first one wins ties."""
@@ -58,7 +56,7 @@ class SelectionMixin:
             raise ValueError('no candidate architectures to select from')
         scores = [self.score(arch) for arch in candidates]
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        return Selection(dict(candidates[best]), scores[best], len(candidates), len(self.selection_batch()[1]))
+        return Selection(dict(candidates[best]), scores[best], len(candidates), batch_size(self.selection_batch()))
 
     def export(self) -> Sample:
         candidates = self.export_candidates()

@@ -1,10 +1,17 @@
 """ENAS (Pham et al., 2018) with the data curriculum, as NATS-Bench runs it on NAS-Bench-201.
 
 Each training step trains the shared weights on one controller-sampled path. After each epoch the
-controller is trained with REINFORCE on validation accuracy: ``controller_steps`` updates, each
-averaging ``controller_aggregate`` sampled architectures, reward = accuracy + entropy_weight *
+controller is trained with REINFORCE on validation accuracy, reward = accuracy + entropy_weight *
 entropy, moving-average baseline, gradient norm clipped at 5, Adam(lr 1e-3, betas (0.5, 0.999),
-eps 1e-3). Top-K = the first K controller samples; final = best of ``num_candidates`` samples.
+eps 1e-3). How much: with ``controller_steps`` (the command line's 50, NATS-Bench's schedule),
+that many updates each averaging ``controller_aggregate`` (20) samples, whatever the data size;
+without (the Python API's default, as NNI's ENAS), one sample per validation batch, one pass over
+the validation loader, and an update every ``controller_aggregate`` samples counted over the whole
+search (NNI's ``batches_per_update``), so the controller's cost follows the data.
+Top-K = the first K controller samples; final = best of ``num_candidates`` samples.
+
+A ``reward_metric_name`` that names an error (a loss, an MSE: see :func:`reward_direction`) is
+minimised: its negative is the reward. NNI 3.0 maximises whatever metric it reads.
 
 NNI's own ``ENAS`` needs tianshou 0.4 and gym (undeclared by NNI) and used a PPO policy; it also
 breaks on Lightning >= 2.1. This controller is small, has no extra dependency, is the REINFORCE
@@ -25,6 +32,7 @@ from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ... import distributed
 from ...arch.supernet import apply_architecture, fixed_architecture
+from ...data.batches import inputs_and_targets, unpack
 from ...progress import progress
 from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
@@ -32,19 +40,35 @@ from ..registry import defaults
 from .controller import LstmController
 from .path import PathSamplingSearch
 
-__all__ = ['ENAS', 'EnasModule']
+__all__ = ['ENAS', 'EnasModule', 'reward_direction_of', 'REWARD_DIRECTIONS']
 
 _DEFAULTS = defaults('enas')
+#: ``max``: the metric is the reward; ``min``: its negative is.
+REWARD_DIRECTIONS = ('max', 'min')
+#: Metric names (after an optional ``val_`` prefix) that are errors, minimised: NNI's evaluators
+#: log ``val_loss``, ``val_mse`` (Regression); torchmetrics' errors are these too.
+_ERROR_METRICS = ('loss', 'mse', 'rmse', 'mae', 'mape', 'error', 'err', 'ppl', 'perplexity')
+
+
+def reward_direction_of(metric_name: Optional[str]) -> str:
+    """Whether ENAS maximises the metric ``metric_name`` (accuracy, a reward) or minimises it
+    (an error, by its name: ``val_loss``, ``val_mse``, ``val_mae``, ``train_error``, ...)."""
+    if metric_name is None:
+        return 'max'
+    last = metric_name.lower().replace('/', '_').split('_')[-1]
+    return 'min' if last in _ERROR_METRICS else 'max'
+
 
 
 class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
 
     def __init__(self, training_module, *, ctrl_learning_rate: float = _DEFAULTS['ctrl_learning_rate'],
                  ctrl_eps: float = 1e-3, ctrl_weight_decay: float = 0.0,
-                 controller_steps: int = _DEFAULTS['controller_steps'],
+                 controller_steps: Optional[int] = _DEFAULTS['controller_steps'],
                  controller_aggregate: int = _DEFAULTS['controller_aggregate'],
                  baseline_decay: float = 0.99, entropy_weight: float = 1e-4, ctrl_grad_clip: float = 5.0,
-                 warmup_epochs: int = 0, reward_metric_name: Optional[str] = None, penalty=None,
+                 warmup_epochs: int = 0, reward_metric_name: Optional[str] = None,
+                 reward_direction: Optional[str] = None, penalty=None,
                  replay_buffer_size: Optional[int] = None, update_times: int = 1, update_batch_size: Optional[int] = None,
                  log_prob_every_n_step: int = 10, **kwargs):
         super().__init__(training_module, **kwargs)
@@ -53,11 +77,16 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         self.baseline_decay, self.entropy_weight, self.ctrl_grad_clip = baseline_decay, entropy_weight, ctrl_grad_clip
         self.warmup_epochs = warmup_epochs
         self.reward_metric_name, self.penalty = reward_metric_name, penalty
+        self.reward_direction = reward_direction or reward_direction_of(reward_metric_name)
         self.replay_buffer_size = replay_buffer_size or controller_aggregate
         self.update_times, self.update_batch_size = update_times, update_batch_size
         self.log_prob_every_n_step = log_prob_every_n_step
         self.controller: Optional[LstmController] = None
         self._queues: Dict[str, Deque[Dict[str, Any]]] = {}  # the epoch's paths not trained yet
+        # Per-batch controller training (controller_steps None): the samples drawn so far in the
+        # search and the replay buffer, both kept across epochs as NNI keeps them.
+        self._samples_drawn = 0
+        self._replay: Deque[Tuple[Dict[str, Any], float]] = collections.deque(maxlen=self.replay_buffer_size)
 
     def set_model(self, model) -> None:
         super().set_model(model)
@@ -110,11 +139,15 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
     def on_save_checkpoint(self, checkpoint) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint['nni_cnas']['enas_queues'] = {name: list(queue) for name, queue in self._queues.items()}
+        checkpoint['nni_cnas']['enas_replay'] = {'samples': self._samples_drawn, 'buffer': list(self._replay)}
 
     def on_load_checkpoint(self, checkpoint) -> None:
         super().on_load_checkpoint(checkpoint)
         queues = checkpoint.get('nni_cnas', {}).get('enas_queues', {})
         self._queues = {name: collections.deque(queue) for name, queue in queues.items()}
+        replay = checkpoint.get('nni_cnas', {}).get('enas_replay', {'samples': 0, 'buffer': []})
+        self._samples_drawn = replay['samples']
+        self._replay = collections.deque(replay['buffer'], maxlen=self.replay_buffer_size)
 
     def export_candidates(self) -> List[Sample]:
         rng = self.candidate_rng()
@@ -144,8 +177,10 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             return
         optimizer = self.architecture_optimizers().optimizer
         host_state = _to_host(optimizer.state_dict())
-        rng, host_state = distributed.broadcast_object((self.rng.getstate(), host_state))
+        rng, host_state, self._samples_drawn, replay = distributed.broadcast_object(
+            (self.rng.getstate(), host_state, self._samples_drawn, list(self._replay)))
         self.rng.setstate(rng)
+        self._replay = collections.deque(replay, maxlen=self.replay_buffer_size)
         optimizer.load_state_dict(host_state)
         distributed.broadcast_tensors(list(self.controller.parameters()) + list(self.controller.buffers()))
 
@@ -155,16 +190,20 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         with ``reward_metric_name`` the metric of that name the evaluator logs in its
         ``validation_step`` (as NNI's ENAS reads it); NNI's profiler penalty applied."""
         with evaluation_mode(self.training_module), fixed_architecture(self.model, sample):
-            if self.reward_metric_name is None:
-                x, y = batch[:2]
+            if self.reward_metric_name is None and self._supervised:
+                x, y = inputs_and_targets(batch)
                 reward = self.reward(self.training_module(x), y)
+            elif self.reward_metric_name is None:
+                reward = self.batch_quality(batch)
             else:
-                self.training_module.validation_step(batch[:2], batch_idx)
+                self.training_module.validation_step(unpack(batch)[0], batch_idx)
                 metrics = self.trainer.callback_metrics
                 if self.reward_metric_name not in metrics:
                     raise KeyError(f'ENAS reward_metric_name={self.reward_metric_name!r} is not a metric the evaluator '
                                    f'logs in validation_step; it logs {sorted(metrics)}')
                 reward = float(metrics[self.reward_metric_name])
+                if self.reward_direction == 'min':
+                    reward = -reward
         if self.penalty is not None:
             probs_or_sample = self.export_probs() if isinstance(self.penalty, ExpectationProfilerPenalty) else sample
             reward, details = self.penalty(reward, probs_or_sample)
@@ -172,17 +211,24 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         return reward
 
     def train_controller(self) -> None:
-        """REINFORCE on validation batches: ``controller_steps`` updates, each after
-        ``controller_aggregate`` new samples, on the last ``replay_buffer_size`` samples (by default
-        the new ones), ``update_times`` gradient steps (each on ``update_batch_size`` of them)."""
+        """REINFORCE on validation batches: an update after each ``controller_aggregate`` new
+        samples, on the last ``replay_buffer_size`` samples (by default the new ones),
+        ``update_times`` gradient steps (each on ``update_batch_size`` of them). With
+        ``controller_steps``, that many updates cycling over the validation batches; without, one
+        sample per validation batch, counted (and buffered) over the whole search."""
         optimizer = self.architecture_optimizers().optimizer
         controller = self.controller
-        batches = itertools.cycle(enumerate(self.loader('val')))
-        buffer: Deque[Tuple[Dict[str, Any], float]] = collections.deque(maxlen=self.replay_buffer_size)
+        loader = self.loader('val')
+        if self.controller_steps is None:
+            batches, steps = enumerate(loader), len(loader)
+            buffer, drawn = self._replay, self._samples_drawn
+        else:
+            batches = itertools.cycle(enumerate(loader))
+            steps = self.controller_steps * self.controller_aggregate
+            buffer, drawn = collections.deque(maxlen=self.replay_buffer_size), 0
         rewards = []
         controller.train()
-        steps = self.controller_steps * self.controller_aggregate
-        for step in progress(range(steps), self.progress_bar, 'ENAS controller', steps, 'sample'):
+        for step in progress(range(drawn, drawn + steps), self.progress_bar, 'ENAS controller', steps, 'sample'):
             batch_idx, batch = next(batches)
             with torch.no_grad():
                 _, entropy, sample = controller(self.rng)
@@ -195,6 +241,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
                 self.log_probs(self.export_probs())
             if (step + 1) % self.controller_aggregate == 0:
                 self.update_controller(optimizer, list(buffer))
+        if self.controller_steps is None:
+            self._samples_drawn = drawn + steps
         if rewards:
             self.log('controller/reward', sum(rewards) / len(rewards))
             self.log('controller/baseline', float(controller.baseline))
@@ -243,22 +291,29 @@ class ENAS(CurriculumStrategy, nni_strategy.RandomOneShot):
     factory) has no counterpart: the controller is ENAS' LSTM. Controller options of this project:
     ``ctrl_learning_rate``, ``controller_steps``, ``controller_aggregate`` (defaults in
     :mod:`nni_cnas.strategies.registry`), ``ctrl_eps`` (1e-3), ``ctrl_weight_decay`` (0),
-    ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4); ``gradient_clip_val`` clips the weight
-    gradients' norm.
+    ``baseline_decay`` (0.99), ``entropy_weight`` (1e-4), ``reward_direction`` (``'max'`` or
+    ``'min'``; default: ``'min'`` for a metric named as an error, ``val_loss``, ``val_mse``, ...,
+    see :func:`reward_direction_of`; NNI maximises any metric); ``gradient_clip_val`` clips the
+    weight gradients' norm.
 
-    The controller is trained after each epoch, ``controller_steps`` updates (NNI's ENAS updates
-    during the epoch, on batches of its validation loader); see :mod:`nni_cnas.strategies.sampling.enas`.
+    The controller is trained after each epoch, as NNI's after the epoch's training batches: by
+    default one sample per validation batch (NNI's cost); ``controller_steps=50`` is NATS-Bench's
+    schedule (50 updates of ``controller_aggregate`` samples, whatever the data size), which the
+    command line and the NAS-Bench-201 protocols use. See :mod:`nni_cnas.strategies.sampling.enas`.
     """
 
     module_class = EnasModule
     needs_validation_batches = False
     _controller_options = ('ctrl_learning_rate', 'ctrl_eps', 'ctrl_weight_decay', 'controller_steps',
                            'controller_aggregate', 'baseline_decay', 'entropy_weight', 'warmup_epochs',
-                           'reward_metric_name', 'replay_buffer_size', 'log_prob_every_n_step')
+                           'reward_metric_name', 'reward_direction', 'replay_buffer_size', 'log_prob_every_n_step')
 
     def __init__(self, *, gradient_clip_val=None, batches_per_update: Optional[int] = None, policy_fn=None,
                  update_kwargs: Optional[Dict[str, Any]] = None, penalty=None, **kwargs):
         own = {key: kwargs.pop(key) for key in self._controller_options if key in kwargs}
+        if own.get('reward_direction') not in (None, *REWARD_DIRECTIONS):
+            raise ValueError(f'ENAS reward_direction must be one of {", ".join(REWARD_DIRECTIONS)} (or None: by the '
+                             f'metric\'s name), not {own["reward_direction"]!r}')
         if policy_fn is not None:
             raise ValueError('nni_cnas.ENAS trains ENAS\' LSTM controller with REINFORCE; a tianshou policy_fn has no '
                              'meaning here: drop it (the other arguments of nni.nas.strategy.ENAS work)')
