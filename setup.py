@@ -35,7 +35,8 @@ setup(
         'tensorboardX>=2.6',  # Lightning's TensorBoard logger of each run (tensorboard itself is not needed)
     ],
     extras_require={
-        'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2', 'pytest-xdist>=3', 'build>=1', 'twine>=5'],
+        'test': ['pytest>=7', 'hypothesis>=6', 'pytest-timeout>=2', 'pytest-xdist>=3', 'build>=1', 'twine>=5',
+                 'mkdocs>=1.6', 'mkdocs-material>=9', 'mkdocstrings-python>=1.10'],
         # torchvision is optional: its PyPI wheels are CUDA builds that fail to import next to a CPU
         # torch, and because torchmetrics imports torchvision when present, every NNI import then fails.
         'vision': ['torchvision'],

@@ -120,8 +120,8 @@ def _search_args(out, epochs=2, extra=()):
 
 
 def readme_devices_command(out) -> list:
-    """The README's ``--devices 2`` command, as written, with its run folder in ``out``."""
-    readme = (HERE.parent / 'README.md').read_text()
+    """The scale-out page's ``--devices 2`` command, as written, with its run folder in ``out``."""
+    readme = (HERE.parent / 'docs' / 'scale-out.md').read_text()
     line = next(line for line in readme.splitlines() if line.startswith('nni-cnas search') and '--devices 2' in line)
     argv = shlex.split(line)
     argv[argv.index('--out') + 1] = str(out)

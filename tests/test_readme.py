@@ -1,4 +1,5 @@
-"""The README's commands, as written: the demo, the look-up, the Python example, the drop-in example."""
+"""The commands of the README and the documentation pages, as written: the demo, the look-up, the
+Python example, the drop-in example, the paired comparison."""
 
 import json
 import re
@@ -13,34 +14,48 @@ from nni_cnas.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / 'README.md').read_text()
+#: The README and the documentation pages: their code blocks are what a reader copies.
+PAGES = README + ''.join(path.read_text() for path in sorted((ROOT / 'docs').glob('*.md')))
 
 
-def makefile_demo_argv():
+def makefile_demo_commands() -> list:
+    """The ``nni-cnas`` commands of the Makefile's demo target, as argument lists (without ``nni-cnas``)."""
     text = (ROOT / 'Makefile').read_text().replace('\\\n', ' ')
-    line = next(line for line in text.splitlines() if 'nni-cnas search' in line)
-    return shlex.split(line.split('nni-cnas', 1)[1])
+    target = text.split('\ndemo:', 1)[1].split('\n\n', 1)[0]
+    return [shlex.split(line.split('nni-cnas', 1)[1]) for line in target.splitlines() if '/nni-cnas ' in line]
 
 
 def code_blocks(language):
-    return re.findall(rf'```{language}\n(.*?)```', README, flags=re.S)
+    return re.findall(rf'```{language}\n(.*?)```', PAGES, flags=re.S)
 
 
-def test_readme_shows_the_demo_command_of_the_makefile():
+def test_readme_shows_the_demo_commands_of_the_makefile():
     shown = next(block for block in code_blocks('bash') if block.strip().startswith('nni-cnas search --space'))
-    assert shlex.split(shown.replace('\\\n', ' '))[1:] == makefile_demo_argv()
+    commands = [shlex.split(line)[1:] for line in shown.replace('\\\n', ' ').splitlines() if line.strip()]
+    assert commands == makefile_demo_commands()
 
 
-def test_the_demo_command_runs(tmp_path, capsys, nb201_table):
-    argv = makefile_demo_argv()
-    argv[argv.index('--out') + 1] = str(tmp_path / 'demo')  # everything else exactly as written
-    assert main(argv) == 0
+def test_the_demo_runs_plain_and_curriculum_side_by_side(tmp_path, capsys, nb201_table):
+    plain, curriculum, report = makefile_demo_commands()
+    folders = []
+    for argv in (plain, curriculum):
+        out = argv.index('--out') + 1
+        argv[out] = str(tmp_path / argv[out])  # everything else exactly as written
+        folders.append(argv[out])
+        assert main(argv) == 0
     out = capsys.readouterr().out
     assert 'found architecture: |' in out and 'cifar10         test' in out
-    # What the demo is for: the policy decides and the data weights move, visibly.
-    metrics = [json.loads(line) for line in (tmp_path / 'demo' / 'metrics.jsonl').read_text().splitlines()]
+    assert 'supernet val' in out and 'cell val' in out and 'policy p_max' in out
+    # What the demo is for: the policy decides and the curriculum's data weights move, visibly.
+    metrics = [json.loads(line) for line in (tmp_path / 'runs' / 'demo-cl-gdas' / 'metrics.jsonl').read_text().splitlines()]
     assert metrics[-1]['policy_max_prob'] > metrics[0]['policy_max_prob'] + 0.15
     assert max(m['data_weights']['gini'] for m in metrics) > 0.1
-    assert 'supernet val' in out and 'cell val' in out and 'policy p_max' in out
+    # The report puts the two runs side by side, the weights' diagnostics in the curriculum's row.
+    assert report[0] == 'report' and [str(tmp_path / r) for r in report[1:]] == folders
+    assert main(['report', *folders]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| demo')]
+    assert [row.split('|')[3].strip() for row in rows] == ['none', 'epoch']
+    assert float(rows[0].split('|')[11]) == 0.1 and float(rows[1].split('|')[11]) > 0.12  # top-10% weight: even, uneven
 
 
 def test_the_lookup_command_runs(capsys, nb201_table):

@@ -21,7 +21,7 @@ from . import experiments, lookup, retrain, search
 from .common import Parser
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NUMERICAL, EXIT_STORAGE, EXIT_MEMORY, EXIT_INTERRUPTED = 1, 2, 3, 4, 5, 143
-#: The exit code of each kind of failure (the README's reliability section lists them).
+#: The exit code of each kind of failure (docs/checkpoints.md lists them).
 EXIT_CODES = {UserError: EXIT_USAGE, NonFiniteLoss: EXIT_NUMERICAL, StorageFull: EXIT_STORAGE, OutOfMemory: EXIT_MEMORY,
               SearchFailed: EXIT_FAILED}
 

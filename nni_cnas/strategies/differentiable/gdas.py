@@ -272,14 +272,14 @@ class GDAS(DARTS):
     _replacements = {**DARTS._replacements, DifferentiableMixedLayer: GdasMixedLayer,
                      DifferentiableMixedCell: GdasMixedCell}
 
-    def __init__(self, *, temperature=None, tau_max: Optional[float] = None, tau_min: Optional[float] = None,
+    def __init__(self, *, temperature=None, tau_max: float = _DEFAULTS['tau_max'], tau_min: float = _DEFAULTS['tau_min'],
                  **kwargs):
         super().__init__(**kwargs)
-        if temperature is not None and (tau_max is not None or tau_min is not None):
+        # (A temperature with tau_max/tau_min at their defaults is NNI's way; other values are two schedules.)
+        if temperature is not None and (tau_max, tau_min) != (_DEFAULTS['tau_max'], _DEFAULTS['tau_min']):
             raise ValueError('give GDAS either temperature (as NNI GumbelDARTS) or tau_max/tau_min, not both')
         self.temperature_scheduler = None if temperature is None else _temperature_scheduler(temperature)
-        self.tau_max = _DEFAULTS['tau_max'] if tau_max is None else tau_max
-        self.tau_min = _DEFAULTS['tau_min'] if tau_min is None else tau_min
+        self.tau_max, self.tau_min = tau_max, tau_min
 
     def configure_softmax(self) -> nn.Module:
         # NNI's hook for the mixed modules' softmax (GumbelDARTS' noisy one); here the step's hard draws.
