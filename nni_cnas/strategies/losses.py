@@ -217,10 +217,12 @@ class LossesMixin:
 
     @property
     def _classification(self) -> bool:
-        """Whether the search scores class predictions (integer targets of a supervised module)."""
+        """Whether the search scores class predictions: one integer target per sample of a
+        supervised module (where :meth:`quality` is an accuracy)."""
         if not self._supervised:
             return False
-        return not torch.is_floating_point(inputs_and_targets(self.selection_batch())[1])
+        targets = inputs_and_targets(self.selection_batch())[1]
+        return targets.dim() == 1 and not torch.is_floating_point(targets)
 
     def reward(self, logits: torch.Tensor, y: torch.Tensor) -> float:
         """ENAS' reward of a sampled subnet on a batch: accuracy, or ``80 / perplexity`` for a
