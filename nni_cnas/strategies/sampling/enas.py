@@ -10,7 +10,7 @@ the validation loader, and an update every ``controller_aggregate`` samples coun
 search (NNI's ``batches_per_update``), so the controller's cost follows the data.
 Top-K = the first K controller samples; final = best of ``num_candidates`` samples.
 
-A ``reward_metric_name`` that names an error (a loss, an MSE: see :func:`reward_direction`) is
+A ``reward_metric_name`` that names an error (a loss, an MSE: see :func:`reward_direction_of`) is
 minimised: its negative is the reward. NNI 3.0 maximises whatever metric it reads.
 
 NNI's own ``ENAS`` needs tianshou 0.4 and gym (undeclared by NNI) and used a PPO policy; it also
