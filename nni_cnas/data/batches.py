@@ -87,13 +87,11 @@ def concat(parts: Sequence[Any]) -> Any:
     first = parts[0]
     if isinstance(first, torch.Tensor):
         return torch.cat(list(parts))
-    if isinstance(first, IndexedBatch):
-        return IndexedBatch(concat([p.batch for p in parts]), torch.cat([p.index for p in parts]))
     if isinstance(first, dict):
         return type(first)((key, concat([p[key] for p in parts])) for key in first)
-    if isinstance(first, (tuple, list)):
+    if isinstance(first, (tuple, list)):  # named tuples (an IndexedBatch) keep their type
         joined = [concat([p[i] for p in parts]) for i in range(len(first))]
-        return type(first)(joined) if not hasattr(first, '_fields') else type(first)(*joined)
+        return type(first)(*joined) if hasattr(first, '_fields') else type(first)(joined)
     return first
 
 

@@ -102,13 +102,8 @@ class LossesMixin:
             return custom(logits, y)
         unreduced = self._unreduced_criterion
         if unreduced is None:
-            criterion = getattr(self.training_module, 'criterion', None)
-            if criterion is None or not hasattr(criterion, 'reduction'):
-                raise TypeError(
-                    'the curriculum needs per-sample losses: the evaluator module must have a `criterion` with a '
-                    '`reduction` attribute (any torch loss), or a method `per_sample_loss(logits, y)`'
-                )
-            unreduced = copy.copy(criterion)
+            check_sample_losses(self.training_module)  # the one message for a criterion without reduction
+            unreduced = copy.copy(self.training_module.criterion)
             unreduced.reduction = 'none'
             self._unreduced_criterion = unreduced
         loss = unreduced(logits, y)
