@@ -105,7 +105,8 @@ def search_argv(out, strategy, curriculum, epochs=4, extra=()):
 
 def final_state(run: Path):
     """The last epoch's checkpoint: supernet, alphas/controller, data weights; and the result."""
-    checkpoint = torch.load(run / CHECKPOINT_DIR / 'epoch-0003.ckpt', map_location='cpu', weights_only=False)
+    last = sorted((run / CHECKPOINT_DIR).glob('epoch-*.ckpt'))[-1]
+    checkpoint = torch.load(last, map_location='cpu', weights_only=False)
     return checkpoint['state_dict'], json.loads((run / 'result.json').read_text())
 
 

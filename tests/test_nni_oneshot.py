@@ -179,6 +179,32 @@ def test_enas_draws_one_controller_sample_per_validation_batch_and_updates_every
     assert module._samples_drawn == 6 and updates == [4] and len(module._replay) == 4
 
 
+def test_a_stop_inside_enas_controller_training_stops_before_its_next_sample(tmp_path):
+    """SIGTERM while the controller trains (epoch 1's first of 2 samples) stops the fit there, with
+    Lightning's graceful stop, the epoch's end left pending (a checkpoint would carry it)."""
+    import os
+    import signal
+
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    strategy = nni_cnas.ENAS(batches_per_update=4, curriculum=None)
+    scored = []
+
+    def sample_reward(self, sample, batch, batch_idx):
+        scored.append(self.current_epoch)
+        if len(scored) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return base_reward(self, sample, batch, batch_idx)
+
+    base_reward = strategy.module_class.sample_reward
+    strategy.module_class = type('SignalledEnas', (strategy.module_class,), {'sample_reward': sample_reward})
+    with pytest.raises(SIGTERMException):
+        run_nni_case(strategy, 'simple', tmp_path, max_epochs=3)
+    module = strategy.search_module
+    assert scored == [0, 0, 1] and module.epoch_end_pending == 1
+    assert module._samples_drawn == 2 and module._controller_progress.done == 1 and len(module._replay) == 3
+
+
 def test_enas_minimises_a_metric_named_as_an_error():
     from nni_cnas.strategies.sampling.enas import reward_direction_of
 

@@ -100,10 +100,14 @@ class StopAt(Callback):
     def __init__(self, stop_at: Optional[float] = None):
         self.stop_at = stop_at
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def stop_due(self) -> bool:
+        """Whether the search should stop now (the module's long epoch-end work asks it too)."""
         from .stop import stop_requested
 
-        if stop_requested() or (self.stop_at is not None and time.time() >= self.stop_at):
+        return stop_requested() or (self.stop_at is not None and time.time() >= self.stop_at)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.stop_due():
             trainer._signal_connector.received_sigterm = True
 
 
@@ -116,6 +120,7 @@ class SearchCheckpoint(Checkpoint):
         self._sigint_installed = False
         self._previous_sigint = None
         self.interrupted: Optional[Path] = None
+        self._owed: Optional[int] = None  # an epoch whose end the resumed search finishes
         #: Bytes of the last checkpoint this process serialised (what a full disk must make room for).
         self.last_size: Optional[int] = None
 
@@ -142,7 +147,18 @@ class SearchCheckpoint(Checkpoint):
         return final
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.save(trainer, f'epoch-{trainer.current_epoch:04d}.ckpt')
+        self.save_epoch(trainer, trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module):
+        # The final epoch, whose end work a stop interrupted and the resumed search finished as it
+        # started: Lightning ends the fit without the epoch's end hooks.
+        owed = self._owed
+        if owed is not None and owed + 1 >= trainer.max_epochs and getattr(pl_module, 'epoch_end_pending', None) is None:
+            self.save_epoch(trainer, owed)
+
+    def save_epoch(self, trainer, epoch: int) -> None:
+        """``epoch-NNNN.ckpt``; older epochs' checkpoints beyond ``keep`` and interrupted ones go."""
+        self.save(trainer, f'epoch-{epoch:04d}.ckpt')
         if not trainer.is_global_zero:
             return
         epochs = [p for p in _checkpoints(self.folder) if p.name.startswith('epoch-')]
@@ -158,11 +174,13 @@ class SearchCheckpoint(Checkpoint):
         # Other exceptions (a crash, a non-finite loss) may leave it half-updated: keep the last
         # epoch's checkpoint instead.
         if isinstance(exception, SIGTERMException):
-            batch = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            # (processed: an epoch's end work stopped in its last batch stops before it completes)
+            batch = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             self.interrupted = self.save(trainer, f'interrupted-{trainer.current_epoch:04d}-{batch:06d}.ckpt')
 
     # Ctrl+C: the same graceful stop as SIGTERM (Lightning handles SIGTERM during fit).
     def on_train_start(self, trainer, pl_module):
+        self._owed = getattr(pl_module, 'epoch_end_pending', None)
         # A process that ignores SIGINT (a runner's worker: the runner passes Ctrl+C on) keeps ignoring it.
         if sys.platform != 'win32' and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous_sigint = signal.signal(signal.SIGINT, self._graceful_sigint)

@@ -97,9 +97,9 @@ class RunFolder:
         return record
 
     def keep_metrics_through(self, epoch: int) -> None:
-        """Drop the metrics of epochs after ``epoch``: a search resumed from a checkpoint of that
-        epoch writes them again. (A line is written when an epoch's last step ends, so a line for
-        the checkpoint's own epoch is complete, also when the checkpoint is mid-epoch.)"""
+        """Drop the metrics of epochs after ``epoch``: a search resumed from a checkpoint after
+        that epoch writes them again (an epoch's own checkpoint: its epoch; one written inside an
+        epoch, whose end a resumed search may finish and record: the epoch before)."""
         kept = [m for m in self.metrics() if m.get('epoch', -1) <= epoch]
         atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(jsonable(m)) + '\n' for m in kept))
 
@@ -132,6 +132,10 @@ def _format_number(value: Optional[float]) -> str:
     return '     -  ' if value is None else f'{value:8.2f}'
 
 
+def _epoch_end_pending(pl_module) -> bool:
+    return getattr(pl_module, 'epoch_end_pending', None) is not None
+
+
 class RunRecorder(Callback):
     """Writes each epoch's summary (``module.epoch_summary``) to the run folder and logs a line.
 
@@ -148,14 +152,29 @@ class RunRecorder(Callback):
         # that was not recorded is not counted).
         self.seconds_before = seconds_before
         self._started = time.time() - seconds_before
+        self._owed = False
 
     def on_train_start(self, trainer, pl_module):
         self._started = time.time() - self.seconds_before
+        # A search resumed with an epoch's end unfinished (a stop came during it) finishes it as
+        # it starts (the module's on_train_start, after this); the epoch is recorded after that.
+        self._owed = _epoch_end_pending(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         # The module finishes its epoch inside the last training step; record it right after that
         # step, before anything (an epoch-end hook, a SIGTERM stop) can come between.
-        if batch_idx + 1 == trainer.num_training_batches:
+        if batch_idx + 1 == trainer.num_training_batches and not _epoch_end_pending(pl_module):
+            self.record(trainer, pl_module)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._record_owed(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module):  # the owed epoch was the last
+        self._record_owed(trainer, pl_module)
+
+    def _record_owed(self, trainer, pl_module):
+        if self._owed and not _epoch_end_pending(pl_module):
+            self._owed = False
             self.record(trainer, pl_module)
 
     def record(self, trainer, pl_module):

@@ -31,7 +31,8 @@ def open_run_folder(config, resume, record: Dict[str, Any]) -> Tuple[Any, Option
     if resume is None:
         return RunFolder.create(Path(config.out), record, overwrite=config.overwrite), None
     checkpoint_path = latest_checkpoint(resume.path / CHECKPOINT_DIR, warn=_logger.warning)
-    resume.keep_metrics_through(checkpoint_order(checkpoint_path)[0])
+    epoch, batch = checkpoint_order(checkpoint_path)
+    resume.keep_metrics_through(epoch if batch == float('inf') else epoch - 1)  # an epoch's own, or one inside it
     resume.set_status('running', resumed_from=checkpoint_path.name)
     _logger.info('resuming from %s', checkpoint_path)
     return resume, checkpoint_path

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from nni.mutable import Sample
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
@@ -95,6 +96,11 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         self._train_meter = EpochMeter()
         self._arch_meter = EpochMeter()
         self.epoch_summary: Dict[str, Any] = {}
+        #: The epoch whose end work (:meth:`finish_epoch`) runs, or stopped at a stop request and waits
+        #: to be finished (the checkpoint carries it; a resumed search finishes it first); else None.
+        self.epoch_end_pending: Optional[int] = None
+        self._resuming_epoch_end = False
+        self._loader_passes: Dict[str, Tuple[int, int]] = {}
 
     # Lightning: the one-shot modules drive their optimisers themselves (as NNI's do).
     @property
@@ -133,8 +139,22 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         ranks), or None when it has no closed form (RSPS, ENAS)."""
         return None
 
-    def end_of_epoch(self) -> None:
-        """Algorithm work at the end of each epoch (ENAS trains its controller here)."""
+    def end_of_epoch(self) -> bool:
+        """Algorithm work at the end of each epoch (ENAS trains its controller here). Long work
+        polls :meth:`stop_wanted` and, when a stop is asked for, keeps its progress in the
+        checkpoint and returns False; it is called again when the search resumes and goes on
+        from where it stopped. True: the work is done."""
+        return True
+
+    def stop_wanted(self) -> bool:
+        """Whether a stop was asked for while the epoch's end work runs: SIGTERM or Ctrl+C
+        (Lightning's flag), or a callback's ``stop_due()`` (a time limit, a runner's stop). Lightning
+        acts on a stop only between batches; this lets work inside the last one stop too."""
+        trainer = self.trainer
+        if self._resuming_epoch_end:  # see on_train_start
+            return False
+        return bool(trainer.received_sigterm) or any(
+            callback.stop_due() for callback in trainer.callbacks if callable(getattr(callback, 'stop_due', None)))
 
     def set_model(self, model) -> None:
         super().set_model(model)
@@ -171,7 +191,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         that draw paths (RSPS, ENAS); the mixture's for DARTS' warm-up epochs; None for GDAS."""
         draw = getattr(self, 'draw', None)
         if callable(draw):
-            rng = random.Random(self.seed + 3 + self.current_epoch)
+            rng = random.Random(self.seed + 3 + self.search_epoch)
             samples = [draw(rng) for _ in range(paths)]
             return sum(self.score(sample) for sample in samples) / len(samples)
         if self.single_path:
@@ -336,7 +356,15 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def finish_epoch(self) -> None:
         self._share_buffers()  # the epoch-end passes and selection see one supernet on every rank
-        epoch = self.current_epoch
+        if self.epoch_end_pending is None:
+            # Where the loaders' passes stood as the work began: the work resumed after a stop
+            # starts from there again (Lightning restores no loader position at an epoch's end).
+            self._loader_passes = {name: (loader.sampler.epoch, loader.sampler.passes)
+                                   for name, loader in self._loaders.items()
+                                   if hasattr(getattr(loader, 'sampler', None), 'passes')}
+        epoch = self.epoch_end_pending = self.search_epoch
+        if not self.end_of_epoch():  # stopped at a stop request: on_train_batch_end stops the fit
+            return
         summary: Dict[str, Any] = {'epoch': epoch}
         summary.update(self._train_meter.over_ranks().summary('train'))
         summary.update(self._arch_meter.over_ranks().summary('arch'))
@@ -347,7 +375,6 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         statistics = self.curriculum.epoch_statistics()
         if statistics is not None:
             summary['data_weights'] = statistics
-        self.end_of_epoch()
         self.curriculum.end_epoch(epoch, self.trainer.max_epochs, self.measure_split)
         summary.update(space_contract.summary_of(self.model))
         policy = self.policy()
@@ -367,6 +394,46 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         for key, value in summary.items():
             if isinstance(value, (int, float)) and key != 'epoch':
                 self.log(f'epoch/{key}', float(value))
+        self.epoch_end_pending = None
+
+    @property
+    def search_epoch(self) -> int:
+        """The epoch the module's work belongs to: Lightning's, except while a resumed search
+        finishes the end of the epoch a stop interrupted (Lightning counts that one done)."""
+        return self.current_epoch if self.epoch_end_pending is None else self.epoch_end_pending
+
+    # An epoch's end work stopped by a stop request: the fit stops before the next epoch, with
+    # Lightning's own graceful stop (SIGTERMException; Lightning raises it itself only after a
+    # batch that does not end an epoch), and the resumed search finishes the stopped work first
+    # (on_train_start). Where it stops decides how Lightning resumes: from a checkpoint written at
+    # an epoch's end, at the next epoch's start with its start hooks (from one written at the last
+    # batch's end Lightning skips them); but after the final epoch's end the fit counts as done and
+    # Lightning would not start it at all, so the final epoch stops at its last batch's end.
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.epoch_end_pending is not None and self.epoch_end_pending + 1 >= self.trainer.max_epochs:
+            raise SIGTERMException()
+        return super().on_train_batch_end(outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self):
+        if self.epoch_end_pending is not None:
+            raise SIGTERMException()
+        return super().on_train_epoch_end()
+
+    def on_train_start(self):
+        started = super().on_train_start()
+        if self.epoch_end_pending is not None:
+            # A stop asked for meanwhile waits for this work: Lightning's loops already count the
+            # epoch done, so a checkpoint written now would not resume it.
+            self._resuming_epoch_end = True
+            for name, (epoch, passes) in self._loader_passes.items():
+                sampler = self._loaders[name].sampler
+                sampler.set_epoch(epoch)
+                sampler.passes = passes
+            try:
+                self.finish_epoch()
+            finally:
+                self._resuming_epoch_end = False
+        return started
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -378,7 +445,10 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         checkpoint['nni_cnas'] = {
             'rng': self.rng.getstate(),
             'epoch_state': {'train': self._train_meter.state(), 'arch': self._arch_meter.state()},
+            'epoch_end_pending': self.epoch_end_pending,
         }
+        if self.epoch_end_pending is not None:
+            checkpoint['nni_cnas']['loader_passes'] = self._loader_passes
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         Curriculum.migrate_v0_1(checkpoint)
@@ -388,6 +458,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             epoch_state = state['epoch_state']
             self._train_meter = EpochMeter.from_state(epoch_state['train'])
             self._arch_meter = EpochMeter.from_state(epoch_state['arch'])
+            self.epoch_end_pending = state.get('epoch_end_pending')
+            self._loader_passes = state.get('loader_passes', {})
 
 
 class CurriculumStrategy:

@@ -44,8 +44,8 @@ class LoadersMixin:
         if loader is None:
             raise RuntimeError(f'{type(self).__name__} needs a {name} loader; give the evaluator val_dataloaders')
         sampler = getattr(loader, 'sampler', None)
-        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != self.current_epoch:
-            sampler.set_epoch(self.current_epoch)
+        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != self.search_epoch:
+            sampler.set_epoch(self.search_epoch)
         return loader
 
     def on_fit_start(self):

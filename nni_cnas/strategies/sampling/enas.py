@@ -7,7 +7,8 @@ eps 1e-3). How much: with ``controller_steps`` (the command line's 50, NATS-Benc
 that many updates each averaging ``controller_aggregate`` (20) samples, whatever the data size;
 without (the Python API's default, as NNI's ENAS), one sample per validation batch, one pass over
 the validation loader, and an update every ``controller_aggregate`` samples counted over the whole
-search (NNI's ``batches_per_update``), so the controller's cost follows the data.
+search (NNI's ``batches_per_update``), so the controller's cost follows the data. A stop request
+stops it between two samples (the search resumes it from there: see :meth:`EnasModule.train_controller`).
 Top-K = the first K controller samples; final = best of ``num_candidates`` samples.
 
 A ``reward_metric_name`` that names an error (a loss, an MSE: see :func:`reward_direction_of`) is
@@ -21,6 +22,7 @@ controller of the paper and of NATS-Bench, and keeps its state in Lightning chec
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import random
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -48,6 +50,17 @@ REWARD_DIRECTIONS = ('max', 'min')
 #: Metric names (after an optional ``val_`` prefix) that are errors, minimised: NNI's evaluators
 #: log ``val_loss``, ``val_mse`` (Regression); torchmetrics' errors are these too.
 _ERROR_METRICS = ('loss', 'mse', 'rmse', 'mae', 'mape', 'error', 'err', 'ppl', 'perplexity')
+
+
+@dataclasses.dataclass
+class ControllerProgress:
+    """How far an epoch's controller training got when a stop request stopped it: the samples
+    scored, their rewards (for the epoch's mean) and, with ``controller_steps``, the epoch's own
+    buffer of ``(sample, advantage)`` pairs (without, the search-wide replay buffer holds them)."""
+
+    done: int = 0
+    rewards: List[float] = dataclasses.field(default_factory=list)
+    buffer: List[Tuple[Dict[str, Any], float]] = dataclasses.field(default_factory=list)
 
 
 def reward_direction_of(metric_name: Optional[str]) -> str:
@@ -87,6 +100,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         # search and the replay buffer, both kept across epochs as NNI keeps them.
         self._samples_drawn = 0
         self._replay: Deque[Tuple[Dict[str, Any], float]] = collections.deque(maxlen=self.replay_buffer_size)
+        #: The epoch's controller training stopped by a stop request, continued when the search resumes.
+        self._controller_progress: Optional[ControllerProgress] = None
 
     def set_model(self, model) -> None:
         super().set_model(model)
@@ -140,6 +155,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint['nni_cnas']['enas_queues'] = {name: list(queue) for name, queue in self._queues.items()}
         checkpoint['nni_cnas']['enas_replay'] = {'samples': self._samples_drawn, 'buffer': list(self._replay)}
+        if self._controller_progress is not None:
+            checkpoint['nni_cnas']['enas_controller_progress'] = dataclasses.asdict(self._controller_progress)
 
     def on_load_checkpoint(self, checkpoint) -> None:
         super().on_load_checkpoint(checkpoint)
@@ -148,6 +165,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         replay = checkpoint.get('nni_cnas', {}).get('enas_replay', {'samples': 0, 'buffer': []})
         self._samples_drawn = replay['samples']
         self._replay = collections.deque(replay['buffer'], maxlen=self.replay_buffer_size)
+        progress_state = checkpoint.get('nni_cnas', {}).get('enas_controller_progress')
+        self._controller_progress = None if progress_state is None else ControllerProgress(**progress_state)
 
     def export_candidates(self) -> List[Sample]:
         rng = self.candidate_rng()
@@ -162,27 +181,28 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         ENAS exports the probabilities of its last sample)."""
         return self.controller.probabilities()
 
-    def end_of_epoch(self) -> None:
-        if self.current_epoch < self.warmup_epochs:
-            return
-        if distributed.rank_and_world()[0] == 0:
-            self.train_controller()
-        self._broadcast_controller()
+    def end_of_epoch(self) -> bool:
+        if self.search_epoch < self.warmup_epochs:
+            return True
+        finished = self.train_controller() if distributed.rank_and_world()[0] == 0 else True
+        return self._broadcast_controller(finished)
 
-    def _broadcast_controller(self) -> None:
+    def _broadcast_controller(self, finished: bool) -> bool:
         """Under DDP the controller is trained once, on rank 0 (on its validation batches, which
         are not split across ranks), and its state broadcast: parameters, baseline, Adam's state
-        (through the host: each rank loads it onto its own device) and the sampling generator."""
+        (through the host: each rank loads it onto its own device), the sampling generator, and
+        whether the training finished (or stopped at a stop request: every rank stops then)."""
         if not distributed.is_distributed():
-            return
+            return finished
         optimizer = self.architecture_optimizers().optimizer
         host_state = _to_host(optimizer.state_dict())
-        rng, host_state, self._samples_drawn, replay = distributed.broadcast_object(
-            (self.rng.getstate(), host_state, self._samples_drawn, list(self._replay)))
+        rng, host_state, self._samples_drawn, replay, finished = distributed.broadcast_object(
+            (self.rng.getstate(), host_state, self._samples_drawn, list(self._replay), finished))
         self.rng.setstate(rng)
         self._replay = collections.deque(replay, maxlen=self.replay_buffer_size)
         optimizer.load_state_dict(host_state)
         distributed.broadcast_tensors(list(self.controller.parameters()) + list(self.controller.buffers()))
+        return finished
 
     def sample_reward(self, sample: Sample, batch, batch_idx: int) -> float:
         """The reward of one sampled architecture on a validation batch, with the supernet in eval
@@ -210,25 +230,35 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             self.log_dict({f'penalty/{k}': v for k, v in details.items()})
         return reward
 
-    def train_controller(self) -> None:
+    def train_controller(self) -> bool:
         """REINFORCE on validation batches: an update after each ``controller_aggregate`` new
         samples, on the last ``replay_buffer_size`` samples (by default the new ones),
         ``update_times`` gradient steps (each on ``update_batch_size`` of them). With
         ``controller_steps``, that many updates cycling over the validation batches; without, one
-        sample per validation batch, counted (and buffered) over the whole search."""
+        sample per validation batch, counted (and buffered) over the whole search.
+
+        A stop request (:meth:`stop_wanted`) stops it between two samples: it returns False and
+        keeps its progress (in the checkpoint), and the next call goes on from there."""
         optimizer = self.architecture_optimizers().optimizer
         controller = self.controller
         loader = self.loader('val')
+        progress_state, self._controller_progress = self._controller_progress or ControllerProgress(), None
         if self.controller_steps is None:
             batches, steps = enumerate(loader), len(loader)
             buffer, drawn = self._replay, self._samples_drawn
         else:
             batches = itertools.cycle(enumerate(loader))
             steps = self.controller_steps * self.controller_aggregate
-            buffer, drawn = collections.deque(maxlen=self.replay_buffer_size), 0
-        rewards = []
+            buffer, drawn = collections.deque(progress_state.buffer, maxlen=self.replay_buffer_size), 0
+        batches = itertools.islice(batches, progress_state.done, None)  # the validation passes are seeded by epoch
+        rewards = progress_state.rewards
         controller.train()
-        for step in progress(range(drawn, drawn + steps), self.progress_bar, 'ENAS controller', steps, 'sample'):
+        samples = range(drawn + progress_state.done, drawn + steps)
+        for step in progress(samples, self.progress_bar, 'ENAS controller', len(samples), 'sample'):
+            if self.stop_wanted():
+                own_buffer = [] if self.controller_steps is None else list(buffer)
+                self._controller_progress = ControllerProgress(step - drawn, rewards, own_buffer)
+                return False
             batch_idx, batch = next(batches)
             with torch.no_grad():
                 _, entropy, sample = controller(self.rng)
@@ -246,6 +276,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         if rewards:
             self.log('controller/reward', sum(rewards) / len(rewards))
             self.log('controller/baseline', float(controller.baseline))
+        return True
 
     def update_controller(self, optimizer, buffer: List[Tuple[Dict[str, Any], float]]) -> None:
         """REINFORCE steps on ``(sample, advantage)`` pairs, log-probabilities under the current policy."""
