@@ -76,7 +76,7 @@ def test_every_strategy_searches_each_space_and_exports_a_valid_genotype(space, 
     assert Genotype.from_text(genotype.text()) == genotype
     to_sample = darts_genotype_to_sample if space == 'darts' else nasnet_genotype_to_sample
     assert to_sample(genotype) == {label: sample[label] for label in to_sample(genotype)}
-    assert module.epoch_summary['data_weights']['gini'] > 0
+    assert module.epoch_record.data_weights['gini'] > 0
 
 
 def _brute_force_darts(probs, nodes, ops):

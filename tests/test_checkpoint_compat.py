@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from nni_cnas.records import EpochRecord
+from nni_cnas.run.folder import RunFolder
 from nni_cnas.run.search import resume_search
 
 LEGACY = Path(__file__).parent / 'data' / 'checkpoints-v0.1'
 #: Records that gained keys since 0.1 (the data weights' diagnostics); the keys of 0.1 must match.
 ADDED = {'data_weights': {'top10_share', 'class_mean', 'rank_corr_loss', 'rank_corr_previous'}}
-COMPARED = ('train_loss', 'train_acc', 'arch_loss', 'arch_acc', 'data_weights', 'policy', 'arch', 'val_acc')
+COMPARED = ('train_loss', 'train_acc', 'arch_loss', 'arch_acc', 'data_weights', 'policy', 'sample', 'val_acc')
 
 
 def assert_close(got, expected, key):
@@ -59,8 +61,11 @@ def test_an_earlier_versions_checkpoint_resumes_to_the_same_search(folder, strat
     assert result['sample'] == expected['sample']
     assert_close(result['selection_score'], expected['selection_score'], 'selection_score')
     assert_close(result['val_acc'], expected['val_acc'], 'val_acc')
-    last = json.loads((run / 'metrics.jsonl').read_text().splitlines()[-1])
-    expected_last = json.loads((legacy / f'{strategy}-last-epoch.json').read_text())
-    assert last['epoch'] == expected_last['epoch'] == 1
+    # (Read as records: the earlier versions' lines named the sample ``arch``.)
+    last = RunFolder(run).metrics()[-1]
+    expected_last = EpochRecord.from_json(json.loads((legacy / f'{strategy}-last-epoch.json').read_text()))
+    assert last.epoch == expected_last.epoch == 1
     for key in COMPARED:
-        assert_close(last.get(key), expected_last.get(key), key)
+        assert_close(getattr(last, key), getattr(expected_last, key), key)
+    lines = [json.loads(line) for line in (run / 'metrics.jsonl').read_text().splitlines()]
+    assert not any(isinstance(line.get('arch'), dict) or 'arch_string' in line for line in lines)  # one format

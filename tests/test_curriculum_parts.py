@@ -225,5 +225,5 @@ def test_alpha_zero_and_a_start_past_the_last_epoch_are_the_base_algorithm_bit_f
     for name, options in (('alpha0', dict(alpha=0.0)), ('late', dict(curriculum_start=3))):
         _, metrics = _search(tmp_path, name, strategy=strategy, curriculum='epoch', k=2, **options)
         for a, b in zip(plain, metrics):
-            assert (a['train_loss'], a.get('arch_string'), a.get('val_acc')) == \
-                (b['train_loss'], b.get('arch_string'), b.get('val_acc')), name
+            assert (a['train_loss'], a.get('arch'), a.get('val_acc')) == \
+                (b['train_loss'], b.get('arch'), b.get('val_acc')), name

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from nni_cnas.nnictl import loopback_env
+from nni_cnas.records import EpochRecord
 from nni_cnas.run.trial import epoch_metrics, final_metrics, trial_options
 
 NNICTL = str(Path(sys.executable).with_name('nnictl'))
@@ -75,11 +76,11 @@ def test_trial_options_merge_parameters_and_drop_k_for_plain_runs(monkeypatch):
 
 
 def test_the_tuned_metric_is_never_a_test_set_number():
-    record = {'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5, 'lookup_valid': 88.0, 'data_weights': {'gini': 0.1}}
+    record = EpochRecord(1, train_acc=0.5, val_acc=0.25, lookup_test=91.5, lookup_valid=88.0, data_weights={'gini': 0.1})
     assert epoch_metrics(record) == {'default': 88.0, 'train_acc': 50.0, 'val_acc': 25.0, 'lookup_valid_acc': 88.0,
                                      'lookup_test_acc': 91.5, 'data_weight_gini': 0.1}
-    assert epoch_metrics({'train_acc': 0.5, 'val_acc': 0.25, 'lookup_test': 91.5})['default'] == 25.0
-    assert epoch_metrics({'train_acc': 0.5})['default'] == 50.0
+    assert epoch_metrics(EpochRecord(1, train_acc=0.5, val_acc=0.25, lookup_test=91.5))['default'] == 25.0
+    assert epoch_metrics(EpochRecord(1, train_acc=0.5))['default'] == 50.0
     final = final_metrics({'arch': 'A', 'run_folder': 'r', 'val_acc': 0.5, 'lookup_test': 93.0, 'lookup_valid': 90.0})
     assert final == {'default': 90.0, 'val_acc': 50.0, 'lookup_valid_acc': 90.0, 'lookup_test_acc': 93.0,
                      'arch': 'A', 'run_folder': 'r'}
@@ -88,7 +89,7 @@ def test_the_tuned_metric_is_never_a_test_set_number():
 
 
 def test_language_model_metrics_report_perplexity():
-    record = {'train_loss': 5.0, 'train_ppl': 148.4, 'val_ppl': 160.0, 'data_weights': {'gini': 0.1}}
+    record = EpochRecord(1, train_loss=5.0, train_ppl=148.4, val_ppl=160.0, data_weights={'gini': 0.1})
     assert epoch_metrics(record) == {'default': 160.0, 'train_ppl': 148.4, 'val_ppl': 160.0, 'data_weight_gini': 0.1}
     final = final_metrics({'arch': 'Genotype(recurrent=...)', 'run_folder': 'r', 'val_ppl': 150.0})
     assert final == {'default': 150.0, 'val_ppl': 150.0, 'arch': 'Genotype(recurrent=...)', 'run_folder': 'r'}

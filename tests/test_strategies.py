@@ -59,7 +59,7 @@ def tiny_run(name, digits, curriculum=None, k=3):
         strategy = make(name, curriculum=curriculum, k=k)
         supernet = run_tiny_search(strategy, digits)
         module = strategy.search_module
-        _RUNS[key] = (state_of(supernet), module.export(), dict(module.epoch_summary))
+        _RUNS[key] = (state_of(supernet), module.export(), module.epoch_record.to_json())
     return _RUNS[key]
 
 

@@ -157,7 +157,7 @@ def _cmd_ranks(args) -> int:
             raise UserError(f'{folder} has no result.json; give folders of finished searches')
         result = json.loads(result_path.read_text(encoding='utf-8'))
         metrics = run.metrics()
-        if not any(m.get('policy') for m in metrics):
+        if not any(m.policy for m in metrics):
             raise UserError(f'{folder}: the {result["strategy"]} search recorded no policy; ranks need a differentiable '
                             f'strategy (darts, darts-v2, amended-darts, gdas, setn)')
         name = run.path.name

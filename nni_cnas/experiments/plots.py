@@ -100,13 +100,13 @@ def plot_search_curves(runs, path: Path) -> None:
     """Per epoch, one line per run: train accuracy, and the current cell's validation accuracy and
     look-up test accuracy (where recorded)."""
     plt = pyplot()
-    panels = [('train accuracy (%)', lambda m: 100 * m['train_acc'] if m.get('train_acc') is not None else None),
-              ('current cell: validation accuracy (%)', lambda m: 100 * m['val_acc'] if m.get('val_acc') is not None else None),
-              ('current cell: look-up test accuracy (%)', lambda m: m.get('lookup_test'))]
+    panels = [('train accuracy (%)', lambda m: 100 * m.train_acc if m.train_acc is not None else None),
+              ('current cell: validation accuracy (%)', lambda m: 100 * m.val_acc if m.val_acc is not None else None),
+              ('current cell: look-up test accuracy (%)', lambda m: m.lookup_test)]
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for axis, (label, value) in zip(axes[0], panels):
         for number, run in enumerate(runs):
-            points = [(m['epoch'] + 1, value(m)) for m in run.metrics if value(m) is not None]
+            points = [(m.epoch + 1, value(m)) for m in run.metrics if value(m) is not None]
             if points:
                 plain = run.config.get('curriculum') == 'none' or not run.config.get('k')
                 axis.plot(*zip(*points), marker='o', markersize=3, color=f'C{number % 10}',
@@ -128,9 +128,9 @@ def plot_weight_histograms(runs, path: Path) -> bool:
 
     with_weights = []
     for run in runs:
-        recorded = [m for m in run.metrics if (m.get('data_weights') or {}).get('histogram')]
-        rows = [(m['epoch'] + 1, m['data_weights']['histogram']) for m in recorded]
-        if any((m['data_weights'].get('gini') or 0) > 0 for m in recorded):  # plain runs: all weights 1
+        recorded = [m for m in run.metrics if (m.data_weights or {}).get('histogram')]
+        rows = [(m.epoch + 1, m.data_weights['histogram']) for m in recorded]
+        if any((m.data_weights.get('gini') or 0) > 0 for m in recorded):  # plain runs: all weights 1
             with_weights.append((run, rows))
     if not with_weights:
         return False

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from ..errors import UserError
+from ..records import EpochRecord
 
 __all__ = ['RunSummary', 'read_runs', 'format_runs', 'WEIGHT_DIAGNOSTICS']
 
@@ -46,16 +47,16 @@ class RunSummary:
 
     def row(self) -> Dict[str, Any]:
         c, r = self.config, self.result or {}
-        last = self.metrics[-1] if self.metrics else {}
-        weights = last.get('data_weights') or {}
-        lookup = r.get('lookup_test', last.get('lookup_test'))
+        last = self.metrics[-1] if self.metrics else EpochRecord(-1)
+        weights = last.data_weights or {}
+        lookup = r.get('lookup_test', last.lookup_test)
         return {
             'run': self.name, 'strategy': c.get('strategy'), 'curriculum': c.get('curriculum'), 'k': c.get('k'),
             'seed': c.get('seed'), 'status': self.status, 'epochs': f'{len(self.metrics)}/{c.get("epochs")}',
-            'arch': r.get('arch') or last.get('arch_string') or '-',
-            'val_acc': r.get('val_acc', last.get('val_acc')), 'lookup_test': lookup,
+            'arch': r.get('arch') or last.arch or '-',
+            'val_acc': r.get('val_acc', last.val_acc), 'lookup_test': lookup,
             'kendall_tau': (r.get('ranking') or {}).get('kendall_tau'),
-            'minutes': (r.get('search_seconds') or last.get('seconds') or 0) / 60,
+            'minutes': (r.get('search_seconds') or last.seconds or 0) / 60,
             **{key: weights.get(key) for key in WEIGHT_DIAGNOSTICS},
         }
 

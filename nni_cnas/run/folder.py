@@ -5,8 +5,8 @@
     RUN/
       config.yaml     every option of the run, resolved, with the versions that ran it
       status.json     {"state": "running" | "finished" | "failed", ...}
-      metrics.jsonl   one JSON object per epoch: losses, accuracies, data-weight statistics
-                      (min, max, std, entropy, Gini), the current architecture and its look-up
+      metrics.jsonl   one JSON object per epoch (nni_cnas.records.EpochRecord): losses, accuracies,
+                      data-weight statistics, the current cell (sample and arch) and its look-up
       result.json     the final architecture, how it was chosen, and its benchmark look-up
       checkpoints/    the search state after each epoch and at an interruption (nni_cnas.run.checkpoint)
 
@@ -16,20 +16,22 @@ run never leaves a half-written file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 from pytorch_lightning.callbacks import Callback
 
 from ..errors import UserError
+from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
+from ..records import EpochRecord
 
 _logger = logging.getLogger(__name__)
-from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
 
 #: The epoch line shows the architecture when its text is this short (an NNI hub space's sample
 #: as JSON is not: it is in metrics.jsonl).
@@ -77,8 +79,8 @@ class RunFolder:
         except (OSError, ValueError, AttributeError):
             return None
 
-    def append_metrics(self, record: Dict[str, Any]) -> None:
-        append_json_line(self.path / 'metrics.jsonl', record)
+    def append_metrics(self, record: EpochRecord) -> None:
+        append_json_line(self.path / 'metrics.jsonl', record.to_json())
 
     def write_result(self, result: Dict[str, Any]) -> None:
         atomic_write_text(self.path / 'result.json', json.dumps(jsonable(result), indent=2) + '\n')
@@ -100,11 +102,12 @@ class RunFolder:
         """Drop the metrics of epochs after ``epoch``: a search resumed from a checkpoint after
         that epoch writes them again (an epoch's own checkpoint: its epoch; one written inside an
         epoch, whose end a resumed search may finish and record: the epoch before)."""
-        kept = [m for m in self.metrics() if m.get('epoch', -1) <= epoch]
+        kept = [record.to_json() for record in self.metrics() if record.epoch <= epoch]
         atomic_write_text(self.path / 'metrics.jsonl', ''.join(json.dumps(jsonable(m)) + '\n' for m in kept))
 
-    def metrics(self) -> list:
-        return read_json_lines(self.path / 'metrics.jsonl')
+    def metrics(self) -> List[EpochRecord]:
+        """The epochs' records, earlier versions' lines read as this version's."""
+        return [EpochRecord.from_json(line) for line in read_json_lines(self.path / 'metrics.jsonl')]
 
 
 class FollowerFolder(RunFolder):
@@ -137,7 +140,7 @@ def _epoch_end_pending(pl_module) -> bool:
 
 
 class RunRecorder(Callback):
-    """Writes each epoch's summary (``module.epoch_summary``) to the run folder and logs a line.
+    """Writes each epoch's record (``module.epoch_record``) to the run folder and logs a line.
 
     ``describe`` turns an architecture sample into a string (an NB201 arch string); ``lookup``
     (optional) turns that string into benchmark accuracies.
@@ -145,7 +148,7 @@ class RunRecorder(Callback):
 
     def __init__(self, run: RunFolder, describe: Callable[[Dict], str],
                  lookup: Optional[Callable[[str], Dict]] = None, benchmark_dataset: str = 'cifar10',
-                 seconds_before: float = 0.0, on_record: Optional[Callable[[Dict], None]] = None):
+                 seconds_before: float = 0.0, on_record: Optional[Callable[[EpochRecord], None]] = None):
         self.run, self.describe, self.lookup, self.on_record = run, describe, lookup, on_record
         self.benchmark_dataset = benchmark_dataset
         # A resumed search counts on from its last recorded epoch (the part of an interrupted epoch
@@ -178,33 +181,31 @@ class RunRecorder(Callback):
             self.record(trainer, pl_module)
 
     def record(self, trainer, pl_module):
-        summary = dict(getattr(pl_module, 'epoch_summary', {}))
-        summary['seconds'] = round(time.time() - self._started, 3)
-        summary['lr'] = trainer.optimizers[0].param_groups[0]['lr'] if trainer.optimizers else None
-        if 'arch' in summary:
-            summary['arch_string'] = self.describe(summary['arch'])
+        record = dataclasses.replace(pl_module.epoch_record)
+        record.seconds = round(time.time() - self._started, 3)
+        record.lr = trainer.optimizers[0].param_groups[0]['lr'] if trainer.optimizers else None
+        if record.sample is not None:
+            record.arch = self.describe(record.sample)
             if self.lookup is not None:
-                summary['lookup'] = self.lookup(summary['arch_string'])
+                record.lookup = self.lookup(record.arch)
                 # The search's own benchmark dataset, so readers need not know which one it is.
-                summary['lookup_test'] = summary['lookup'][self.benchmark_dataset]['test']
-                summary['lookup_valid'] = summary['lookup'][self.benchmark_dataset]['valid']
-        test = summary.get('lookup_test')
-        self.run.append_metrics(summary)
+                record.lookup_test = record.lookup[self.benchmark_dataset]['test']
+                record.lookup_valid = record.lookup[self.benchmark_dataset]['valid']
+        self.run.append_metrics(record)
         if self.on_record is not None:
-            self.on_record(summary)
-        if 'train_ppl' in summary:  # a language model
-            quality = f'train ppl {_format_number(summary.get("train_ppl"))}  val ppl {_format_number(summary.get("val_ppl"))}  '
+            self.on_record(record)
+        if record.train_ppl is not None:  # a language model
+            quality = f'train ppl {_format_number(record.train_ppl)}  val ppl {_format_number(record.val_ppl)}  '
         else:
-            supernet = summary.get('arch_acc', summary.get('supernet_acc'))
-            quality = (f'train acc {_format_percent(summary.get("train_acc"))}  '
-                       f'supernet val {_format_percent(supernet)}  cell val {_format_percent(summary.get("val_acc"))}  ')
-        decided = summary.get('policy_max_prob')
-        line = (f'epoch {summary.get("epoch", 0) + 1:>3}/{trainer.max_epochs}  {quality}'
-                + (f'policy p_max {decided:.2f}  ' if decided is not None else '')
-                + f'weights gini {summary.get("data_weights", {}).get("gini", 0.0):.3f}  '
-                f'{summary["seconds"]:7.1f}s')
-        if 'arch_string' in summary and len(summary['arch_string']) <= ARCH_IN_LINE:
-            line += f'  {summary["arch_string"]}'
-            if test is not None:
-                line += f'  ({self.benchmark_dataset} test {test:.2f}%)'
+            supernet = record.arch_acc if record.arch_acc is not None else record.supernet_acc
+            quality = (f'train acc {_format_percent(record.train_acc)}  '
+                       f'supernet val {_format_percent(supernet)}  cell val {_format_percent(record.val_acc)}  ')
+        line = (f'epoch {record.epoch + 1:>3}/{trainer.max_epochs}  {quality}'
+                + (f'policy p_max {record.policy_max_prob:.2f}  ' if record.policy_max_prob is not None else '')
+                + f'weights gini {(record.data_weights or {}).get("gini", 0.0):.3f}  '
+                f'{record.seconds:7.1f}s')
+        if record.arch is not None and len(record.arch) <= ARCH_IN_LINE:
+            line += f'  {record.arch}'
+            if record.lookup_test is not None:
+                line += f'  ({self.benchmark_dataset} test {record.lookup_test:.2f}%)'
         _logger.info(line)

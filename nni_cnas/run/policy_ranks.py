@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
+from ..records import EpochRecord
+
 __all__ = ['log_probability', 'rank_under', 'trace_ranks', 'write_rank_csv', 'RANK_COLUMNS']
 
 Policy = Mapping[str, Mapping[str, float]]
@@ -58,17 +60,17 @@ def rank_under(policy: Policy, sample: Mapping[str, Any]) -> int:
     return int(better.sum()) + 1
 
 
-def trace_ranks(metrics: Sequence[Mapping[str, Any]], archs: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def trace_ranks(metrics: Sequence[EpochRecord], archs: Mapping[str, Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """One row per epoch with a recorded policy and per named architecture (``{name: sample}``)."""
     from ..spaces.nb201_arch import sample_to_arch
 
     rows = []
     for record in metrics:
-        policy = record.get('policy')
+        policy = record.policy
         if not policy:
             continue
         for name, sample in archs.items():
-            rows.append({'epoch': record['epoch'], 'name': name, 'arch': sample_to_arch(sample),
+            rows.append({'epoch': record.epoch, 'name': name, 'arch': sample_to_arch(sample),
                          'rank': rank_under(policy, sample), 'log_probability': log_probability(policy, sample)})
     return rows
 

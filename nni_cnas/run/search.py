@@ -34,6 +34,7 @@ from ..errors import UserError
 from ..strategies import registry
 from ..launch import launch_rank
 from ..resources import apply_cuda_math
+from ..records import EpochRecord
 from ..threads import apply_thread_policy
 from . import handoff
 from .config import SearchConfig, lightning_device
@@ -58,7 +59,7 @@ class Search:
     run: Any = None
     checkpoint: Optional[Path] = None
     seconds_before: float = 0.0
-    on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None
+    on_epoch: Optional[Callable[[EpochRecord], None]] = None
     stop_at: Optional[float] = None
 
 
@@ -93,7 +94,8 @@ def build_strategy(config: SearchConfig):
 def run_search(config: SearchConfig, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
     """Run one search; returns the result also written to ``<out>/result.json``.
 
-    ``on_epoch(record)`` is called with each epoch's ``metrics.jsonl`` record; a caller that passes
+    ``on_epoch(record)`` is called with each epoch's :class:`~nni_cnas.records.EpochRecord` (its
+    ``metrics.jsonl`` line); a caller that passes
     it reports to NNI itself (:mod:`nni_cnas.run.trial`), so the evaluator's own final report is off.
     ``stop_at`` (a ``time.time()`` value) stops the search as SIGTERM does (a checkpoint, then
     :class:`~nni_cnas.errors.SearchInterrupted`) at the first batch end after it."""
@@ -181,7 +183,7 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
         handoff.hand_off(config, search.run.path, search.checkpoint)
     _logger.info(_banner(config, search.run))
     recorded = search.run.metrics() if resume is not None else []
-    search.seconds_before = float(recorded[-1].get('seconds', 0.0)) if recorded else 0.0
+    search.seconds_before = float(recorded[-1].seconds or 0.0) if recorded else 0.0
     loaders = data.loaders(config.batch_size, config.seed)
     if config.channels_last:
         _channels_last(loaders.values())

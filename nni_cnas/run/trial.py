@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+from ..records import EpochRecord
 from ..errors import UserError
 from .config import CURRICULUM_PARTS
 
@@ -47,17 +48,17 @@ def _percent(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(100.0 * float(value), 4)
 
 
-def epoch_metrics(record: Mapping[str, Any]) -> Dict[str, Any]:
-    """The intermediate result of one epoch's record (a ``metrics.jsonl`` line)."""
+def epoch_metrics(record: EpochRecord) -> Dict[str, Any]:
+    """The intermediate result of one epoch's record."""
     metrics = {
-        'train_acc': _percent(record.get('train_acc')),
-        'val_acc': _percent(record.get('val_acc')),
-        'arch_acc': _percent(record.get('arch_acc')),
-        'lookup_valid_acc': record.get('lookup_valid'),
-        'lookup_test_acc': record.get('lookup_test'),
-        'data_weight_gini': (record.get('data_weights') or {}).get('gini'),
-        'train_ppl': record.get('train_ppl'),  # language models (lower is better)
-        'val_ppl': record.get('val_ppl'),
+        'train_acc': _percent(record.train_acc),
+        'val_acc': _percent(record.val_acc),
+        'arch_acc': _percent(record.arch_acc),
+        'lookup_valid_acc': record.lookup_valid,
+        'lookup_test_acc': record.lookup_test,
+        'data_weight_gini': (record.data_weights or {}).get('gini'),
+        'train_ppl': record.train_ppl,  # language models (lower is better)
+        'val_ppl': record.val_ppl,
     }
     metrics = {key: value for key, value in metrics.items() if value is not None}
     metrics['default'] = next((metrics[key] for key in ('lookup_valid_acc', 'val_acc', 'train_acc', 'arch_acc',

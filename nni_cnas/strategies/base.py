@@ -35,6 +35,7 @@ from ..curriculum.config import CurriculumConfig, measure_of_estimator
 from ..data.batches import inputs_and_targets, rank_batches, unpack
 from .. import distributed
 from ..progress import progress
+from ..records import EpochRecord
 from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
@@ -95,7 +96,8 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         self._rank_buffers: Optional[List[torch.Tensor]] = None
         self._train_meter = EpochMeter()
         self._arch_meter = EpochMeter()
-        self.epoch_summary: Dict[str, Any] = {}
+        #: The last finished epoch's record (the run folder adds its time, cell string and look-up).
+        self.epoch_record: Optional[EpochRecord] = None
         #: The epoch whose end work (:meth:`finish_epoch`) runs, or stopped at a stop request and waits
         #: to be finished (the checkpoint carries it; a resumed search finishes it first); else None.
         self.epoch_end_pending: Optional[int] = None
@@ -365,35 +367,28 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         epoch = self.epoch_end_pending = self.search_epoch
         if not self.end_of_epoch():  # stopped at a stop request: on_train_batch_end stops the fit
             return
-        summary: Dict[str, Any] = {'epoch': epoch}
-        summary.update(self._train_meter.over_ranks().summary('train'))
-        summary.update(self._arch_meter.over_ranks().summary('arch'))
-        if self.sequence_task:
-            for prefix in ('train', 'arch'):
-                if f'{prefix}_loss' in summary:
-                    summary[f'{prefix}_ppl'] = perplexity(summary[f'{prefix}_loss'])
-        statistics = self.curriculum.epoch_statistics()
-        if statistics is not None:
-            summary['data_weights'] = statistics
+        record = EpochRecord(epoch)
+        for place, meter in (('train', self._train_meter), ('arch', self._arch_meter)):
+            for kind, value in meter.over_ranks().summary().items():
+                record.set_quality(place, kind, value)
+                if kind == 'loss' and self.sequence_task:
+                    record.set_quality(place, 'ppl', perplexity(value))
+        record.data_weights = self.curriculum.epoch_statistics()
         self.curriculum.end_epoch(epoch, self.trainer.max_epochs, self.measure_split)
-        summary.update(space_contract.summary_of(self.model))
-        policy = self.policy()
-        if policy is not None:
-            summary['policy'] = policy
-            summary['policy_max_prob'] = policy_max_probability(policy)
-        if 'arch_acc' not in summary and not self.sequence_task and self._loaders.get('selection') is not None:
+        record.space = space_contract.summary_of(self.model)
+        record.policy = self.policy()
+        if record.policy is not None:
+            record.policy_max_prob = policy_max_probability(record.policy)
+        if record.arch_acc is None and not self.sequence_task and self._loaders.get('selection') is not None:
             accuracy = self.supernet_accuracy()
             if accuracy is not None:
-                summary.update(self.quality_entries('supernet', accuracy))
-        arch = self.current_architecture()
-        if arch is not None:
-            summary['arch'] = arch
-            if self._loaders.get('selection') is not None:
-                summary.update(self.quality_entries('val', self.score(arch)))
-        self.epoch_summary = summary
-        for key, value in summary.items():
-            if isinstance(value, (int, float)) and key != 'epoch':
-                self.log(f'epoch/{key}', float(value))
+                record.set_quality('supernet', *self.quality_kind(accuracy))
+        record.sample = self.current_architecture()
+        if record.sample is not None and self._loaders.get('selection') is not None:
+            record.set_quality('val', *self.quality_kind(self.score(record.sample)))
+        self.epoch_record = record
+        for name, value in record.scalars().items():
+            self.log(f'epoch/{name}', value)
         self.epoch_end_pending = None
 
     @property

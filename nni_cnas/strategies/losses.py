@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -200,15 +200,15 @@ class LossesMixin:
             return float((logits.argmax(1) == y).float().mean())
         return -float(self.per_sample_loss(logits, y).mean())
 
-    def quality_entries(self, prefix: str, score: float) -> Dict[str, float]:
-        """An epoch summary's entry for a :meth:`batch_quality` score, named by what it is:
-        ``<prefix>_acc`` (classification), ``<prefix>_ppl`` (a language model) or ``<prefix>_loss``
-        (a regression, a user's module: the mean loss, lower is better)."""
+    def quality_kind(self, score: float) -> Tuple[str, float]:
+        """A :meth:`batch_quality` score as what it is (an :class:`~nni_cnas.records.EpochRecord`
+        kind): ``('acc', accuracy)`` for classification, ``('ppl', perplexity)`` for a language
+        model, else ``('loss', mean loss)`` (a regression, a user's module: lower is better)."""
         if self.sequence_task:
-            return {f'{prefix}_ppl': perplexity(-score)}
+            return 'ppl', perplexity(-score)
         if self._classification:
-            return {f'{prefix}_acc': score}
-        return {f'{prefix}_loss': -score}
+            return 'acc', score
+        return 'loss', -score
 
     @property
     def _classification(self) -> bool:

@@ -49,10 +49,11 @@ class EpochMeter:
         total.correct = sums[1] if self.correct is not None else None
         return total
 
-    def summary(self, prefix: str) -> Dict[str, float]:
+    def summary(self) -> Dict[str, float]:
+        """The epoch's mean ``loss`` and, for class predictions, its accuracy ``acc`` (none before a step)."""
         if not self.count:
             return {}
-        out = {f'{prefix}_loss': float(self.loss) / self.count}
+        out = {'loss': float(self.loss) / self.count}
         if self.correct is not None:
-            out[f'{prefix}_acc'] = float(self.correct) / self.count
+            out['acc'] = float(self.correct) / self.count
         return out
