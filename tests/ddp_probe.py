@@ -41,7 +41,7 @@ def one_process_weights(module):
     share = getattr(loader, 'shard_of', None)  # a torch DataLoader here is whole (Lightning shards a copy)
     if share:
         loader.shard(0, 1)
-    archs = module.top_k(module.curriculum.k)
+    archs = module.curriculum_subnets(module.curriculum.k)
     n = len(module.curriculum.data_weights)
     sums, counts = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     for batch, index in loader:

@@ -88,7 +88,7 @@ def test_hub_space(space_name, strategy_name, curriculum, tmp_path):
         experiment.stop()
     assert space.contains(exported), exported
     module = strategy.search_module
-    subnets = module.top_k(2)
+    subnets = module.curriculum_subnets(2)
     assert len(subnets) == 2 and all(space.contains(subnet) for subnet in subnets)
     candidates = module.export_candidates() or []
     assert all(space.contains(candidate) for candidate in candidates)

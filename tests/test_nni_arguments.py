@@ -119,7 +119,7 @@ def test_rsps_filter_keeps_every_path_subnet_and_candidate_in_the_filter(tmp_pat
     assert exported['cell/0_1'] != 'avg_pool_3x3'
     assert any(sample['cell/0_1'] == 'avg_pool_3x3' for sample in seen)  # the filter did reject draws
     module = strategy.search_module
-    drawn = module.top_k(3) + module.export_candidates() + [module.draw(module.rng) for _ in range(20)]
+    drawn = module.curriculum_subnets(3) + module.export_candidates() + [module.draw(module.rng) for _ in range(20)]
     assert all(sample['cell/0_1'] != 'avg_pool_3x3' for sample in drawn)
 
 
@@ -131,7 +131,7 @@ def test_rsps_filter_as_nnis_dict_of_a_range_filter(tmp_path):
     exported = run(strategy, tmp_path, space_factory=ConvSpace)
     assert 'conv5' not in exported.values()
     module = strategy.search_module
-    assert all('conv5' not in sample.values() for sample in module.top_k(2) + module.export_candidates())
+    assert all('conv5' not in sample.values() for sample in module.curriculum_subnets(2) + module.export_candidates())
 
 
 def test_rsps_filter_that_rejects_everything_says_so(tmp_path):
@@ -200,5 +200,5 @@ def test_proxyless_runs_with_the_curriculum(curriculum, estimator, tmp_path):
     run(strategy, tmp_path)
     module = strategy.search_module
     assert module.curriculum.schedule == curriculum
-    subnets = module.top_k(3)
+    subnets = module.curriculum_subnets(3)
     assert len({tuple(sorted(s.items())) for s in subnets}) == 3 and all(_space().contains(s) for s in subnets)

@@ -167,7 +167,7 @@ def test_every_strategy_on_a_user_space(name, curriculum, tmp_path):
     assert space.contains(exported)
     module = strategy.search_module
     assert bool(module.curriculum.data_weights.ready) or curriculum == 'batch'
-    assert all(space.contains(subnet) for subnet in module.top_k(3))
+    assert all(space.contains(subnet) for subnet in module.curriculum_subnets(3))
 
 
 @pytest.mark.parametrize('name', ['GDAS', 'SETN', 'RSPS', 'ENAS'])

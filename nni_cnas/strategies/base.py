@@ -12,7 +12,7 @@
 NNI's own ``training_step`` uses a mean-reduced criterion, so per-sample weighting needs this one.
 Losses, meters, selection and loaders are mixins of their own (:mod:`.losses`, :mod:`.meters`,
 :mod:`.selection`, :mod:`.loaders`). The algorithms fill in small hooks: :meth:`architecture_step`,
-:meth:`resample`, :meth:`top_k`, :meth:`export_candidates`, :meth:`direct_export`,
+:meth:`resample`, :meth:`curriculum_subnets`, :meth:`export_candidates`, :meth:`direct_export`,
 :meth:`current_architecture`, :meth:`policy`, :meth:`end_of_epoch`.
 
 :class:`CurriculumStrategy` is the matching mixin for NNI strategies: the curriculum's options and
@@ -119,8 +119,9 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         """Choose the architecture of the next forward (a path, a Gumbel draw). Default: NNI's."""
         return super().resample()
 
-    def top_k(self, k: int) -> List[Sample]:
-        """The K subnets whose losses measure uncertainty (Sec. 3.4 of the paper)."""
+    def curriculum_subnets(self, k: int) -> List[Sample]:
+        """The K subnets whose losses measure each sample's uncertainty (Sec. 3.4 of the paper: the
+        K best under the search policy; uniform draws where the policy is uniform, as RSPS')."""
         raise NotImplementedError
 
     def export_candidates(self) -> Optional[List[Sample]]:
@@ -282,12 +283,12 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def measure_batch(self, batch) -> torch.Tensor:
         """The exact estimator on one batch (the ``batch`` schedule): losses under the top-K."""
-        return self.subnet_losses(self.top_k(self.curriculum.k), batch)
+        return self.subnet_losses(self.curriculum_subnets(self.curriculum.k), batch)
 
     def measure_split(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The exact estimator over the training split (the ``epoch`` schedule): one pass, each
         batch through the top-K; per-sample loss sums and counts."""
-        archs = self.top_k(self.curriculum.k)
+        archs = self.curriculum_subnets(self.curriculum.k)
         n = len(self.curriculum.data_weights)
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
         counts = torch.zeros(n, device=self.device, dtype=torch.float64)

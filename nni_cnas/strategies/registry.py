@@ -91,7 +91,8 @@ class StrategySpec:
     weight_step: str
     summary: str
     replaces: str = ''
-    top_k: str = ''
+    #: What the curriculum's K subnets are under this strategy (:meth:`SearchModule.curriculum_subnets`).
+    curriculum_subnets: str = ''
     options: Tuple[Option, ...] = ()
     validate: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None
 
@@ -205,13 +206,13 @@ _MOST_PROBABLE = 'the K most probable under softmax(alpha)'
 
 register(StrategySpec(
     'darts', f'{_DIFFERENTIABLE}.darts:DARTS', MIXTURE, 'DARTS-V1 (first order)',
-    replaces='nni.nas.strategy.DARTS', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='nni.nas.strategy.DARTS', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(
     'darts-v2', f'{_DIFFERENTIABLE}.darts_v2:DARTSV2', MIXTURE, 'DARTS-V2 (second order, unrolled)',
-    replaces='(second-order DARTS; NNI 3.0 has first order only)', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='(second-order DARTS; NNI 3.0 has first order only)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(
     'amended-darts', f'{_DIFFERENTIABLE}.amended:AmendedDARTS', MIXTURE, 'Amended-DARTS (Bi et al. 2019)',
-    replaces='(not in NNI)', top_k=_MOST_PROBABLE, options=(
+    replaces='(not in NNI)', curriculum_subnets=_MOST_PROBABLE, options=(
         _ALPHA_LR,
         Option('eta', float, 0.1, 'Amended-DARTS: weight of the amended term', minimum=0),
         Option('hvp', str, 'exact', 'Amended-DARTS: Hessian-vector products, exact (double backward) or '
@@ -219,7 +220,7 @@ register(StrategySpec(
     )))
 register(StrategySpec(
     'gdas', f'{_DIFFERENTIABLE}.gdas:GDAS', SINGLE_PATH, 'GDAS (hard Gumbel-softmax, one op per edge)',
-    replaces='nni.nas.strategy.GumbelDARTS', top_k=_MOST_PROBABLE, validate=_tau_order, options=(
+    replaces='nni.nas.strategy.GumbelDARTS', curriculum_subnets=_MOST_PROBABLE, validate=_tau_order, options=(
         _ALPHA_LR,
         Option('tau_max', float, 10.0, 'GDAS: initial Gumbel temperature', positive=True),
         Option('tau_min', float, 0.1, 'GDAS: final Gumbel temperature', positive=True),
@@ -227,16 +228,16 @@ register(StrategySpec(
 register(StrategySpec(
     'proxyless', f'{_DIFFERENTIABLE}.proxyless:Proxyless', SINGLE_PATH,
     'Proxyless (one sampled path, binary-gate gradient)', replaces='nni.nas.strategy.Proxyless',
-    top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(
     'setn', f'{_DIFFERENTIABLE}.setn:SETN', SINGLE_PATH, 'SETN (Dong & Yang 2019)',
-    replaces='(not in NNI)', top_k=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='(not in NNI)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(
     'rsps', f'{_SAMPLING}.rsps:RSPS', SINGLE_PATH, 'random search with parameter sharing',
-    replaces='nni.nas.strategy.RandomOneShot', top_k='K uniform samples'))
+    replaces='nni.nas.strategy.RandomOneShot', curriculum_subnets='K uniform samples'))
 register(StrategySpec(
     'enas', f'{_SAMPLING}.enas:ENAS', SINGLE_PATH, 'ENAS (REINFORCE LSTM controller)',
-    replaces='nni.nas.strategy.ENAS', top_k='the first K controller samples', options=(
+    replaces='nni.nas.strategy.ENAS', curriculum_subnets='the first K controller samples', options=(
         dataclasses.replace(_ALPHA_LR, default=1e-3, text_default=None, kwarg='ctrl_learning_rate'),
         # The command line trains the controller as NATS-Bench does (50 updates of 20 samples per
         # epoch); the class, a drop-in for NNI's ENAS, draws one sample per validation batch.

@@ -31,7 +31,7 @@ class LocalSearchModule(PathSamplingSearch, RandomSamplingLightningModule):
     def draw(self, rng: random.Random) -> Sample:
         return self.expand(uniform_samples(self.options, 1, rng, distinct=False)[0])
 
-    def top_k(self, k: int) -> List[Sample]:
+    def curriculum_subnets(self, k: int) -> List[Sample]:
         return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum_rng)]
 
     def direct_export(self) -> Sample:
@@ -61,4 +61,4 @@ class LocalSearch(CurriculumStrategy, nni_strategy.RandomOneShot):
 
 
 register(StrategySpec('local-search', LocalSearch, SINGLE_PATH, 'uniform single-path training, hill-climbing export',
-                      top_k='K uniform samples', options=(CLIMB_STEPS,)))
+                      curriculum_subnets='K uniform samples', options=(CLIMB_STEPS,)))

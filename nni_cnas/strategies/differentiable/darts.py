@@ -80,17 +80,21 @@ class DartsModule(SearchModule, DartsLightningModule):
                 unique.setdefault(id(parameter), parameter)
         return list(unique.values())
 
-    def top_k(self, k: int, what: str = 'k') -> List[Sample]:
+    def curriculum_subnets(self, k: int) -> List[Sample]:
+        return self.most_probable(k)
+
+    def most_probable(self, k: int, what: str = 'k') -> List[Sample]:
+        """The K most probable architectures under the policy (exact; ``what`` names K in errors)."""
         probs = self.decisions.probabilities(self.export_probs())
         return [self.expand(decided) for _, decided in most_probable(probs, k, what)]
 
     def direct_export(self) -> Sample:
         # The most probable valid architecture: NNI's argmax per label where labels are the
         # decisions (NAS-Bench-201), DARTS' two-strongest-edges derivation on DARTS cells.
-        return self.top_k(1)[0]
+        return self.most_probable(1)[0]
 
     def current_architecture(self) -> Sample:
-        return self.top_k(1)[0]
+        return self.most_probable(1)[0]
 
     def policy(self):
         return self.export_probs()

@@ -34,7 +34,7 @@ class SetnModule(DartsModule):
             return super().weight_step(batch, batch_idx, weights)
 
     def export_candidates(self) -> List[Sample]:
-        return self.top_k(self.num_candidates, what='num_candidates')
+        return self.most_probable(self.num_candidates, what='num_candidates')
 
 
 class SETN(DARTS):

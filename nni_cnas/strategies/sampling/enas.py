@@ -119,8 +119,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         finally:
             self.controller.train(was_training)
 
-    def top_k(self, k: int) -> List[Sample]:
-        queued = self._queues.get('top_k')
+    def curriculum_subnets(self, k: int) -> List[Sample]:
+        queued = self._queues.get('subnets')
         if queued and len(queued) >= k:  # the batch schedule's K samples of this step, drawn at the epoch's start
             return [self.expand(queued.popleft()) for _ in range(k)]
         return [self.draw(self.curriculum_rng) for _ in range(k)]
@@ -137,7 +137,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         try:
             self._queues = {'paths': collections.deque(self.controller.sample_many(self.rng, steps))}
             if self.curriculum.uses_subnets and self.curriculum.schedule == 'batch':
-                self._queues['top_k'] = collections.deque(
+                self._queues['subnets'] = collections.deque(
                     self.controller.sample_many(self.curriculum_rng, steps * self.curriculum.k))
         finally:
             self.controller.train(was_training)
@@ -161,7 +161,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
     def on_load_checkpoint(self, checkpoint) -> None:
         super().on_load_checkpoint(checkpoint)
         queues = checkpoint.get('nni_cnas', {}).get('enas_queues', {})
-        self._queues = {name: collections.deque(queue) for name, queue in queues.items()}
+        renamed = {'top_k': 'subnets'}  # the name of nni_cnas 0.1's queue
+        self._queues = {renamed.get(name, name): collections.deque(queue) for name, queue in queues.items()}
         replay = checkpoint.get('nni_cnas', {}).get('enas_replay', {'samples': 0, 'buffer': []})
         self._samples_drawn = replay['samples']
         self._replay = collections.deque(replay['buffer'], maxlen=self.replay_buffer_size)

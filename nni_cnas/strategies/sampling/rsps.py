@@ -54,7 +54,7 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
     def draw(self, rng: random.Random) -> Sample:
         return self.uniform(1, rng, distinct=False)[0]
 
-    def top_k(self, k: int) -> List[Sample]:
+    def curriculum_subnets(self, k: int) -> List[Sample]:
         return self.uniform(k, self.curriculum_rng)
 
     def export_candidates(self) -> List[Sample]:
