@@ -7,6 +7,7 @@ protocol's plain runs). ``--against epoch`` pairs against another variant instea
 amortised estimator against the exact one).
 
     .venv/bin/python benchmarks/paired.py benchmarks/results/quality-cpu-10k.jsonl --md benchmarks/results/quality-cpu-10k-paired.md
+    (``--png`` adds a forest plot of the differences and their intervals)
 """
 
 from __future__ import annotations
@@ -94,6 +95,36 @@ def format_rows(rows, against='none') -> str:
     return '\n'.join(lines) + '\n'
 
 
+def plot_rows(rows, path: Path, against='none') -> None:
+    """A forest plot: per strategy (rows of panels) and measure (columns), each variant's mean
+    difference with its 95% interval, and the line of no difference."""
+    from nni_cnas.figures import pyplot, save_figure
+
+    plt = pyplot()
+    strategies = list(dict.fromkeys(row['strategy'] for row in rows))
+    measures = [label for _, label, _ in MEASURES]
+    figure, axes = plt.subplots(len(strategies), len(measures), figsize=(4.2 * len(measures), 0.5 + 0.45 * max(
+        sum(row['strategy'] == s and row['measure'] == measures[0] for row in rows) for s in strategies) * len(strategies)),
+        squeeze=False, constrained_layout=True)
+    baseline = 'plain' if against == 'none' else against
+    for i, strategy in enumerate(strategies):
+        for j, measure in enumerate(measures):
+            axis = axes[i][j]
+            mine = [row for row in rows if row['strategy'] == strategy and row['measure'] == measure]
+            for y, row in enumerate(mine):
+                axis.errorbar(row['mean'], y, xerr=[[row['mean'] - row['low']], [row['high'] - row['mean']]],
+                              fmt='o', color='C3' if row['low'] > 0 or row['high'] < 0 else 'C0', capsize=3)
+            axis.axvline(0, color='grey', linewidth=0.8)
+            axis.set_yticks(range(len(mine)))
+            axis.set_yticklabels([row['curriculum'] for row in mine] if j == 0 else [])
+            axis.invert_yaxis()
+            axis.set_title(f'{strategy.upper()}: {measure}', fontsize=9)
+            axis.set_xlabel(f'minus {baseline}, paired by seed', fontsize=8)
+            axis.grid(alpha=0.3)
+    save_figure(figure, path)
+    plt.close(figure)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('results', type=Path, nargs='+')
@@ -101,19 +132,25 @@ def main():
                         help='only this variant against plain (e.g. epoch, "epoch K=3", "epoch (amortised)"); repeatable')
     parser.add_argument('--against', default='none',
                         help='the variant the others are paired against (default none, plain; e.g. epoch)')
+    parser.add_argument('--strategy', action='append', help='only this strategy; repeatable')
     parser.add_argument('--md', type=Path)
+    parser.add_argument('--png', type=Path, help='a forest plot of the differences and their 95%% intervals')
     args = parser.parse_args()
     from nni_cnas.experiments.quality import read_results
 
     missing = [str(path) for path in args.results if not path.is_file()]
     if missing:
         raise SystemExit(f'no results file {", ".join(missing)}; run nni-cnas quality first')
-    records = [record for path in args.results for record in read_results(path)]
+    records = [record for path in args.results for record in read_results(path)
+               if args.strategy is None or record['strategy'] in args.strategy]
     shared_options(records)
-    table = format_rows(paired_rows(records, args.curriculum, args.against), args.against)
+    rows = paired_rows(records, args.curriculum, args.against)
+    table = format_rows(rows, args.against)
     print(table)
     if args.md:
         args.md.write_text(table)
+    if args.png:
+        plot_rows(rows, args.png, args.against)
 
 
 if __name__ == '__main__':

@@ -191,7 +191,7 @@ def paired_module():
     return module
 
 
-def test_paired_differences_and_their_interval_by_hand():
+def test_paired_differences_and_their_interval_by_hand(tmp_path):
     paired = paired_module()
     options = {'subset': 10, 'k': 5}
 
@@ -226,6 +226,8 @@ def test_paired_differences_and_their_interval_by_hand():
     assert '| strategy | curriculum - epoch | K |' in paired.format_rows(against_exact, 'epoch')
     with pytest.raises(SystemExit, match='searches of other options \\(subset\\)'):
         paired.shared_options(records + [record('none', 3, 90.0, 0.1, subset=20)])
+    paired.plot_rows(rows, tmp_path / 'forest.png')  # the forest plot of the same rows
+    assert (tmp_path / 'forest.png').stat().st_size > 0 and not list(tmp_path.glob('*.partial'))
 
 
 def test_a_protocol_with_variants_runs_each_curriculum_variant_and_pairs_them_by_name(tmp_path, nb201_table):
