@@ -234,13 +234,27 @@ def test_atomic_write_json_makes_its_folder_and_replaces_the_file_whole(tmp_path
     assert sorted(p.name for p in path.parent.iterdir()) == ['bench.json']
 
 
+def enas_config(out):
+    """ENAS with NATS-Bench's controller schedule, small: 5 updates of 4 samples after each epoch."""
+    return SearchConfig(strategy='enas', curriculum='epoch', k=2, dataset='digits', subset=64, batch_size=16, epochs=3,
+                        channels=4, cells=1, num_candidates=4, selection_size=32, tensorboard=False,
+                        strategy_options={'controller_steps': 5, 'controller_aggregate': 4}, out=str(out))
+
+
+@pytest.fixture(scope='module')
+def enas_whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp('enas') / 'whole'
+    run_search(enas_config(out))
+    return out
+
+
 @pytest.mark.parametrize('how, signal_at, scored_before, stopped_in', [
     ('sigterm', 27, [0] * 20 + [1] * 7, 1),  # 5 updates of 4 samples an epoch: epoch 1's 7th sample
     ('sigterm', 47, [0] * 20 + [1] * 20 + [2] * 7, 2),  # the final epoch's: Lightning would count the fit done
     ('runner', 27, [0] * 20 + [1] * 7, 1),  # a runner's stop (a protocol's --stop-after, a signal to it)
 ])
 def test_a_stop_inside_enas_controller_training_stops_there_and_resumes_bit_identically(
-        how, signal_at, scored_before, stopped_in, tmp_path, monkeypatch):
+        how, signal_at, scored_before, stopped_in, enas_whole, tmp_path, monkeypatch):
     """A stop inside ENAS' epoch-end controller training stops before the next sample, not after
     the training; the resumed search finishes that epoch's end from where it stopped and ends as
     a search that was never stopped."""
@@ -251,13 +265,6 @@ def test_a_stop_inside_enas_controller_training_stops_there_and_resumes_bit_iden
     from nni_cnas.run.search import resume_search
     from nni_cnas.strategies.sampling.enas import EnasModule
 
-    def config(name):
-        return SearchConfig(strategy='enas', curriculum='epoch', k=2, dataset='digits', subset=64, batch_size=16,
-                            epochs=3, channels=4, cells=1, num_candidates=4, selection_size=32, tensorboard=False,
-                            strategy_options={'controller_steps': 5, 'controller_aggregate': 4},
-                            out=str(tmp_path / name))
-
-    run_search(config('whole'))
     scored, real = [], EnasModule.sample_reward
 
     def signalled(self, *args):
@@ -272,7 +279,7 @@ def test_a_stop_inside_enas_controller_training_stops_there_and_resumes_bit_iden
     monkeypatch.setitem(stop._state, 'requested', False)
     monkeypatch.setitem(stop._state, 'watching', how == 'runner')  # as a runner of several searches sets it
     with pytest.raises(SearchInterrupted, match=f'interrupted-000{stopped_in}-000004'):
-        run_search(config('stopped'))
+        run_search(enas_config(tmp_path / 'stopped'))
     assert scored == scored_before  # none scored after the signal
     run = tmp_path / 'stopped'
     assert json.loads((run / 'status.json').read_text())['state'] == 'interrupted'
@@ -280,6 +287,6 @@ def test_a_stop_inside_enas_controller_training_stops_there_and_resumes_bit_iden
     monkeypatch.setattr(EnasModule, 'sample_reward', real)
     stop._state['requested'] = False
     resume_search(run)
-    assert_same_search(tmp_path / 'whole', run)
+    assert_same_search(enas_whole, run)
     assert (run / CHECKPOINT_DIR / 'epoch-0002.ckpt').is_file()  # the final epoch's, also when it was the stopped one
     assert not list((run / CHECKPOINT_DIR).glob('interrupted-*.ckpt'))  # superseded
