@@ -92,9 +92,9 @@ def test_a_crash_is_one_line_with_the_traceback_in_the_run_folder(tmp_path, caps
     import nni_cnas.run.folder as folder
 
     def broken(self, record):
-        if record['epoch'] == 1:
+        if record.epoch == 1:
             raise KeyError('a bug in the recorder')
-        folder.append_json_line(self.path / 'metrics.jsonl', record)
+        folder.append_json_line(self.path / 'metrics.jsonl', record.to_json())
 
     monkeypatch.setattr(folder.RunFolder, 'append_metrics', broken)
     run = tmp_path / 'run'
