@@ -1,6 +1,8 @@
 """Drop-in use in an NNI 3.0 script: NasExperiment, NNI's Classification evaluator and hub space,
 only the strategy replaced."""
 
+import warnings
+
 import pytest
 import torch
 from nni.nas.evaluator.pytorch import Classification, DataLoader
@@ -38,7 +40,11 @@ def nni_script(strategy, tmp_path, train_loader=None):
 def test_drop_in_with_nni_evaluator_and_hub_space(name, tmp_path):
     options = dict(controller_steps=2, controller_aggregate=2) if name == 'ENAS' else {}
     strategy = getattr(nni_cnas, name)(k=3, num_candidates=5, **options)
-    sample = nni_script(strategy, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        sample = nni_script(strategy, tmp_path)
+    # No validation loop, and no loader handed to one (Lightning would warn of it as NNI's own do not).
+    assert not [str(w.message) for w in caught if 'val_dataloader' in str(w.message)]
     assert sample_to_arch(sample) in set(all_archs())  # NNI's hub names (conv_3x3) map to the benchmark's
     module = strategy.search_module
     assert module.curriculum.schedule == 'epoch' and bool(module.curriculum.data_weights.ready)  # NNI's loader got indices

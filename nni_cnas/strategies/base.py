@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from nni.mutable import Sample
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
@@ -518,6 +519,7 @@ class CurriculumStrategy:
         self.selection_size = selection_size
         self.seed = seed
         self._search_module: Optional[SearchModule] = None
+        self._fits_a_datamodule = False
 
     #: The one-shot module class of the algorithm (a :class:`SearchModule`).
     module_class: type
@@ -526,6 +528,11 @@ class CurriculumStrategy:
         """Keyword arguments of :attr:`module_class`; algorithms add their own."""
         return dict(curriculum=self.curriculum_config, num_candidates=self.num_candidates,
                     selection_size=self.selection_size, seed=self.seed)
+
+    def mutate_evaluator(self, evaluator):
+        # What val_dataloader may return depends on how NNI passes the loaders to the fit.
+        self._fits_a_datamodule = getattr(evaluator, 'datamodule', None) is not None
+        return super().mutate_evaluator(evaluator)
 
     def configure_oneshot_module(self, training_module) -> SearchModule:
         if self.curriculum_config.enabled:
@@ -559,6 +566,11 @@ class CurriculumStrategy:
                               name=type(self).__name__)
 
     def val_dataloader(self, train_dataloader_fn, val_dataloader_fn):
-        # No validation loop (the module scores subnets itself, on the loaders train_dataloader
-        # attached). An empty list, not None: a LightningDataModule's val_dataloader may not be None.
-        return []
+        # No validation loop: the module scores subnets itself, on the loaders train_dataloader
+        # attached. Said to Lightning without a warning: no loader where the module has no
+        # validation_step (as NNI's DARTS returns), a loader without batches where it has one (NNI's
+        # RandomOneShot's). A LightningDataModule's val_dataloader may not return None (NNI's own
+        # strategies fail there): an empty list, of which Lightning warns.
+        if self._fits_a_datamodule or is_overridden('validation_step', self.search_module):
+            return []
+        return None
