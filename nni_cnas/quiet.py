@@ -20,4 +20,3 @@ def quiet_libraries() -> None:
     logging.getLogger('nni.nas.evaluator.pytorch.lightning').setLevel(logging.ERROR)
     warnings.filterwarnings('ignore', message=r'.*LeafSpec.*')
     warnings.filterwarnings('ignore', message=r'.*does not have many workers.*')
-    warnings.filterwarnings('ignore', message=r'.*You defined a `validation_step` but have no `val_dataloader`.*')

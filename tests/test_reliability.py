@@ -41,8 +41,9 @@ def reference_runs(tmp_path_factory):
 
 def test_same_config_and_seed_give_the_same_search(reference_runs, tmp_path):
     again = tmp_path / 'again'
-    run_to_end(search_argv(again, 'gdas', 'epoch'))
+    process = run_to_end(search_argv(again, 'gdas', 'epoch'))
     assert_same_search(reference_runs['gdas'], again)
+    assert process.stderr == '', process.stderr  # no library's warnings: the search's lines only
 
 
 def test_sigkill_after_epoch_2_then_resume_is_bit_identical(reference_runs, tmp_path):
