@@ -103,9 +103,9 @@ def plot_rows(rows, path: Path, against='none') -> None:
     plt = pyplot()
     strategies = list(dict.fromkeys(row['strategy'] for row in rows))
     measures = [label for _, label, _ in MEASURES]
-    figure, axes = plt.subplots(len(strategies), len(measures), figsize=(4.2 * len(measures), 0.5 + 0.45 * max(
-        sum(row['strategy'] == s and row['measure'] == measures[0] for row in rows) for s in strategies) * len(strategies)),
-        squeeze=False, constrained_layout=True)
+    variants = max(sum(row['strategy'] == s and row['measure'] == measures[0] for row in rows) for s in strategies)
+    figure, axes = plt.subplots(len(strategies), len(measures), squeeze=False, constrained_layout=True,
+                                figsize=(4.2 * len(measures), 0.5 + 0.45 * variants * len(strategies)))
     baseline = 'plain' if against == 'none' else against
     for i, strategy in enumerate(strategies):
         for j, measure in enumerate(measures):
@@ -137,6 +137,7 @@ def main():
     parser.add_argument('--png', type=Path, help='a forest plot of the differences and their 95%% intervals')
     args = parser.parse_args()
     from nni_cnas.experiments.quality import read_results
+    from nni_cnas.files import atomic_write_text
 
     missing = [str(path) for path in args.results if not path.is_file()]
     if missing:
@@ -148,7 +149,7 @@ def main():
     table = format_rows(rows, args.against)
     print(table)
     if args.md:
-        args.md.write_text(table)
+        atomic_write_text(args.md, table)
     if args.png:
         plot_rows(rows, args.png, args.against)
 
