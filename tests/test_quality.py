@@ -109,7 +109,9 @@ def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
 
 @pytest.mark.parametrize('name, runs', [('quality-cpu.yaml', 42), ('quality-cpu-amortised.yaml', None),
                                         ('quality-cpu-10k.yaml', 50), ('quality-cpu-10k-amortised.yaml', 20),
-                                        ('quality-cpu-10k-k-sweep.yaml', 15), ('quality-gpu.yaml', 30)])
+                                        ('quality-cpu-10k-k-sweep.yaml', 15), ('quality-gpu.yaml', 30),
+                                        ('quality-cpu-10k-ranking-close.yaml', 20),
+                                        ('quality-cpu-10k-ranking-plain.yaml', 20)])
 def test_the_benchmark_protocols_are_valid(name, runs):
     """Every protocol file of benchmarks/ loads and every one of its runs resolves (the GPU one with
     its device swapped for the CPU here: NATS-Bench's settings, the full split, 100 epochs)."""
