@@ -11,6 +11,7 @@ demo:
 	.venv/bin/nni-cnas search --space nb201 --strategy gdas --curriculum epoch --k 5 \
 		--dataset digits --epochs 30 --channels 8 --cells 1 --arch-lr 0.03 --seed 0 --out runs/demo-cl-gdas --overwrite
 	.venv/bin/nni-cnas report runs/demo-gdas runs/demo-cl-gdas
+	@echo "nni-cnas is installed in .venv/bin: run 'source .venv/bin/activate' to type nni-cnas commands yourself"
 
 test:
 	./scripts/setup-env.sh test

@@ -16,7 +16,7 @@ setup(
     license='MIT',
     python_requires='>=3.9',
     packages=find_packages(include=['nni_cnas', 'nni_cnas.*']),
-    package_data={'nni_cnas.nnictl': ['loopback.js']},
+    package_data={'nni_cnas.nnictl': ['loopback.js'], 'nni_cnas.benchmarks': ['data/*.csv.xz', 'data/*.md']},
     install_requires=[
         # Exact pins live in constraints.txt; these are the ranges the code supports.
         'nni==3.0',

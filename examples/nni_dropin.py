@@ -1,4 +1,4 @@
-"""An NNI 3.0 NAS script in which only the strategy line changed: Curriculum-NAS DARTS.
+"""An NNI 3.0 NAS script in which only the strategy line changed (and nni_cnas is imported): Curriculum-NAS DARTS.
 
     python examples/nni_dropin.py            # NNI's NAS-Bench-201 hub space, 8x8 digits, a few epochs
     python examples/nni_dropin.py --tiny     # the size the tests run

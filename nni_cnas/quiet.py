@@ -1,11 +1,62 @@
-"""What the libraries print: Lightning and NNI announce devices, tips and deprecations on every run."""
+"""What the libraries print: Lightning and NNI announce devices, tips and deprecations on every run,
+and a few lines a search raises itself would read as trouble in a run that went well."""
 
 from __future__ import annotations
 
 import logging
 import warnings
 
-__all__ = ['quiet_libraries']
+__all__ = ['quiet_libraries', 'silence_known_noise', 'NO_VALIDATION_LOADER']
+
+#: The class name of the empty validation loader a one-shot module gives Lightning
+#: (:class:`nni_cnas.strategies.loaders.NoValidationBatches`); Lightning's warning of an empty loader
+#: names it, so the filter below hides that warning for our loader and for no user's.
+NO_VALIDATION_LOADER = 'NoValidationBatches'
+
+
+class _OncePerProcess(logging.Filter):
+    """Lets a repeated message through the first time only."""
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.message, self.seen = message, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != self.message:
+            return True
+        shown, self.seen = not self.seen, True
+        return shown
+
+
+class _Drop(logging.Filter):
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+def silence_known_noise() -> None:
+    """For the command line and the drop-in strategies alike (idempotent; again inside a caller's
+    ``warnings.catch_warnings``, it installs its filter there too):
+
+    - Lightning's "Total length of `NoValidationBatches` across ranks is zero": our own empty
+      validation loader, given so that Lightning runs no validation loop (a user's empty loader still warns);
+    - tensorboardX's "NaN or Inf found in input tensor.", logged for each non-finite scalar before the
+      search stops on a non-finite loss with its own one-line error;
+    - NNI's "`training_service` will be ignored for sequential execution engine.", which NNI logs each
+      time it re-reads a one-shot experiment's config: shown once.
+    """
+    empty_loader = rf'Total length of `{NO_VALIDATION_LOADER}` across ranks is zero'
+    if not any(f[0] == 'ignore' and f[1] is not None and f[1].pattern == empty_loader for f in warnings.filters):
+        warnings.filterwarnings('ignore', message=empty_loader)
+    for name, kind, message in (('tensorboardX.x2num', _Drop, 'NaN or Inf found in input tensor.'),
+                                ('nni.nas.experiment.config.experiment', _OncePerProcess,
+                                 '`training_service` will be ignored for sequential execution engine.')):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind(message))
 
 
 def quiet_libraries() -> None:
@@ -20,3 +71,4 @@ def quiet_libraries() -> None:
     logging.getLogger('nni.nas.evaluator.pytorch.lightning').setLevel(logging.ERROR)
     warnings.filterwarnings('ignore', message=r'.*LeafSpec.*')
     warnings.filterwarnings('ignore', message=r'.*does not have many workers.*')
+    silence_known_noise()

@@ -33,6 +33,17 @@ for _name in ('pytorch_lightning', 'lightning_fabric', 'nni'):
 logging.raiseExceptions = False
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _nothing_written_into_the_repository():
+    """Tests write into temporary folders: a Trainer left at its default root writes lightning_logs/
+    into the working directory (give it ``default_root_dir=tmp_path`` or ``logger=False``)."""
+    root = Path(__file__).resolve().parents[1]
+    before = {path.name for path in root.iterdir()}
+    yield
+    left = sorted({path.name for path in root.iterdir()} - before - {'.pytest_cache', '.hypothesis'})
+    assert not left, f'the tests left {left} in the repository root'
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv('NNI_CNAS_CACHE', str(tmp_path_factory.getbasetemp() / 'cache'))
@@ -46,9 +57,9 @@ def digits() -> SearchData:
 
 @pytest.fixture(scope='session')
 def nb201_table() -> Path:
+    """The table that ships with the package: every test that looks up a cell runs everywhere."""
     path = default_table_path()
-    if path is None or not path.is_file():
-        pytest.skip('the NAS-Bench-201 table is not here (../shared/data/nasbench201/nb201_accuracy_200ep.csv)')
+    assert path is not None, 'the packaged NAS-Bench-201 table is missing: reinstall nni_cnas'
     return path
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from nni_cnas.benchmarks.nb201 import default_table_path
 from nni_cnas.run.checkpoint import CHECKPOINT_DIR
 from nni_cnas.data import SearchData
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
@@ -26,13 +25,6 @@ def cell_strategies() -> list:
     from nni_cnas.strategies import registry
 
     return [name for name in registry.names() if name != 'proxyless']
-
-
-def shared_table():
-    """The shared NAS-Bench-201 table's path, or None where it is not here (tests then skip or
-    assert what holds without a look-up)."""
-    path = default_table_path()
-    return path if path is not None and path.is_file() else None
 
 
 def tiny_space(data: SearchData, channels: int = 4, cells: int = 1) -> NasBench201Space:

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from nni_cnas.cli import main
 
-from helpers import shared_table
 
 TINY = ['--epochs', '2', '--channels', '4', '--cells', '1', '--subset', '48', '--batch-size', '16',
         '--candidates', '4', '--selection-size', '32']
@@ -84,15 +84,11 @@ def image_folder(tmp_path, classes, empty=()):
 
 
 def cut_table(tmp_path, nb201_rows=3):
-    """The shared NAS-Bench-201 table's first rows, the last one cut in the middle of its arch string."""
-    from nni_cnas.benchmarks.nb201 import _TABLE_COLUMNS
+    """The packaged NAS-Bench-201 table's first rows, the last one cut in the middle of its arch string."""
+    from nni_cnas.benchmarks.nb201 import PACKAGED_TABLE, open_table_text
 
-    source = shared_table()
-    header = ','.join(['index', 'arch', *(column for pair in _TABLE_COLUMNS.values() for column in pair)])
-    lines = source.read_text().splitlines()[:nb201_rows] if source else [
-        header,  # without the shared data: the table's own columns, two rows of our own
-        '0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1,1,1,1,1,1',
-        '1,|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|,1,1,1,1,1,1']
+    with open_table_text(PACKAGED_TABLE) as source:
+        lines = [next(source).rstrip('\n') for _ in range(nb201_rows)]
     path = tmp_path / 'cut.csv'
     path.write_text('\n'.join(lines[:-1] + [lines[-1][:40]]) + '\n')
     return path
@@ -147,7 +143,6 @@ BAD_SEARCHES = {
     'space options of our own space': (['--space-options', 'width=4'], '--space-options applies to NNI\'s hub spaces'),
     'space options not KEY=VALUE': (['--space', 'nni:darts', '--space-options', 'width'], 'takes KEY=VALUE items'),
     'space options not a value': (['--space', 'nni:darts', '--space-options', 'width=(4'], 'not a number, tuple'),
-    'grey images on a hub space': (['--space', 'nni:darts'], 'takes RGB images; digits has 1 channel'),
     'hub cell space of 10 classes': (['--space', 'nni:darts', '--dataset', 'folder',
                                       '--data-dir', lambda p: image_folder(p, ['cat', 'dog'])], 'has 10 classes, the data 2'),
     'hub constructor refusal': (['--space', 'nni:darts', '--cells', '1', '--dataset', 'folder',
@@ -179,6 +174,30 @@ def test_search_on_an_nni_hub_space(capsys, tmp_path):
     sample = json.loads((out / 'result.json').read_text())['sample']
     assert DARTS(width=(4, 8), num_cells=3).contains(sample)
     assert 'the space is not in a benchmark' in stdout
+
+
+def test_a_hub_space_on_the_default_grey_data_repeats_its_channel(capsys, tmp_path):
+    """NNI's hub spaces take RGB images; on the default data set (grey digits) the search repeats the
+    channel, says so in one line, and looks the found cell up as for its own NAS-Bench-201 space."""
+    out = tmp_path / 'run'
+    code, stdout, stderr = run_cli(capsys, 'search', '--space', 'nni:nasbench201', '--strategy', 'rsps', *TINY,
+                                   '--out', str(out))
+    assert code == 0, stderr
+    assert stdout.count('nni:nasbench201 takes RGB images: the grey channel of digits is repeated 3 times') == 1
+    result = json.loads((out / 'result.json').read_text())
+    assert result['lookup']['cifar10']['test'] > 0
+    data = yaml.safe_load((out / 'config.yaml').read_text())['data']
+    assert data['in_channels'] == 3 and data['grey_repeated_to_rgb'] is True
+
+
+def test_grey_data_as_rgb_gives_the_same_normalised_inputs(digits):
+    rgb = digits.as_rgb()
+    assert rgb.in_channels == 3 and torch.equal(rgb.train.images[:, 2], digits.train.images[:, 0])
+    grey_batch = next(iter(digits.loaders(16, seed=0)['val']))[0]
+    rgb_batch = next(iter(rgb.loaders(16, seed=0)['val']))[0]
+    assert all(torch.equal(rgb_batch[:, c], grey_batch[:, 0]) for c in range(3))
+    with pytest.raises(ValueError, match='one grey channel'):
+        rgb.as_rgb()
 
 
 @pytest.mark.parametrize('case', list(BAD_SEARCHES))
@@ -216,7 +235,9 @@ def test_bad_arch_strings(arch, message, capsys, nb201_table):
 
 
 def test_lookup_without_any_benchmark(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv('NNI_CNAS_DATA', str(tmp_path))
+    from nni_cnas.benchmarks import nb201
+
+    monkeypatch.setattr(nb201, 'PACKAGED_TABLE', tmp_path / 'lost.csv.xz')
     monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
     code, _, stderr = run_cli(capsys, 'lookup', BEST)
     assert code == 2 and 'no NAS-Bench-201 benchmark found' in stderr

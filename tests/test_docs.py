@@ -17,9 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict`` run from the site's parent folder, not the repository: a path that
+    the configuration reads from the working directory fails here."""
     pytest.importorskip('mkdocs', reason='the test extras install mkdocs (pip install -e ".[test]")')
     return subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '-f', str(config), '-d', str(site)],
-                          capture_output=True, text=True, timeout=300, cwd=config.parent,
+                          capture_output=True, text=True, timeout=300, cwd=site.parent,
                           env=dict(os.environ, NO_MKDOCS_2_WARNING='1', PYTHONPATH=str(ROOT)))
 
 

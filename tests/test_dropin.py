@@ -11,6 +11,7 @@ from nni.nas.hub.pytorch import NasBench201
 from torch.utils.data import TensorDataset
 
 import nni_cnas
+from nni_cnas.quiet import NO_VALIDATION_LOADER
 from nni_cnas.spaces.nb201_arch import all_archs, sample_to_arch
 
 
@@ -43,8 +44,11 @@ def test_drop_in_with_nni_evaluator_and_hub_space(name, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         sample = nni_script(strategy, tmp_path)
-    # No validation loop, and no loader handed to one (Lightning would warn of it as NNI's own do not).
+    # No validation loop, and no loader handed to one (Lightning would warn of it as NNI's own do not);
+    # an empty loader only of our own class, whose warning silence_known_noise filters.
     assert not [str(w.message) for w in caught if 'val_dataloader' in str(w.message)]
+    assert not [str(w.message) for w in caught if 'Total length' in str(w.message)
+                and f'`{NO_VALIDATION_LOADER}`' not in str(w.message)]
     assert sample_to_arch(sample) in set(all_archs())  # NNI's hub names (conv_3x3) map to the benchmark's
     module = strategy.search_module
     assert module.curriculum.schedule == 'epoch' and bool(module.curriculum.data_weights.ready)  # NNI's loader got indices
@@ -70,3 +74,40 @@ def test_epoch_schedule_falls_back_to_batch_with_a_warning(tmp_path):
         sample = nni_script(strategy, tmp_path, train_loader=BatchStream())
     assert strategy.search_module.curriculum.schedule == 'batch'
     assert sample_to_arch(sample) in set(all_archs())
+
+
+def test_the_known_noise_is_silenced_and_nothing_else():
+    """Our empty validation loader's warning is hidden (a user's empty list still warns); tensorboardX's
+    NaN line is dropped; NNI's repeated training-service line shows once."""
+    import logging
+
+    from nni_cnas.quiet import silence_known_noise
+    from nni_cnas.strategies.loaders import NoValidationBatches
+
+    assert NoValidationBatches.__name__ == NO_VALIDATION_LOADER
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter('always')  # every warning shows, but for what silence_known_noise hides
+        silence_known_noise()
+        for name in (NO_VALIDATION_LOADER, 'list'):
+            warnings.warn(f'Total length of `{name}` across ranks is zero. Please make sure this was your intention.')
+    assert [str(w.message)[:24] for w in caught] == ['Total length of `list` a']
+    shown = []
+    handler = logging.Handler()
+    handler.emit = lambda record: shown.append(record.getMessage())
+    nni_logger, tensorboard_logger = (logging.getLogger(name) for name in
+                                      ('nni.nas.experiment.config.experiment', 'tensorboardX.x2num'))
+    for logger in (nni_logger, tensorboard_logger):
+        logger.addHandler(handler)
+    try:
+        for _ in range(3):
+            nni_logger.warning('`training_service` will be ignored for sequential execution engine.')
+        nni_logger.warning('another warning of NNI')
+        tensorboard_logger.warning('NaN or Inf found in input tensor.')
+        tensorboard_logger.warning('another warning of tensorboardX')
+    finally:
+        for logger in (nni_logger, tensorboard_logger):
+            logger.removeHandler(handler)
+    assert shown == ['another warning of NNI', 'another warning of tensorboardX'] or shown == [
+        '`training_service` will be ignored for sequential execution engine.', 'another warning of NNI',
+        'another warning of tensorboardX']  # NNI's line once in a process: an earlier test may have shown it

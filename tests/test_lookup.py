@@ -4,6 +4,7 @@ import csv
 
 import pytest
 
+from nni_cnas.benchmarks import nb201
 from nni_cnas.benchmarks.nb201 import NB201Table, NatsBenchLookup, open_benchmark
 from nni_cnas.errors import UserError
 from nni_cnas.spaces.nb201_arch import ArchStringError
@@ -20,7 +21,7 @@ def test_best_cifar10_cell_reads_94_37(nb201_table):
 
 
 def test_lookup_returns_the_row(nb201_table):
-    with open(nb201_table, newline='') as f:
+    with nb201.open_table_text(nb201_table) as f:
         row = next(r for r in csv.DictReader(f) if r['index'] == '1')
     result = NB201Table(nb201_table).lookup(row['arch'])
     assert result['index'] == 1 and result['cifar10']['test'] == float(row['cifar10_test'])
@@ -87,9 +88,46 @@ def test_missing_or_foreign_nats_bench_file(tmp_path):
 
 
 def test_required_benchmark_that_is_nowhere(tmp_path, monkeypatch):
-    monkeypatch.setenv('NNI_CNAS_DATA', str(tmp_path))
+    """An install that lost its packaged table: None, or one line that says how to mend it."""
+    monkeypatch.setattr(nb201, 'PACKAGED_TABLE', tmp_path / 'lost.csv.xz')
     monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
     monkeypatch.delenv('NNI_CNAS_NATS_BENCH', raising=False)
     assert open_benchmark() is None
-    with pytest.raises(UserError, match='no NAS-Bench-201 benchmark found'):
+    with pytest.raises(UserError, match='no NAS-Bench-201 benchmark found .* reinstall nni_cnas'):
         open_benchmark(required=True)
+
+
+def test_the_packaged_table_is_the_whole_benchmark_and_the_default(monkeypatch):
+    """The table inside the package holds all 15,625 cells and is what a look-up reads by default."""
+    monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
+    monkeypatch.delenv('NNI_CNAS_NATS_BENCH', raising=False)
+    table = open_benchmark()
+    assert table.path == nb201.PACKAGED_TABLE and len(table.rows) == 15625
+    assert sorted(row['index'] for row in table.rows.values()) == list(range(15625))
+    assert table.lookup(BEST_C10)['index'] == 6111
+
+
+def test_the_packaged_table_equals_the_shared_csv():
+    """The compressed copy is the CSV it was made from, value for value."""
+    from nni_cnas.paths import shared_data_dir
+
+    shared = shared_data_dir()
+    csv_path = shared / 'nasbench201' / 'nb201_accuracy_200ep.csv' if shared else None
+    if csv_path is None or not csv_path.is_file():
+        pytest.skip('the uncompressed table is not here (../shared/data/nasbench201/nb201_accuracy_200ep.csv)')
+    with nb201.open_table_text(nb201.PACKAGED_TABLE) as packaged, open(csv_path, newline='', encoding='utf-8') as plain:
+        assert packaged.read() == plain.read()
+
+
+def test_an_explicit_table_overrides_the_packaged_one(tmp_path, monkeypatch):
+    path = write_table(tmp_path / 't.csv', [[7, BEST_C10, 1, 2, 3, 4, 5, 6]])
+    assert open_benchmark(path).lookup(BEST_C10)['index'] == 7
+    monkeypatch.setenv('NNI_CNAS_NB201_TABLE', str(path))
+    assert open_benchmark().lookup(BEST_C10)['index'] == 7
+
+
+def test_a_compressed_table_cut_short_is_one_clear_error(tmp_path):
+    path = tmp_path / 'cut.csv.xz'
+    path.write_bytes(nb201.PACKAGED_TABLE.read_bytes()[:50_000])
+    with pytest.raises(UserError, match='not a valid NAS-Bench-201 table'):
+        NB201Table(path)

@@ -36,13 +36,14 @@ def test_the_wheel_and_sdist_build_and_pass_twine_check(built):
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_the_wheel_holds_every_module_and_the_nnictl_preload(built):
+def test_the_wheel_holds_every_module_the_nnictl_preload_and_the_benchmark_table(built):
     with zipfile.ZipFile(next(built.glob('*.whl'))) as wheel:
         names = set(wheel.namelist())
         entry_points = wheel.read(f'nni_cnas-{__version__}.dist-info/entry_points.txt').decode()
     modules = {str(path.relative_to(ROOT)) for path in (ROOT / 'nni_cnas').rglob('*.py')}
     assert modules <= names, sorted(modules - names)
     assert 'nni_cnas/nnictl/loopback.js' in names
+    assert {'nni_cnas/benchmarks/data/nb201_accuracy_200ep.csv.xz', 'nni_cnas/benchmarks/data/SOURCE.md'} <= names
     assert 'nni-cnas = nni_cnas.cli:main' in entry_points
 
 

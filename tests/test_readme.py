@@ -35,7 +35,10 @@ def test_readme_shows_the_demo_commands_of_the_makefile():
     assert commands == makefile_demo_commands()
 
 
-def test_the_demo_runs_plain_and_curriculum_side_by_side(tmp_path, capsys, nb201_table):
+def test_the_demo_runs_plain_and_curriculum_side_by_side(tmp_path, capsys, monkeypatch):
+    """As on a fresh install: no shared data folder, no table given; the look-ups come from the package."""
+    monkeypatch.setenv('NNI_CNAS_DATA', str(tmp_path / 'no-data-here'))
+    monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
     plain, curriculum, report = makefile_demo_commands()
     folders = []
     for argv in (plain, curriculum):
@@ -55,10 +58,13 @@ def test_the_demo_runs_plain_and_curriculum_side_by_side(tmp_path, capsys, nb201
     assert main(['report', *folders]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| demo')]
     assert [row.split('|')[3].strip() for row in rows] == ['none', 'epoch']
+    assert all(0 < float(row.split('|')[9]) <= 100 for row in rows)  # look-up test (%): both found cells, not '-'
     assert float(rows[0].split('|')[11]) == 0.1 and float(rows[1].split('|')[11]) > 0.12  # top-10% weight: even, uneven
 
 
-def test_the_lookup_command_runs(capsys, nb201_table):
+def test_the_lookup_command_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('NNI_CNAS_DATA', str(tmp_path / 'no-data-here'))  # the packaged table, nothing else
+    monkeypatch.delenv('NNI_CNAS_NB201_TABLE', raising=False)
     command = next(line for block in code_blocks('bash') for line in block.splitlines()
                    if line.startswith('nni-cnas lookup'))
     assert main(shlex.split(command)[1:]) == 0
@@ -182,3 +188,18 @@ def test_the_readme_synopsis_names_every_registered_space_and_strategy():
     choices = lambda option: re.search(rf'--{option} {{([^}}]*)}}', synopsis).group(1).split(',')  # noqa: E731
     assert choices('strategy') == list(registry.names())
     assert choices('space') == list(spaces.names())
+
+
+def test_the_drop_in_diff_is_the_example_script():
+    """The README's and the drop-in page's diff: every line it adds or keeps stands in
+    examples/nni_dropin.py (the import included), every line it removes stands there commented out."""
+    code = lambda line: line.strip().split('  #')[0].strip()  # noqa: E731  (trailing comments may differ)
+    example = [code(line) for line in (ROOT / 'examples' / 'nni_dropin.py').read_text().splitlines()]
+    diffs = [block for block in code_blocks('diff') if 'nni_cnas.DARTS()' in block]
+    assert len(diffs) >= 2  # the README's and the drop-in page's
+    for block in diffs:
+        lines = [line for line in block.splitlines() if line.strip() and line.strip() != '...']
+        assert '+import nni_cnas' in lines
+        for line in lines:
+            kept = code(line[1:])
+            assert (f'# {kept}' if line.startswith('-') else kept) in example, line

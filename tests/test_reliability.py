@@ -68,14 +68,28 @@ def test_sigterm_mid_epoch_saves_and_resumes_bit_identically(reference_runs, tmp
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=240)
     assert process.returncode == 143, stderr[-2000:]
-    assert stderr.strip().splitlines()[-1].startswith('nni-cnas: interrupted:') and '--resume' in stderr
+    # One line, nothing of the libraries' before it (ENAS has a validation_step: no empty-loader warning).
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('nni-cnas: interrupted:') and '--resume' in stderr, stderr
     status = json.loads((run / 'status.json').read_text())
     assert status['state'] == 'interrupted'
     interrupted = list((run / CHECKPOINT_DIR).glob('interrupted-*.ckpt'))
     assert len(interrupted) == 1
-    run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    assert resumed.stderr == '', resumed.stderr
     assert_same_search(reference_runs['enas'], run)
     assert not list((run / CHECKPOINT_DIR).glob('interrupted-*.ckpt'))  # superseded by later epochs
+
+
+def test_a_nan_loss_on_the_command_line_is_one_line_on_stderr(tmp_path):
+    """No TensorBoard complaint about the NaN before the search's own line."""
+    import subprocess
+
+    argv = search_argv(tmp_path / 'nan', 'darts', 'epoch', epochs=2, extra=['--lr', '1e12'])
+    process = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 3, process.stderr[-2000:]
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'lower --lr or add --grad-clip' in lines[0], process.stderr
 
 
 def test_a_truncated_checkpoint_falls_back_to_the_previous(reference_runs, tmp_path):

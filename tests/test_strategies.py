@@ -319,7 +319,7 @@ def test_bf16_uncertainty_passes_stay_close_to_fp32_and_auto_is_fp32_on_cpu(digi
 
 
 @pytest.mark.parametrize('name', ['rsps', 'setn', 'darts'])
-def test_a_space_smaller_than_k_and_the_candidates_uses_each_architecture_once(name, digits):
+def test_a_space_smaller_than_k_and_the_candidates_uses_each_architecture_once(name, digits, tmp_path):
     """A space of 4 architectures: K=5 subnets and 100 candidates are all 4, with a warning each, as
     NNI's RandomOneShot runs on any space."""
     from nni.nas.nn.pytorch import LayerChoice, ModelSpace
@@ -338,7 +338,7 @@ def test_a_space_smaller_than_k_and_the_candidates_uses_each_architecture_once(n
 
     strategy = make(name, curriculum='epoch', k=5)
     evaluator = Classification(train_dataloaders=digits.loaders(16, 0)['train'], val_dataloaders=digits.loaders(16, 0)['val'],
-                               max_epochs=2, num_classes=10, accelerator='cpu')
+                               max_epochs=2, num_classes=10, accelerator='cpu', default_root_dir=str(tmp_path))
     with pytest.warns(UserWarning, match='is more than the 4 architectures'):
         strategy.mutate_evaluator(evaluator).evaluate(strategy.mutate_model(Tiny()))
         sample = strategy.search_module.export()

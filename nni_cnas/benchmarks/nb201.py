@@ -4,8 +4,10 @@ Two sources, same answer format:
 
 - the official NATS-Bench topology file through ``nats_bench`` (``--nats-bench PATH`` or
   ``$NNI_CNAS_NATS_BENCH``), 200-epoch results averaged over seeds;
-- the offline table of all 15,625 cells (``--nb201-table PATH``, ``$NNI_CNAS_NB201_TABLE``, or
-  ``../shared/data/nasbench201/nb201_accuracy_200ep.csv``), NAS-Bench-201 v1.0 200-epoch results.
+- the table of all 15,625 cells (``--nb201-table PATH``, ``$NNI_CNAS_NB201_TABLE``, or the copy that
+  ships inside the package, ``data/nb201_accuracy_200ep.csv.xz``, see ``data/SOURCE.md``),
+  NAS-Bench-201 v1.0 200-epoch results; a table is read as CSV, or xz-compressed CSV when its name
+  ends in ``.xz``.
 
 ``valid`` is the x-valid accuracy (CIFAR-10: trained on half of the training set, tested on the
 other half, "cifar10-valid"), ``test`` the test accuracy searches report (CIFAR-10: trained on the
@@ -15,15 +17,17 @@ full training set, "cifar10").
 from __future__ import annotations
 
 import csv
+import io
+import lzma
 import os
 from pathlib import Path
 from typing import Dict, Optional
 
 from ..errors import UserError
-from ..paths import shared_data_dir
 from ..spaces.nb201_arch import ArchStringError, format_arch, parse_arch
 
-__all__ = ['NB201_DATASETS', 'NB201Table', 'NatsBenchLookup', 'open_benchmark', 'default_table_path']
+__all__ = ['NB201_DATASETS', 'NB201Table', 'NatsBenchLookup', 'open_benchmark', 'default_table_path', 'open_table_text',
+           'PACKAGED_TABLE']
 
 NB201_DATASETS = ('cifar10', 'cifar100', 'imagenet16-120')
 _TABLE_COLUMNS = {
@@ -34,9 +38,20 @@ _TABLE_COLUMNS = {
 TABLE_ENV, NATS_ENV = 'NNI_CNAS_NB201_TABLE', 'NNI_CNAS_NATS_BENCH'
 
 
+#: The table that ships with the package (about 0.37 MB): a look-up needs no download.
+PACKAGED_TABLE = Path(__file__).with_name('data') / 'nb201_accuracy_200ep.csv.xz'
+
+
 def default_table_path() -> Optional[Path]:
-    shared = shared_data_dir()
-    return shared / 'nasbench201' / 'nb201_accuracy_200ep.csv' if shared else None
+    """The packaged table, or None where an install lost it (then only explicit paths work)."""
+    return PACKAGED_TABLE if PACKAGED_TABLE.is_file() else None
+
+
+def open_table_text(path: Path):
+    """The table's text: xz-compressed when the name ends in ``.xz``, else plain."""
+    if path.suffix == '.xz':
+        return io.TextIOWrapper(lzma.open(path), encoding='utf-8', newline='')
+    return open(path, newline='', encoding='utf-8')
 
 
 class NB201Table:
@@ -52,7 +67,7 @@ class NB201Table:
         wanted = {'index', 'arch', *(c for pair in _TABLE_COLUMNS.values() for c in pair)}
         self.rows: Dict[str, Dict] = {}
         try:
-            with open(self.path, newline='', encoding='utf-8') as f:
+            with open_table_text(self.path) as f:
                 reader = csv.DictReader(f)
                 missing = wanted - set(reader.fieldnames or ())
                 if missing:
@@ -67,7 +82,7 @@ class NB201Table:
                         'index': int(row['index']), 'arch': arch,
                         **{name: {'valid': float(row[v]), 'test': float(row[t])} for name, (v, t) in _TABLE_COLUMNS.items()},
                     }
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError, csv.Error) as error:
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, csv.Error, lzma.LZMAError, EOFError) as error:
             if isinstance(error, UserError):
                 raise
             where = f' line {line}' if 'line' in locals() else ''
@@ -122,7 +137,7 @@ class NatsBenchLookup:
 
 def open_benchmark(table: Optional[Path] = None, nats_bench: Optional[Path] = None, required: bool = False):
     """The look-up to use: an explicit NATS-Bench file or table, then the environment, then the
-    shared table. None when there is none and ``required`` is false."""
+    packaged table. None when there is none (an install without it) and ``required`` is false."""
     nats_bench = nats_bench or os.environ.get(NATS_ENV)
     if nats_bench:
         return NatsBenchLookup(Path(nats_bench))
@@ -133,6 +148,7 @@ def open_benchmark(table: Optional[Path] = None, nats_bench: Optional[Path] = No
     if default is not None and default.is_file():
         return NB201Table(default)
     if required:
-        raise UserError(f'no NAS-Bench-201 benchmark found: give --nb201-table CSV (or ${TABLE_ENV}), '
+        raise UserError(f'no NAS-Bench-201 benchmark found (the table that ships with nni_cnas is missing from '
+                        f'{PACKAGED_TABLE.parent}; reinstall nni_cnas): give --nb201-table CSV (or ${TABLE_ENV}), '
                         f'or --nats-bench PATH (or ${NATS_ENV})')
     return None

@@ -11,7 +11,7 @@ def _lookup_parser(sub) -> None:
                        description='Print the NAS-Bench-201 accuracies (200 epochs) of an architecture string.')
     p.add_argument('arch', help="arch string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
                                 "nor_conv_3x3~1|skip_connect~2|'")
-    p.add_argument('--nb201-table', help='accuracy table CSV (default $NNI_CNAS_NB201_TABLE or ../shared/data)')
+    p.add_argument('--nb201-table', help='accuracy table CSV, or .csv.xz (default $NNI_CNAS_NB201_TABLE, else the table that ships with nni_cnas)')
     p.add_argument('--nats-bench', help='official NATS-Bench topology file/folder')
     p.add_argument('--json', action='store_true', help='print JSON')
     p.set_defaults(run=_cmd_lookup)

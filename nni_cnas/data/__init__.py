@@ -62,6 +62,14 @@ class SearchData:
         return sum(s.images.numel() * s.images.element_size() + s.labels.numel() * s.labels.element_size()
                    for s in (self.train, self.val))
 
+    def as_rgb(self) -> 'SearchData':
+        """The same grey images with their one channel repeated three times (for spaces whose stems
+        take RGB); mean and std per channel repeat with it, so the normalised inputs are the same."""
+        if self.in_channels != 1:
+            raise ValueError(f'as_rgb repeats one grey channel; {self.name} has {self.in_channels}')
+        rgb = lambda split: ImageSet(split.images.expand(-1, 3, -1, -1).contiguous(), split.labels)  # noqa: E731
+        return dataclasses.replace(self, train=rgb(self.train), val=rgb(self.val), mean=self.mean * 3, std=self.std * 3)
+
     def meta_batch(self, batch_size: int) -> torch.Tensor:
         """A batch of images with this data's shape, as the network sees them (float)."""
         return torch.empty(batch_size, self.in_channels, self.image_size, self.image_size)

@@ -184,8 +184,8 @@ class SearchConfig:
     out: Optional[str] = _option(None, 'run folder', group='run',
                                  default_text='runs/<space>-<strategy>-<curriculum>-k<k>-<dataset>-s<seed>-<time>')
     overwrite: bool = _option(False, 'reuse an existing run folder', group='run')
-    nb201_table: Optional[str] = _option(None, 'NAS-Bench-201 accuracy table CSV', group='run',
-                                         default_text='$NNI_CNAS_NB201_TABLE or ../shared/data/nasbench201/')
+    nb201_table: Optional[str] = _option(None, 'NAS-Bench-201 accuracy table CSV (or .csv.xz)', group='run',
+                                         default_text='$NNI_CNAS_NB201_TABLE, else the table that ships with nni_cnas')
     nats_bench: Optional[str] = _option(None, 'official NATS-Bench topology file/folder, looked up through nats_bench',
                                         group='run')
     progress_bar: Optional[bool] = _option(None, 'Lightning\'s per-step progress bar', group='run',

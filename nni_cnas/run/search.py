@@ -164,7 +164,7 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
     if follower:
         config, on_epoch = handoff.as_follower(config), None  # rank 0 logs, records and reports to NNI
     spec = get_space(config.space)
-    data, data_record = _load_data(config, spec.kind)
+    data, data_record = _load_data(config, spec)
     benchmark = open_benchmark(config.nb201_table, config.nats_bench) if spec.benchmark == 'nb201' else None
     apply_thread_policy(config.threads, share=config.devices if _device(config.device).type == 'cpu' else 1)
     check_search_memory(spec, config, data, _device(config.device))
@@ -224,9 +224,10 @@ def _device(name: str):
     return torch.device({'gpu': 'cuda'}.get(name, name))
 
 
-def _load_data(config: SearchConfig, kind: str):
-    """The search splits of the space's kind (images or token sequences), and their record."""
-    if kind == 'text':
+def _load_data(config: SearchConfig, spec):
+    """The search splits of the space's kind (images or token sequences), and their record; grey
+    images with their channel repeated for a space that takes RGB."""
+    if spec.kind == 'text':
         from ..data.text import load_text_data
 
         data = load_text_data(config.dataset, config.data_dir, config.bptt, config.subset)
@@ -235,8 +236,13 @@ def _load_data(config: SearchConfig, kind: str):
     from ..data import load_search_data
 
     data = load_search_data(config.dataset, config.data_dir, config.subset, config.image_size)
+    grey = spec.rgb and data.in_channels == 1
+    if grey:
+        _logger.info('%s takes RGB images: the grey channel of %s is repeated 3 times', spec.name, data.name)
+        data = data.as_rgb()
     return data, {'name': data.name, 'train_samples': len(data.train), 'val_samples': len(data.val),
-                  'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels}
+                  'num_classes': data.num_classes, 'image_size': data.image_size, 'in_channels': data.in_channels,
+                  **({'grey_repeated_to_rgb': True} if grey else {})}
 
 
 def _evaluator_module(config: SearchConfig, kind: str, data):

@@ -84,7 +84,7 @@ def _register_hub_spaces() -> None:
         nb201, cells = name == 'nasbench201', takes_cells(name)
         register(SpaceSpec(f'nni:{name}', 'image', _hub(name), summary, default_cells=5 if nb201 else 8 if cells else 1,
                            stems=STEMS if cells and not nb201 else (), benchmark='nb201' if nb201 else None,
-                           options=True, linear_cells=False))
+                           options=True, linear_cells=False, rgb=True))
 
 
 register(SpaceSpec('rnn-darts', 'text', _recurrent, 'DARTS\' recurrent cell (language models)'))

@@ -35,7 +35,8 @@ class SpaceSpec:
     cells are looked up in NAS-Bench-201 (and ranked against it); ``options`` whether the space
     takes constructor arguments in ``--space-options`` (NNI's hub spaces); ``linear_cells`` whether
     each cell per stage past the second adds the same parameters and activations (the memory estimate
-    then extrapolates from two and three cells instead of building the space at its size).
+    then extrapolates from two and three cells instead of building the space at its size); ``rgb``
+    whether its stem takes only RGB images (a search then repeats a grey data set's channel, and says so).
     """
 
     name: str
@@ -47,6 +48,7 @@ class SpaceSpec:
     benchmark: Optional[str] = None
     options: bool = False
     linear_cells: bool = True
+    rgb: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -90,7 +90,8 @@ def build_hub_space(name: str, config, data, overrides: Optional[Mapping[str, An
     class_name, arguments, _ = HUB_SPACES[name]
     if getattr(data, 'in_channels', 3) != 3:
         raise UserError(f'nni:{name} takes RGB images; {data.name} has {data.in_channels} channel(s): '
-                        'use cifar10, cifar100, imagenet16-120 or a folder of RGB images')
+                        'use RGB images (cifar10, cifar100, imagenet16-120, a folder), or grey ones, which a '
+                        'search repeats to three channels')
     kwargs = dict(arguments(config, data), **overrides)
     if arguments is _nds:
         classes = NDS_CLASSES.get(kwargs.get('dataset'))

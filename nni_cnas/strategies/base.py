@@ -36,11 +36,12 @@ from ..curriculum.config import CurriculumConfig, measure_of_estimator
 from ..data.batches import inputs_and_targets, rank_batches, unpack
 from .. import distributed
 from ..progress import progress
+from ..quiet import silence_known_noise
 from ..records import EpochRecord
 from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
-from .loaders import LoadersMixin, search_loaders, split_batch
+from .loaders import LoadersMixin, NoValidationBatches, search_loaders, split_batch
 from .losses import LossesMixin, check_sample_losses, evaluation_mode, perplexity
 from .meters import EpochMeter
 from .selection import SelectionMixin
@@ -507,6 +508,7 @@ class CurriculumStrategy:
                  num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
                  seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
+        silence_known_noise()
         measure = measure_of_estimator(estimator, measure)
         self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, measure,
                                                   uncertainty_precision, weighting, alpha, curriculum_start)
@@ -570,7 +572,7 @@ class CurriculumStrategy:
         # attached. Said to Lightning without a warning: no loader where the module has no
         # validation_step (as NNI's DARTS returns), a loader without batches where it has one (NNI's
         # RandomOneShot's). A LightningDataModule's val_dataloader may not return None (NNI's own
-        # strategies fail there): an empty list, of which Lightning warns.
+        # strategies fail there): an empty loader, whose warning names our class and is filtered.
         if self._fits_a_datamodule or is_overridden('validation_step', self.search_module):
-            return []
+            return NoValidationBatches()
         return None

@@ -10,7 +10,14 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..data.indexed import dataset_size, with_indices, yields_indices
 
-__all__ = ['split_batch', 'LoadersMixin', 'search_loaders']
+__all__ = ['split_batch', 'LoadersMixin', 'search_loaders', 'NoValidationBatches']
+
+
+class NoValidationBatches(list):
+    """The validation loader given to Lightning where the module has a ``validation_step``: empty, so
+    Lightning runs no validation loop (the module scores subnets itself). Lightning warns of an empty
+    loader by its class name; :func:`nni_cnas.quiet.silence_known_noise` hides that warning for this
+    class only."""
 
 
 def split_batch(batch, combined: bool) -> Tuple[Any, Optional[Any]]:
