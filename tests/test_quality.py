@@ -106,6 +106,19 @@ def test_quality_cli_selects_and_renders(tmp_path, nb201_table, capsys):
     assert 'not among the protocol' in capsys.readouterr().err
     assert main(['quality-table', str(tmp_path / 'missing.jsonl')]) == 2
 
+    # A second cell set for the finished searches: the same records, the ranking of other cells; again, nothing.
+    second = tmp_path / 'r-cells2.jsonl'
+    argv = ['quality-rescore', str(results), '--runs-dir', str(tmp_path / 'runs'), '--results', str(second),
+            '--cells', '10']
+    assert main(argv) == 0 and '2 searches scored on the cells of seed 2023' in capsys.readouterr().out
+    first, again = read_results(results), read_results(second)
+    assert [{**r, 'ranking': None} for r in again] == [{**r, 'ranking': None} for r in first]
+    assert all(r['ranking']['cell_seed'] == 2023 and r['ranking']['excluded_cells'] == 10 for r in again)
+    assert main(argv) == 0 and len(second.read_text().splitlines()) == 2
+    assert main(['quality-table', str(second)]) == 0
+    elsewhere = [*argv[:3], str(tmp_path), *argv[4:]]
+    assert main(elsewhere) == 2 and 'lacks the run folders of gdas-none-s0' in capsys.readouterr().err
+
 
 @pytest.mark.parametrize('name, runs', [('quality-cpu.yaml', 42), ('quality-cpu-amortised.yaml', None),
                                         ('quality-cpu-10k.yaml', 50), ('quality-cpu-10k-amortised.yaml', 20),

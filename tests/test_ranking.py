@@ -77,6 +77,18 @@ def test_random_cells_are_distinct_valid_and_fixed():
         random_cells(0)
 
 
+def test_random_cells_without_some_are_the_same_draw_with_those_passed_over():
+    first = random_cells(200)
+    second = random_cells(200, seed=2023, exclude=first)
+    assert len(set(second)) == 200 and not set(second) & set(first) and second == random_cells(200, 2023, first)
+    # Without exclusions the draw is the one every earlier ranking used; an exclusion only skips cells.
+    assert random_cells(50, seed=7, exclude=()) == random_cells(50, seed=7)
+    drawn = random_cells(60, seed=7)
+    assert random_cells(50, seed=7, exclude=drawn[:10]) == drawn[10:60]
+    with pytest.raises(ValueError):
+        random_cells(15625, exclude=first)
+
+
 def test_supernet_accuracy_of_a_cell_is_the_accuracy_of_its_standalone_network(digits):
     search_module = _trained_search_module(digits)
     loader = digits.loaders(16, 0)['val'].view(shuffle=False, augment=None, batch_size=32, with_index=False)
@@ -119,3 +131,40 @@ def test_rank_supernet_without_a_benchmark_still_scores_cells(digits):
     rows, summary = rank_supernet(search_module, digits.loaders(16, 0)['val'], cells=5, samples=20)
     assert len(rows) == 5 and 'kendall_tau' not in summary and summary['samples'] == 20
     assert all(0 <= row['supernet_acc'] <= 1 for row in rows)
+
+
+@pytest.mark.parametrize('close', [False, True])
+def test_a_finished_search_scored_again_gives_its_own_tau_and_a_second_cell_set(tmp_path, close):
+    """The supernet is rebuilt from the run folder and its last checkpoint: its own cells score as they
+    did at the end of the search (to the bit; CLOSE's gate and blocks included), and another seed's
+    cells are none of them."""
+    from nni_cnas.errors import UserError
+    from nni_cnas.run.config import SearchConfig
+    from nni_cnas.run.rescore import ranking_file, rescore_run
+    from nni_cnas.run.search import run_search
+
+    run = tmp_path / 'run'
+    config = SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=48, epochs=3, channels=4,
+                          cells=1, batch_size=16, num_candidates=4, selection_size=32, rank_cells=12, rank_samples=40,
+                          close=close, close_epochs='1,2' if close else None, out=str(run), progress_bar=False,
+                          keep_checkpoints=0)
+    result = run_search(config)
+    assert sorted(p.name for p in (run / 'checkpoints').iterdir()) == [f'epoch-000{e}.ckpt' for e in range(3)]
+    again = rescore_run(run, cells=12, cell_seed=2022)  # the search's own seed: its own cells again
+    assert {key: again[key] for key in result['ranking']} == result['ranking']
+    earlier = rescore_run(run, cells=12, cell_seed=2022, epoch=0)  # the supernet of the first epoch
+    assert (run / ranking_file(2022, 0)).is_file() and earlier['kendall_tau'] != again['kendall_tau']
+    with pytest.raises(UserError, match='between 0 and 2'):
+        rescore_run(run, cells=12, cell_seed=2022, epoch=3)
+    second = rescore_run(run, cells=12, cell_seed=2023)
+    with open(run / ranking_file(2023), newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [row['arch'] for row in rows] == random_cells(12, 2023, exclude=random_cells(12))
+    assert second['cell_seed'] == 2023 and second['excluded_cells'] == 12 and second['samples'] == 40
+    with pytest.raises(UserError, match='between 1 and'):
+        rescore_run(run, cells=15625, cell_seed=2023)
+    (run / 'status.json').write_text(json.dumps({'state': 'interrupted'}))
+    with pytest.raises(UserError, match='has not finished'):
+        rescore_run(run, cells=12, cell_seed=2023)
+    with pytest.raises(UserError, match='not a run folder'):
+        rescore_run(tmp_path, cells=12, cell_seed=2023)

@@ -39,6 +39,7 @@ def build_parser():
     experiments._sweep_plot_parser(sub)
     experiments._ranks_parser(sub)
     experiments._quality_parsers(sub)
+    experiments._rescore_parsers(sub)
     search._trial_parser(sub)
     experiments._report_parser(sub)
     search._nnictl_parser(sub)

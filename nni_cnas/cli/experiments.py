@@ -56,6 +56,61 @@ def _quality_parsers(sub) -> None:
     p.set_defaults(run=_cmd_quality_table)
 
 
+def _rescore_parsers(sub) -> None:
+    from ..run.ranking import CELL_SEED
+
+    second = CELL_SEED + 1
+    p = sub.add_parser('rescore', help='score finished searches\' supernets again on other cells',
+                       description='Without training: each run folder\'s supernet (its last epoch\'s checkpoint) scores '
+                                   'random NAS-Bench-201 cells of --cell-seed, none of the cells the search scored '
+                                   'itself, on the same validation images; writes ranking-cells-SEED.csv into the run '
+                                   'folder and prints Kendall tau.')
+    p.add_argument('runs', nargs='+', help='run folders of finished searches on the nb201 space')
+    _rescore_options(p, second)
+    p.add_argument('--epoch', type=int, help='the supernet at the end of this 0-based epoch (default: the last; '
+                                             'an earlier one needs its checkpoint: search with --keep-checkpoints 0)')
+    p.set_defaults(run=_cmd_rescore)
+    p = sub.add_parser('quality-rescore', help='a second cell set for a quality protocol\'s results',
+                       description='nni-cnas rescore for every finished search of a quality results file: appends each '
+                                   'record, its ranking that of the new cells, to --results, so that quality-table and '
+                                   'benchmarks/paired.py read it as the first. Run it again to continue.')
+    p.add_argument('results_in', metavar='RESULTS', help='JSON-lines results file of nni-cnas quality')
+    p.add_argument('--runs-dir', required=True, help='the folder the protocol\'s run folders are in')
+    p.add_argument('--results', required=True, help='JSON-lines file of the rescored records (appended)')
+    _rescore_options(p, second)
+    p.set_defaults(run=_cmd_quality_rescore)
+
+
+def _rescore_options(p, second: int) -> None:
+    p.add_argument('--cell-seed', type=int, default=second,
+                   help=f'seed of the cells (default {second}); {second - 1}, the seed of the cells a search '
+                        'scores itself, scores those again')
+    p.add_argument('--cells', type=int, default=200, help='how many cells (default 200)')
+    p.add_argument('--device', default='cpu', help='device that scores them (default cpu)')
+
+
+def _cmd_rescore(args) -> int:
+    from ..run.rescore import rescore_run
+
+    quiet_libraries()
+    for folder in args.runs:
+        summary = rescore_run(folder, args.cells, args.cell_seed, device=args.device, epoch=args.epoch)
+        at = '' if args.epoch is None else f' at epoch {args.epoch}'
+        print(f'{folder}{at}: Kendall tau {summary["kendall_tau"]:.4f} over {summary["cells"]} cells of seed '
+              f'{args.cell_seed} (top-10 mean true acc. {summary["top10_mean_true_acc"]:.2f}%)')
+    return 0
+
+
+def _cmd_quality_rescore(args) -> int:
+    from ..experiments.quality import rescore_results
+
+    quiet_libraries()
+    records = rescore_results(Path(args.results_in), Path(args.runs_dir), Path(args.results), args.cells,
+                              args.cell_seed, args.device)
+    print(f'{len(records)} searches scored on the cells of seed {args.cell_seed}: {args.results}')
+    return 0
+
+
 def _report_parser(sub) -> None:
     p = sub.add_parser('report', help='table and figures of run folders (curves, data-weight histograms)',
                        description='One row per run folder (finished or not); with --png-dir, curves.png (per-epoch '

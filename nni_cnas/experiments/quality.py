@@ -35,7 +35,8 @@ from .jobs import Shard
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ['Protocol', 'Run', 'run_protocol', 'read_results', 'quality_table', 'format_quality_table', 'variant']
+__all__ = ['Protocol', 'Run', 'run_protocol', 'rescore_results', 'read_results', 'quality_table',
+           'format_quality_table', 'variant']
 
 #: Options the protocol sets per run; the ``search`` section may not hold them.
 PER_RUN = ('strategy', 'curriculum', 'k', 'seed', 'out', 'overwrite')
@@ -231,6 +232,35 @@ def run_protocol(protocol: Protocol, results: Path, runs_dir: Path, jobs: int = 
 
     run_searches([(name, config) for name, config, _ in tasks], jobs, record, stop_at=stop_at)
     return [done[run.name] for run in grid if run.name in done]
+
+
+def rescore_results(results: Path, runs_dir: Path, out: Path, cells: int, cell_seed: int,
+                    device: str = 'cpu') -> List[Dict[str, Any]]:
+    """A second set of cells for a protocol's finished searches: each record of ``results`` whose run
+    folder is in ``runs_dir`` scored again on ``cells`` cells of ``cell_seed`` (none of the search's
+    own), appended to ``out`` as the same record with this ``ranking``, so that every table and
+    paired comparison reads it as it reads ``results``. Records already in ``out`` are skipped."""
+    from ..files import append_json_line
+    from ..run.rescore import rescore_run
+
+    results, runs_dir, out = Path(results), Path(runs_dir), Path(out)
+    records = read_results(results)
+    if not records:
+        raise UserError(f'{results} holds no results of finished searches')
+    missing = [r['run'] for r in records if not (runs_dir / r['run']).is_dir()]
+    if missing:
+        raise UserError(f'{runs_dir} lacks the run folders of {", ".join(missing[:3])}'
+                        f'{" and more" if len(missing) > 3 else ""}; give the --runs-dir the protocol ran in')
+    done = {record['run']: record for record in read_results(out)}
+    for record in records:
+        if record['run'] in done:
+            continue
+        summary = rescore_run(runs_dir / record['run'], cells, cell_seed, device=device)
+        done[record['run']] = dict(record, ranking=summary)
+        append_json_line(out, done[record['run']])
+        _logger.info('%s: Kendall tau %.3f on the cells of seed %d (%.3f on its own)', record['run'],
+                     summary['kendall_tau'], cell_seed, (record.get('ranking') or {}).get('kendall_tau', float('nan')))
+    return [done[record['run']] for record in records]
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:

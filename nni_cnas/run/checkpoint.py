@@ -6,7 +6,7 @@ the module's own generators and running epoch sums, plus the global RNG states (
 torch, CUDA) kept by this callback. Resuming from it replays the same batches with the same
 random numbers: the result is bit-identical on the CPU.
 
-- after every epoch: ``checkpoints/epoch-NNNN.ckpt`` (the last ``keep`` are kept);
+- after every epoch: ``checkpoints/epoch-NNNN.ckpt`` (the last ``keep`` are kept, every one with 0);
 - on SIGTERM, at the end of the current batch (Lightning's own graceful stop), and on Ctrl+C,
   which is turned into the same graceful stop (a second Ctrl+C stops at once):
   ``checkpoints/interrupted-NNNN-BBBBBB.ckpt``.
@@ -162,7 +162,7 @@ class SearchCheckpoint(Checkpoint):
         if not trainer.is_global_zero:
             return
         epochs = [p for p in _checkpoints(self.folder) if p.name.startswith('epoch-')]
-        for old in epochs[self.keep:]:
+        for old in epochs[self.keep:] if self.keep else ():
             old.unlink(missing_ok=True)
         newest = checkpoint_order(epochs[0])
         for path in _checkpoints(self.folder):

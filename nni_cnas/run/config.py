@@ -191,6 +191,9 @@ class SearchConfig:
     progress_bar: Optional[bool] = _option(None, 'Lightning\'s per-step progress bar', group='run',
                                            default_text='on when the output is a terminal')
     tensorboard: bool = _option(True, 'Lightning\'s TensorBoard log in RUN/tensorboard', group='run')
+    keep_checkpoints: int = _option(2, 'epoch checkpoints kept in RUN/checkpoints, the newest (0: every epoch\'s, '
+                                    'so that nni-cnas rescore --epoch can score the supernet of any epoch)',
+                                    group='run', minimum=0)
     channels_last: Optional[bool] = _option(None, 'the supernet and its batches in channels-last memory format (NHWC, '
                                             'the layout of tensor-core convolutions; measured by benchmarks/gpu/check.py '
                                             'before it becomes a default)', group='run', kinds=('image',),

@@ -20,22 +20,26 @@ __all__ = ['random_cells', 'kendall_tau', 'ranking_quality', 'supernet_accuracie
 
 #: The random cells of every ranking use this seed, so every run is scored on the same cells.
 CELL_SEED = 2022
+#: Cells of the NAS-Bench-201 space.
+TOTAL_CELLS = len(OPS) ** len(EDGES)
 
 
-def random_cells(count: int, seed: int = CELL_SEED) -> List[str]:
-    """``count`` distinct cells drawn uniformly from the 15,625 of NAS-Bench-201, in a fixed order."""
-    total = len(OPS) ** len(EDGES)
-    if not 0 < count <= total:
-        raise ValueError(f'count must be between 1 and {total}, not {count}')
-    indices = random.Random(seed).sample(range(total), count)
+def random_cells(count: int, seed: int = CELL_SEED, exclude: Sequence[str] = ()) -> List[str]:
+    """``count`` distinct cells drawn uniformly from the 15,625 of NAS-Bench-201 that are not in
+    ``exclude``, in a fixed order (without ``exclude``, the same draw as ever for a seed)."""
+    excluded = set(exclude)
+    if not 0 < count <= TOTAL_CELLS - len(excluded):
+        raise ValueError(f'count must be between 1 and {TOTAL_CELLS - len(excluded)}, not {count}')
     cells = []
-    for index in indices:
+    for index in random.Random(seed).sample(range(TOTAL_CELLS), count + len(excluded)):
         ops = []
         for _ in EDGES:
             index, op = divmod(index, len(OPS))
             ops.append(OPS[op])
-        cells.append(format_arch(ops))
-    return cells
+        cell = format_arch(ops)
+        if cell not in excluded:
+            cells.append(cell)
+    return cells[:count]
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -102,10 +106,11 @@ def supernet_accuracies(search_module, cells: Sequence[str], batches: Sequence[T
 
 
 def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=None,
-                  dataset: str = 'cifar10') -> Tuple[List[Dict], Dict]:
-    """Score :func:`random_cells` ``(cells)`` on the first ``samples`` validation images (in a fixed
-    order, without augmentation); with a benchmark ``lookup``, also their benchmark test accuracy
-    on ``dataset`` and the :func:`ranking_quality`. Returns ``(rows, summary)``."""
+                  dataset: str = 'cifar10', cell_seed: int = CELL_SEED, exclude: Sequence[str] = ()
+                  ) -> Tuple[List[Dict], Dict]:
+    """Score :func:`random_cells` ``(cells, cell_seed, exclude)`` on the first ``samples`` validation
+    images (in a fixed order, without augmentation); with a benchmark ``lookup``, also their benchmark
+    test accuracy on ``dataset`` and the :func:`ranking_quality`. Returns ``(rows, summary)``."""
     device = next(search_module.parameters()).device
     view = val_loader.view(shuffle=False, augment=None, batch_size=256, with_index=False)
     batches, seen = [], 0
@@ -115,10 +120,11 @@ def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=No
         seen += keep
         if seen >= samples:
             break
-    archs = random_cells(cells)
+    archs = random_cells(cells, cell_seed, exclude)
     supernet_acc = supernet_accuracies(search_module, archs, batches)
     rows = [{'arch': arch, 'supernet_acc': acc} for arch, acc in zip(archs, supernet_acc)]
-    summary: Dict = {'cells': len(archs), 'samples': seen, 'cell_seed': CELL_SEED}
+    summary: Dict = {'cells': len(archs), 'samples': seen, 'cell_seed': cell_seed,
+                     **({'excluded_cells': len(set(exclude))} if exclude else {})}
     if lookup is not None:
         for row in rows:
             row['benchmark_test_acc'] = lookup(row['arch'])[dataset]['test']

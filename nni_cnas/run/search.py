@@ -270,7 +270,7 @@ def _evaluator(search: Search, module, loaders):
                            lookup=benchmark.lookup if benchmark else None, benchmark_dataset=search.benchmark_dataset,
                            seconds_before=search.seconds_before, on_record=search.on_epoch)
     module.nni_final_report = search.on_epoch is None
-    checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR)
+    checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR, keep=config.keep_checkpoints)
     logger = False
     if config.tensorboard:
         from pytorch_lightning.loggers import TensorBoardLogger
