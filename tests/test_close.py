@@ -258,3 +258,33 @@ def test_the_nni_example_searches_with_both_curricula(tmp_path):
     assert process.returncode == 0, process.stderr[-2000:]
     assert 'blocks per cell at the end: 3' in process.stdout  # 5 epochs: grown at epochs 1 and 2
     parse_arch(process.stdout.strip().splitlines()[-1])
+
+
+def test_the_close_ranking_check_traces_tau_forces_blocks_and_reads_the_gate(tmp_path):
+    """benchmarks/close_ranking.py on a tiny CLOSE search kept at every epoch: the trace is the tau of
+    each epoch's supernet (its last the search's own), a forced block runs that block on every edge,
+    and the gate's shares are of the blocks active at the end."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / 'benchmarks' / 'close_ranking.py'
+    spec = importlib.util.spec_from_file_location('close_ranking', path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    run = tmp_path / 'close'
+    result = run_search(SearchConfig(strategy='rsps', curriculum='none', dataset='digits', subset=48, epochs=3,
+                                     channels=4, cells=1, batch_size=16, num_candidates=4, selection_size=32,
+                                     rank_cells=12, rank_samples=40, close=True, close_epochs='1,2', out=str(run),
+                                     progress_bar=False, keep_checkpoints=0))
+    report = check.analyse(run)
+    assert [point['epoch'] for point in report['trace']] == [0, 1, 2]
+    assert [point['blocks'] for point in report['trace']] == [1, 2, 3] and report['growth_epochs'] == [1, 2]
+    assert report['trace'][-1]['kendall_tau'] == result['ranking']['kendall_tau']
+    assert set(report['forced_block_tau']) == {0, 1, 2}
+    assert sum(report['gate']['block_share'].values()) == pytest.approx(1.0)
+    assert 1 <= report['gate']['distinct_assignments'] <= 12
+    from nni_cnas.run.rescore import load_finished_search
+
+    space = load_finished_search(run).search_module.model
+    with check.blocks_forced(space, 2):
+        assert space.assignment().indices == [2] * 6
+    assert 'assignment' not in vars(space)  # the gate decides again

@@ -16,7 +16,7 @@ import torch
 
 from ..spaces.nb201_arch import EDGES, OPS, format_arch
 
-__all__ = ['random_cells', 'kendall_tau', 'ranking_quality', 'supernet_accuracies', 'rank_supernet']
+__all__ = ['random_cells', 'kendall_tau', 'ranking_quality', 'supernet_accuracies', 'ranking_batches', 'rank_supernet']
 
 #: The random cells of every ranking use this seed, so every run is scored on the same cells.
 CELL_SEED = 2022
@@ -105,12 +105,9 @@ def supernet_accuracies(search_module, cells: Sequence[str], batches: Sequence[T
     return accuracies
 
 
-def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=None,
-                  dataset: str = 'cifar10', cell_seed: int = CELL_SEED, exclude: Sequence[str] = ()
-                  ) -> Tuple[List[Dict], Dict]:
-    """Score :func:`random_cells` ``(cells, cell_seed, exclude)`` on the first ``samples`` validation
-    images (in a fixed order, without augmentation); with a benchmark ``lookup``, also their benchmark
-    test accuracy on ``dataset`` and the :func:`ranking_quality`. Returns ``(rows, summary)``."""
+def ranking_batches(search_module, val_loader, samples: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``samples`` validation images in a fixed order, without augmentation, on the module's
+    device: what every ranking scores cells on."""
     device = next(search_module.parameters()).device
     view = val_loader.view(shuffle=False, augment=None, batch_size=256, with_index=False)
     batches, seen = [], 0
@@ -120,6 +117,17 @@ def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=No
         seen += keep
         if seen >= samples:
             break
+    return batches
+
+
+def rank_supernet(search_module, val_loader, cells: int, samples: int, lookup=None,
+                  dataset: str = 'cifar10', cell_seed: int = CELL_SEED, exclude: Sequence[str] = ()
+                  ) -> Tuple[List[Dict], Dict]:
+    """Score :func:`random_cells` ``(cells, cell_seed, exclude)`` on the first ``samples`` validation
+    images (in a fixed order, without augmentation); with a benchmark ``lookup``, also their benchmark
+    test accuracy on ``dataset`` and the :func:`ranking_quality`. Returns ``(rows, summary)``."""
+    batches = ranking_batches(search_module, val_loader, samples)
+    seen = sum(len(y) for _, y in batches)
     archs = random_cells(cells, cell_seed, exclude)
     supernet_acc = supernet_accuracies(search_module, archs, batches)
     rows = [{'arch': arch, 'supernet_acc': acc} for arch, acc in zip(archs, supernet_acc)]

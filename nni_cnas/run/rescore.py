@@ -19,7 +19,7 @@ from ..errors import UserError
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ['FinishedSearch', 'load_finished_search', 'rescore_run', 'ranking_file']
+__all__ = ['FinishedSearch', 'load_finished_search', 'epoch_checkpoint', 'load_weights', 'rescore_run', 'ranking_file']
 
 #: The one-shot module's curriculum, whose state a rescoring leaves out.
 CURRICULUM = 'curriculum.'
@@ -48,7 +48,6 @@ def load_finished_search(folder, device: str = 'cpu', epoch: Optional[int] = Non
 
     from ..benchmarks.nb201 import open_benchmark
     from ..spaces import get as get_space
-    from .checkpoint import CHECKPOINT_DIR
     from .config import SearchConfig
     from .folder import RunFolder
     from .search import _evaluator_module, _load_data, build_strategy
@@ -63,22 +62,40 @@ def load_finished_search(folder, device: str = 'cpu', epoch: Optional[int] = Non
     spec = get_space(config.space)
     if spec.benchmark != 'nb201':
         raise UserError(f'{run.path}: cells are scored in NAS-Bench-201, and {config.space} is not its space')
-    last = config.epochs - 1
-    epoch = last if epoch is None else epoch
-    if not 0 <= epoch <= last:
-        raise UserError(f'--epoch must be between 0 and {last} (0-based) for {run.path}, not {epoch}')
-    checkpoint = run.path / CHECKPOINT_DIR / f'epoch-{epoch:04d}.ckpt'
-    if not checkpoint.is_file():
-        kept = sorted(path.name for path in (run.path / CHECKPOINT_DIR).glob('epoch-*.ckpt'))
-        raise UserError(f'{run.path} has no checkpoint of epoch {epoch} (it kept {", ".join(kept) or "none"}); '
-                        'a search run with --keep-checkpoints 0 keeps every epoch\'s')
+    checkpoint = epoch_checkpoint(run.path, config.epochs, epoch)
     data, _ = _load_data(config, spec)
     strategy = build_strategy(config)
     supernet = strategy.mutate_model(spec.build(config, data))
     search_module = strategy.configure_oneshot_module(_evaluator_module(config, spec.kind, data))
     search_module.set_model(supernet)
-    # The supernet and its policy; the curriculum's state (sized by the training split when a search
-    # attaches its loaders) takes no part in scoring cells.
+    load_weights(search_module, checkpoint)
+    search_module.to(torch.device(device))
+    benchmark = open_benchmark(config.nb201_table, config.nats_bench, required=True)
+    val_loader = data.loaders(config.batch_size, config.seed)['val']
+    return FinishedSearch(search_module, config, val_loader, benchmark, data.benchmark or 'cifar10', run.path)
+
+
+def epoch_checkpoint(folder: Path, epochs: int, epoch: Optional[int] = None) -> Path:
+    """The checkpoint of a search of ``epochs`` epochs at the end of its 0-based ``epoch`` (default: the last)."""
+    from .checkpoint import CHECKPOINT_DIR
+
+    last = epochs - 1
+    epoch = last if epoch is None else epoch
+    if not 0 <= epoch <= last:
+        raise UserError(f'--epoch must be between 0 and {last} (0-based) for {folder}, not {epoch}')
+    checkpoint = Path(folder) / CHECKPOINT_DIR / f'epoch-{epoch:04d}.ckpt'
+    if not checkpoint.is_file():
+        kept = sorted(path.name for path in (Path(folder) / CHECKPOINT_DIR).glob('epoch-*.ckpt'))
+        raise UserError(f'{folder} has no checkpoint of epoch {epoch} (it kept {", ".join(kept) or "none"}); '
+                        'a search run with --keep-checkpoints 0 keeps every epoch\'s')
+    return checkpoint
+
+
+def load_weights(search_module, checkpoint: Path) -> None:
+    """The supernet and its policy from ``checkpoint``; the curriculum's state (sized by the training
+    split when a search attaches its loaders) takes no part in scoring cells and is left out."""
+    import torch
+
     state = {key: value for key, value in torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict'].items()
              if not key.startswith(CURRICULUM)}
     missing, unexpected = search_module.load_state_dict(state, strict=False)
@@ -86,10 +103,6 @@ def load_finished_search(folder, device: str = 'cpu', epoch: Optional[int] = Non
     if wrong:
         raise UserError(f'{checkpoint} does not fit the supernet its run\'s config builds ({wrong[0]}); '
                         'was it made by another version of nni_cnas?')
-    search_module.to(torch.device(device))
-    benchmark = open_benchmark(config.nb201_table, config.nats_bench, required=True)
-    val_loader = data.loaders(config.batch_size, config.seed)['val']
-    return FinishedSearch(search_module, config, val_loader, benchmark, data.benchmark or 'cifar10', run.path)
 
 
 def own_cells(folder: Path, cell_seed: int) -> List[str]:
