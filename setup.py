@@ -29,6 +29,7 @@ setup(
         'numpy>=1.23',
         'pillow>=9',
         'scikit-learn>=1.2',
+        'scipy>=1.10',  # Kendall's tau, the paired comparisons' t-intervals and sign tests
         'tqdm>=4.60',
         'psutil>=5',  # memory available to a search (nni_cnas.resources)
         'matplotlib>=3.7',  # the figures of nni-cnas ranks and sweep-plot

@@ -17,12 +17,12 @@ import statistics
 import sys
 from pathlib import Path
 
+from scipy import stats
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nni_cnas.run.config import CURRICULUM_PARTS  # noqa: E402
 
-#: Two-sided 95% quantiles of Student's t by degrees of freedom (1-9), for the interval of a mean.
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 MEASURES = (('test_acc', 'look-up test acc (points)', lambda r: r['test_acc']),
             ('kendall_tau', 'Kendall tau', lambda r: (r.get('ranking') or {}).get('kendall_tau')),
             ('top10_acc', 'top-10 true acc (points)', lambda r: (r.get('ranking') or {}).get('top10_mean_true_acc')))
@@ -31,14 +31,18 @@ CURRICULUM_OPTIONS = ('k', *CURRICULUM_PARTS)
 
 
 def sign_test_p(better: int, worse: int) -> float:
-    """Two-sided exact sign test (ties dropped): the chance under no effect of a split at least this
-    lopsided, 2 P(X <= min) for X ~ Binomial(better + worse, 1/2), at most 1."""
-    from math import comb
-
+    """Two-sided exact sign test (ties dropped): scipy's binomial test of ``better`` successes in
+    ``better + worse`` at 1/2 (for 1/2, 2 P(X <= min), at most 1)."""
     n = better + worse
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(comb(n, i) for i in range(min(better, worse) + 1)) / 2 ** n)
+    return 1.0 if n == 0 else float(stats.binomtest(better, n, 0.5).pvalue)
+
+
+def t_interval(values, confidence: float = 0.95):
+    """The mean's two-sided t-interval (scipy's one-sample t-test), or NaNs for fewer than 2 values."""
+    if len(values) < 2:
+        return float('nan'), float('nan')
+    low, high = stats.ttest_1samp(values, 0.0).confidence_interval(confidence)
+    return float(low), float(high)
 
 
 def shared_options(records):
@@ -73,12 +77,10 @@ def paired_rows(records, curricula=None, against='none'):
                          if read(by[strategy, name, seed]) is not None and read(by[strategy, against, seed]) is not None]
                 if not diffs:
                     continue
-                mean = statistics.fmean(diffs)
-                half = (T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
-                        if len(diffs) > 1 else float('nan'))
+                mean, (low, high) = statistics.fmean(diffs), t_interval(diffs)
                 better, worse = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
                 rows.append(dict(strategy=strategy, curriculum=name, k=ks[strategy, name], measure=label,
-                                 seeds=len(diffs), mean=mean, low=mean - half, high=mean + half,
+                                 seeds=len(diffs), mean=mean, low=low, high=high,
                                  better=better, worse=worse, sign_p=sign_test_p(better, worse), diffs=diffs))
     return rows
 

@@ -223,13 +223,17 @@ def test_paired_differences_and_their_interval_by_hand(tmp_path):
     rows = paired.paired_rows(records)
     acc, tau = rows[0], rows[1]
     assert (acc['curriculum'], acc['k'], acc['seeds'], acc['diffs']) == ('epoch', 5, 3, [1.0, -1.0, 3.0])
-    half = 4.303 * statistics.stdev([1.0, -1.0, 3.0]) / 3 ** 0.5  # t(0.975, 2 df) s / sqrt(n)
+    half = 4.302653 * statistics.stdev([1.0, -1.0, 3.0]) / 3 ** 0.5  # t(0.975, 2 df) s / sqrt(n)
     assert acc['mean'] == pytest.approx(1.0) and (acc['low'], acc['high']) == pytest.approx((1.0 - half, 1.0 + half))
     assert (acc['better'], acc['worse']) == (2, 1) and tau['diffs'] == pytest.approx([0.1, 0.0, -0.1])
     assert (tau['better'], tau['worse']) == (1, 1)
     assert acc['sign_p'] == pytest.approx(1.0) and tau['sign_p'] == 1.0  # 2 of 3 better is no evidence
     assert paired.sign_test_p(0, 4) == pytest.approx(2 / 16) and paired.sign_test_p(5, 0) == pytest.approx(2 / 32)
     assert paired.sign_test_p(1, 5) == pytest.approx(2 * (1 + 6) / 64) and paired.sign_test_p(0, 0) == 1.0
+    # Past 10 seeds the interval still uses Student's t (t(0.975, 11 df) = 2.200985), not the normal's 1.96.
+    twelve = [0.1 * i for i in range(12)]
+    low, high = paired.t_interval(twelve)
+    assert high - low == pytest.approx(2 * 2.200985 * statistics.stdev(twelve) / 12 ** 0.5, rel=1e-6)
     assert [(r['curriculum'], r['k'], r['diffs']) for r in rows[2:]] == [('epoch K=3', 3, [-1.0]), ('epoch K=3', 3, [-0.1])]
     assert rows[2]['low'] != rows[2]['low']  # one seed: no interval (nan), and the table says so
     assert '| epoch K=3 | 3 | look-up test acc (points) | 1 | -1.000 | n/a (one seed) |' in paired.format_rows(rows)
