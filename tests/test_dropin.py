@@ -24,7 +24,7 @@ def dataset(n=48, seed=0):
 
 def nni_script(strategy, tmp_path, train_loader=None):
     """What an NNI 3.0 user writes, with ``strategy`` the only nni_cnas part."""
-    train = train_loader or DataLoader(dataset(), batch_size=16, shuffle=True)
+    train = train_loader if train_loader is not None else DataLoader(dataset(), batch_size=16, shuffle=True)
     evaluator = Classification(train_dataloaders=train, val_dataloaders=DataLoader(dataset(seed=1), batch_size=16),
                                max_epochs=2, num_classes=10, accelerator='cpu', logger=False,
                                enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
@@ -111,3 +111,21 @@ def test_the_known_noise_is_silenced_and_nothing_else():
     assert shown == ['another warning of NNI', 'another warning of tensorboardX'] or shown == [
         '`training_service` will be ignored for sequential execution engine.', 'another warning of NNI',
         'another warning of tensorboardX']  # NNI's line once in a process: an earlier test may have shown it
+
+
+class Stream(torch.utils.data.IterableDataset):
+    """Samples as a stream: a DataLoader over it has no length, so Lightning finds no epoch's end."""
+
+    def __iter__(self):
+        return iter(dataset())
+
+
+@pytest.mark.parametrize('name', ['RSPS', 'DARTS'])
+def test_a_training_loader_without_a_length_refuses_the_curriculum_and_runs_plain(name, tmp_path):
+    """The curriculum's measurements come at each epoch's end; a stream never reaches one, so a
+    curriculum is refused in one line rather than silently left out, and the plain strategy runs."""
+    stream = DataLoader(Stream(), batch_size=16)
+    with pytest.raises(Exception, match='needs the end of each epoch, which a training loader without a length'):
+        nni_script(getattr(nni_cnas, name)(k=2), tmp_path / 'cl', train_loader=stream)
+    sample = nni_script(getattr(nni_cnas, name)(curriculum=None), tmp_path / 'plain', train_loader=stream)
+    assert sample_to_arch(sample) in set(all_archs())

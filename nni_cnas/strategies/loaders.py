@@ -67,11 +67,25 @@ class LoadersMixin:
         return self.transfer_batch_to_device(batch, self.device, 0)
 
 
+def _has_length(loader) -> bool:
+    try:
+        len(loader)
+    except TypeError:
+        return False
+    return True
+
+
 def search_loaders(module, train, val, *, selection_size: int, validation_batches: bool, name: str):
     """What the strategy's ``train_dataloader`` hook returns, after attaching the loaders to
     ``module``: the training loader (with sample indices when the curriculum needs them), zipped
     with the validation loader when the algorithm steps its architecture on validation batches."""
     curriculum = module.curriculum
+    if curriculum.enabled and not _has_length(train):
+        # The epoch's end (the epoch schedule's pass and weights, curriculum_start's progress, the
+        # epoch's record) comes at the last batch Lightning counts; a loader without a length has none.
+        raise ValueError(f'{name}\'s curriculum needs the end of each epoch, which a training loader without a '
+                         'length never reaches (a DataLoader over an IterableDataset): give a DataLoader over a '
+                         'map-style Dataset, or curriculum=None for the plain strategy')
     if curriculum.needs_indices and not yields_indices(train):
         indexed = with_indices(train)
         if indexed is None and curriculum.amortised:
