@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nni_cnas.curriculum import (
-    CurriculumConfig, DataWeights, data_weights, uncertainty, weight_statistics, weights_from_losses,
+    CurriculumConfig, DataWeights, data_weights, sigma_from_sums, uncertainty, weight_statistics, weights_from_losses,
 )
 
 
@@ -62,14 +62,14 @@ def test_data_weights_module_epoch_update():
     weights.reset(3)
     assert weights.lookup(torch.tensor([0, 2])) is None  # before the first update: unweighted
     # K=2 subnets: loss sums [2, 8, 0.5] over counts [2, 2, 2] -> means [1, 4, 0.25] -> sigma [1, 2, 0.5]
-    weights.update_from_loss_sums(torch.tensor([2.0, 8.0, 0.5]), torch.tensor([2.0, 2.0, 2.0]))
+    weights.set(data_weights(sigma_from_sums(torch.tensor([2.0, 8.0, 0.5]), torch.tensor([2.0, 2.0, 2.0]))))
     assert torch.allclose(weights.lookup(torch.tensor([2, 0, 1])), torch.tensor([3 * 0.5 / 3.5, 3 / 3.5, 6 / 3.5]))
 
 
 def test_unseen_samples_get_the_mean_uncertainty():
     weights = DataWeights()
     weights.reset(3)
-    weights.update_from_loss_sums(torch.tensor([1.0, 4.0, 0.0]), torch.tensor([1.0, 1.0, 0.0]))
+    weights.set(data_weights(sigma_from_sums(torch.tensor([1.0, 4.0, 0.0]), torch.tensor([1.0, 1.0, 0.0]))))
     # sigma [1, 2, mean 1.5] -> v = 3 * sigma / 4.5
     assert torch.allclose(weights.weights, torch.tensor([1, 2, 1.5]) * 3 / 4.5)
 
@@ -77,7 +77,7 @@ def test_unseen_samples_get_the_mean_uncertainty():
 def test_weights_travel_in_the_state_dict():
     weights = DataWeights()
     weights.reset(2)
-    weights.update_from_loss_sums(torch.tensor([1.0, 9.0]), torch.tensor([1.0, 1.0]))
+    weights.set(data_weights(sigma_from_sums(torch.tensor([1.0, 9.0]), torch.tensor([1.0, 1.0]))))
     restored = DataWeights()
     restored.reset(2)
     restored.load_state_dict(weights.state_dict())

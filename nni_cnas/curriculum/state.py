@@ -8,8 +8,6 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from .weights import data_weights, sigma_from_sums
-
 __all__ = ['DataWeights', 'LossHistory']
 
 
@@ -52,11 +50,6 @@ class DataWeights(nn.Module):
         self.weights = weights.to(self.weights.device)
         self.ready = torch.ones((), dtype=torch.bool, device=self.weights.device)
         self._is_ready = True
-
-    def update_from_loss_sums(self, loss_sums: torch.Tensor, counts: torch.Tensor) -> None:
-        """Set the weights from per-sample loss sums over K subnets (``counts`` = K per sample seen):
-        Eq. 10 and 11."""
-        self.set(data_weights(sigma_from_sums(loss_sums, counts)))
 
 
 class LossHistory(nn.Module):

@@ -30,8 +30,6 @@ NUM_CANDIDATES, SELECTION_SIZE = 100, 512
 SINGLE_PATH, MIXTURE = 'single-path', 'mixture'
 #: Hessian-vector products of Amended-DARTS: double backward, or central finite differences.
 HVP_METHODS = ('exact', 'finite-difference')
-#: The kinds of space an option's default may depend on (see :class:`nni_cnas.spaces.contract.SpaceSpec`).
-KINDS = ('image', 'text')
 
 
 #: :attr:`Option.api_default` of an option whose class default is the command line's.
