@@ -15,7 +15,7 @@ from nni_cnas.data.batches import IndexedBatch
 from nni_cnas.curriculum.diagnostics import average_ranks, class_mean_weights, spearman, top_share
 from nni_cnas.curriculum.measures import TrainingLoss, mean_from_sums
 from nni_cnas.curriculum.state import LossHistory
-from nni_cnas.curriculum.weightings import Inverse, Permuted, Proportional, SelfPaced, WeighingContext
+from nni_cnas.curriculum.weightings import Inverse, Permuted, Proportional, Ramp, SelfPaced, WeighingContext
 
 CONTEXT = WeighingContext(epoch=1, max_epochs=3)
 
@@ -59,6 +59,20 @@ def test_self_paced_counts_from_the_curriculum_start():
     context = WeighingContext(epoch=5, max_epochs=11, start_epoch=5)  # the first weighted epoch: share 0.5
     assert SelfPaced().share(context) == 0.5
     assert SelfPaced().share(WeighingContext(epoch=10, max_epochs=11, start_epoch=5)) == 1.0
+
+
+def test_ramp_goes_from_even_to_proportional_weights_by_hand():
+    d = torch.tensor([1.0, 3.0, 0.0, 4.0])  # N = 4, sum 8: proportional weights 4 d / 8 = [0.5, 1.5, 0, 2]
+    first, middle, last = (WeighingContext(epoch=e, max_epochs=5, start_epoch=1) for e in (1, 3, 4))
+    assert middle.progress == pytest.approx(2 / 3)
+    assert torch.allclose(Ramp()(d, first), torch.ones(4))
+    p = 2 / 3
+    assert torch.allclose(Ramp()(d, middle), torch.tensor([(1 - p) + p * w for w in (0.5, 1.5, 0.0, 2.0)]))
+    assert torch.allclose(Ramp()(d, last), Proportional()(d, last))
+    # alpha: the ramp's end is the proportional weighting with that alpha; alpha 0 is the base algorithm.
+    assert torch.allclose(Ramp(2.0)(d, last), Proportional(2.0)(d, last))
+    assert Ramp.is_plain(0.0) and CurriculumConfig(weighting='ramp', alpha=0.0).enabled is False
+    assert torch.equal(Ramp()(torch.zeros(3), middle), torch.ones(3))  # no difficulty: even weights
 
 
 def test_permuted_keeps_the_multiset_of_weights_exactly_and_drops_the_order():
@@ -198,6 +212,7 @@ def _search(tmp_path, name, **options):
     ('gdas', 'epoch', 'loss', 'proportional', 0.5, 0.0),
     ('darts', 'batch', 'loss', 'self-paced', 1.0, 0.0),
     ('setn', 'epoch', 'amortised', 'permuted', 2.0, 0.5),
+    ('rsps', 'epoch', 'loss', 'ramp', 1.0, 0.0),
 ])
 def test_each_part_searches_and_records_what_the_weights_did(tmp_path, strategy, schedule, measure, weighting, alpha,
                                                              start):

@@ -92,6 +92,9 @@ for _spec in (
     PartSpec('inverse', f'{_MODULE}.weightings:Inverse', 'v proportional to difficulty^-alpha: easy samples first'),
     PartSpec('self-paced', f'{_MODULE}.weightings:SelfPaced',
              'weight on the easiest samples only, a share growing from half to all over the epochs (Kumar et al. 2010)'),
+    PartSpec('ramp', f'{_MODULE}.weightings:Ramp',
+             'even weights ramped to proportional ones over the epochs: (1 - p) + p N d^alpha / sum d^alpha, p the '
+             'progress (PA&DA\'s schedule)'),
     PartSpec('permuted', f'{_MODULE}.weightings:Permuted',
              'the control: the proportional weights shuffled across samples each time (same values, no information)'),
 ):

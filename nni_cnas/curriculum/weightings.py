@@ -16,7 +16,8 @@ import torch
 
 from .weights import data_weights
 
-__all__ = ['WeighingContext', 'Weighting', 'Proportional', 'Inverse', 'SelfPaced', 'Permuted', 'finite_difficulty']
+__all__ = ['WeighingContext', 'Weighting', 'Proportional', 'Inverse', 'SelfPaced', 'Ramp', 'Permuted',
+           'finite_difficulty']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +125,21 @@ class SelfPaced(Weighting):
         admitted = min(n, max(1, math.ceil(self.share(context) * n - 1e-9)))
         threshold = torch.kthvalue(d.cpu(), admitted).values.to(d.device)
         return (d <= threshold).to(torch.float64)
+
+
+class Ramp(Weighting):
+    """``v = (1 - lambda) + lambda N d^alpha / sum(d^alpha)``, ``lambda`` the training progress (0 at
+    the curriculum's first epoch, 1 at the search's last): even weights ramped to the proportional
+    ones, PA&DA's schedule of importance (Lu et al., CVPR 2023). The score is the mixture
+    ``(1 - lambda) mean(d^alpha) + lambda d^alpha``, which Eq. 11's normalisation turns into ``v``."""
+
+    uses_alpha = True
+
+    def transform(self, difficulty, context):
+        d = finite_difficulty(difficulty).pow(self.alpha)
+        mean = d.mean() if d.numel() else d.sum()
+        ramp = context.progress
+        return (1 - ramp) * mean + ramp * d
 
 
 class Permuted(Proportional):
