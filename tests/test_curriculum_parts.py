@@ -140,7 +140,7 @@ def test_an_epoch_before_the_start_runs_no_pass_and_weighs_nothing():
     for epoch in (0, 1):
         curriculum.end_epoch(epoch, 10, no_pass)
         assert curriculum.batch_weights(IndexedBatch((None, None), torch.tensor([0, 1])), None, epoch + 1, 10) is None
-    curriculum.end_epoch(2, 10, lambda: (torch.tensor([1.0, 4.0, 1.0, 4.0], dtype=torch.float64), torch.ones(4)))
+    curriculum.end_epoch(2, 10, lambda reduce: (torch.tensor([1.0, 4.0, 1.0, 4.0], dtype=torch.float64), torch.ones(4)))
     assert torch.allclose(curriculum.batch_weights(IndexedBatch((None, None), torch.tensor([0, 1])), None, 3, 10),
                           torch.tensor([2 / 3, 4 / 3]))
 
@@ -213,6 +213,8 @@ def _search(tmp_path, name, **options):
     ('darts', 'batch', 'loss', 'self-paced', 1.0, 0.0),
     ('setn', 'epoch', 'amortised', 'permuted', 2.0, 0.5),
     ('rsps', 'epoch', 'loss', 'ramp', 1.0, 0.0),
+    ('rsps', 'epoch', 'disagreement', 'proportional', 1.0, 0.0),
+    ('setn', 'batch', 'disagreement', 'proportional', 1.0, 0.0),
 ])
 def test_each_part_searches_and_records_what_the_weights_did(tmp_path, strategy, schedule, measure, weighting, alpha,
                                                              start):
@@ -242,3 +244,58 @@ def test_alpha_zero_and_a_start_past_the_last_epoch_are_the_base_algorithm_bit_f
         for a, b in zip(plain, metrics):
             assert (a['train_loss'], a.get('arch'), a.get('val_acc')) == \
                 (b['train_loss'], b.get('arch'), b.get('val_acc')), name
+
+
+def test_disagreement_is_the_spread_of_the_true_class_probability_by_hand():
+    from nni_cnas.curriculum.measures import Disagreement, SubnetOutputs
+
+    # K = 2 subnets, B = 2 samples, C = 2 classes. Sample 0 (class 0): probabilities of class 0 are
+    # softmax([0, 0]) = 0.5 and softmax([ln 3, 0]) = 0.75 -> population std 0.125. Sample 1 (class 1):
+    # both subnets give class 1 the same 0.5 -> 0.
+    logits = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[math.log(3), 0.0], [0.0, 0.0]]])
+    outputs = SubnetOutputs(losses=torch.zeros(2, 2), logits=logits, targets=torch.tensor([0, 1]))
+    assert torch.allclose(Disagreement.spread(outputs), torch.tensor([0.125, 0.0]))
+    assert torch.allclose(Disagreement().batch(None, None, lambda batch: outputs), torch.tensor([0.125, 0.0]))
+    values, counts = Disagreement.reduce(outputs)
+    assert values.dtype == torch.float64 and counts.tolist() == [1.0, 1.0]
+    # Over the split: the per-sample values summed, one count each (a sample not seen gets the mean).
+    split = Disagreement().split(None, lambda reduce: (torch.tensor([0.125, 0.0, 0.0], dtype=torch.float64),
+                                                        torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)))
+    assert torch.allclose(split, torch.tensor([0.125, 0.0, 0.0625], dtype=torch.float64))
+    with pytest.raises(ValueError, match='needs the subnets\' class logits'):
+        Disagreement.spread(SubnetOutputs(losses=torch.zeros(2, 2)))
+
+
+def test_the_k_passes_hand_a_measure_the_subnets_logits_and_targets(digits):
+    """The subnet runner's outputs: each subnet's logits, the losses they give, the batch's targets."""
+    import torch.nn.functional as F
+
+    from nni_cnas.strategies import RSPS
+
+    from helpers import run_tiny_search
+
+    strategy = RSPS(k=3)
+    run_tiny_search(strategy, digits, epochs=1)
+    module = strategy.search_module
+    x, y = next(iter(digits.loaders(16, 0)['val']))
+    archs = module.curriculum_subnets(3)
+    outputs = module.subnet_outputs(archs, (x, y))
+    assert outputs.logits.shape == (3, len(y), 10) and torch.equal(outputs.targets, y)
+    assert torch.allclose(outputs.losses, F.cross_entropy(outputs.logits.transpose(1, 2), y.expand(3, -1),
+                                                          reduction='none'))
+    assert torch.equal(module.subnet_losses(archs, (x, y)), outputs.losses)
+
+
+def test_a_measure_of_class_probabilities_is_refused_for_a_module_that_gives_none():
+    """Before any training: a regression (NNI's RegressionModule) or a language model has no class
+    probabilities to disagree on; NNI's ClassificationModule has."""
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule, RegressionModule
+
+    import nni_cnas
+    from nni_cnas.run.evaluator import LanguageModelModule
+
+    for module in (RegressionModule(), LanguageModelModule()):
+        with pytest.raises(TypeError, match='the disagreement measure reads the subnets\' class probabilities'):
+            nni_cnas.RSPS(measure='disagreement').configure_oneshot_module(module)
+    nni_cnas.RSPS(measure='disagreement').configure_oneshot_module(ClassificationModule(num_classes=10))
+    nni_cnas.RSPS(measure='uncertainty').configure_oneshot_module(RegressionModule())  # losses are enough there

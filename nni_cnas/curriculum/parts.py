@@ -80,6 +80,9 @@ _MODULE = 'nni_cnas.curriculum'
 for _spec in (
     PartSpec('uncertainty', f'{_MODULE}.measures:Uncertainty',
              'sigma = sqrt(mean loss) over the K best subnets of the search policy (Eq. 10, the paper)'),
+    PartSpec('disagreement', f'{_MODULE}.measures:Disagreement',
+             'how much the curriculum\'s K subnets disagree: the std across them of the true class\'s probability '
+             '(Active Bias; classifiers)'),
     PartSpec('amortised', f'{_MODULE}.measures:Amortised',
              'sigma over each sample\'s last K training losses (single-path strategies; no extra pass)'),
     PartSpec('loss', f'{_MODULE}.measures:TrainingLoss',

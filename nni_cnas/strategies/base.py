@@ -33,6 +33,8 @@ from ..arch.decisions import Decisions, decisions_of
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig, measure_of_estimator
+from ..curriculum.measures import Reduce, SubnetOutputs, loss_sums
+from ..curriculum.parts import MEASURES
 from ..data.batches import inputs_and_targets, rank_batches, unpack
 from .. import distributed
 from ..progress import progress
@@ -42,7 +44,7 @@ from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
 from .loaders import LoadersMixin, NoValidationBatches, search_loaders, split_batch
-from .losses import LossesMixin, check_sample_losses, evaluation_mode, perplexity
+from .losses import LossesMixin, check_classifier, check_sample_losses, evaluation_mode, perplexity
 from .meters import EpochMeter
 from .selection import SelectionMixin
 
@@ -268,28 +270,39 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     # ------------------------------------------------------------------ what the curriculum measures
 
-    def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
-        """``[K, B]`` per-sample losses of a batch under each of the K subnets, shared weights."""
+    def subnet_outputs(self, archs: Sequence[Sample], batch) -> SubnetOutputs:
+        """What each of the K subnets does on a batch with the shared weights, in evaluation mode:
+        ``[K, B]`` per-sample losses and, for a classifier, ``[K, B, C]`` logits and the targets."""
         bf16 = self.curriculum.uses_bf16(self.device)
         with evaluation_mode(self), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            rows = []
+            losses, logits, targets = [], [], None
             for arch in archs:
                 with fixed_architecture(self.model, arch):
                     if self._supervised:
-                        x, y = inputs_and_targets(batch)
-                        logits = self.training_module(x)
-                        rows.append(self.per_sample_loss(logits.float() if bf16 else logits, y))
+                        x, targets = inputs_and_targets(batch)
+                        out = self.training_module(x)
+                        out = out.float() if bf16 else out
+                        losses.append(self.per_sample_loss(out, targets))
+                        logits.append(out)
                     else:
-                        rows.append(self.sample_losses(batch).float())
-        return torch.stack(rows)
+                        losses.append(self.sample_losses(batch).float())
+        classifier = (bool(logits) and logits[0].dim() == 2 and targets is not None and targets.dim() == 1
+                      and not torch.is_floating_point(targets))  # class indices, not a regression's targets
+        return SubnetOutputs(torch.stack(losses), torch.stack(logits) if classifier else None,
+                             targets if classifier else None)
 
-    def measure_batch(self, batch) -> torch.Tensor:
-        """The exact estimator on one batch (the ``batch`` schedule): losses under the top-K."""
-        return self.subnet_losses(self.curriculum_subnets(self.curriculum.k), batch)
+    def subnet_losses(self, archs: Sequence[Sample], batch) -> torch.Tensor:
+        """``[K, B]`` per-sample losses of a batch under each of the K subnets, shared weights."""
+        return self.subnet_outputs(archs, batch).losses
 
-    def measure_split(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The exact estimator over the training split (the ``epoch`` schedule): one pass, each
-        batch through the top-K; per-sample loss sums and counts."""
+    def measure_batch(self, batch) -> SubnetOutputs:
+        """The K subnets of the curriculum on one batch (the ``batch`` schedule)."""
+        return self.subnet_outputs(self.curriculum_subnets(self.curriculum.k), batch)
+
+    def measure_split(self, reduce: Reduce = loss_sums) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One pass over the training split (the ``epoch`` schedule), each batch through the K subnets
+        of the curriculum, reduced per sample by the measure's ``reduce``: ``(sums, counts)`` over
+        the split (all ranks' under DDP; default: the losses' sums, Eq. 10's)."""
         archs = self.curriculum_subnets(self.curriculum.k)
         n = len(self.curriculum.data_weights)
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
@@ -300,10 +313,10 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             batch, index = unpack(self._device_batch(batch))
             if len(index) == 0:
                 continue
-            losses = self.subnet_losses(archs, batch)
+            values, seen = reduce(self.subnet_outputs(archs, batch))
             index = index.to(self.device)
-            sums.index_add_(0, index, losses.sum(0).to(torch.float64))
-            counts.index_add_(0, index, torch.full_like(index, len(archs), dtype=torch.float64))
+            sums.index_add_(0, index, values.to(torch.float64))
+            counts.index_add_(0, index, seen.to(torch.float64))
         distributed.all_reduce_sum(sums, counts)  # sample indices are global: the sums of the whole split
         return sums, counts
 
@@ -539,6 +552,8 @@ class CurriculumStrategy:
     def configure_oneshot_module(self, training_module) -> SearchModule:
         if self.curriculum_config.enabled:
             check_sample_losses(training_module)  # before any training, not at the first weighted step
+            if MEASURES.get(self.curriculum_config.measure).load().needs_class_logits:
+                check_classifier(training_module, self.curriculum_config.measure)
         self._search_module = self.module_class(training_module, **self.module_kwargs())
         return self._search_module
 

@@ -82,6 +82,17 @@ def _logging_muted(module):
         module.__dict__.update(saved)
 
 
+def check_classifier(training_module, measure: str) -> None:
+    """Refuse, before any training, a module whose subnets give no class probabilities to a measure
+    that reads them (its logits over classes, its targets class indices)."""
+    criterion = getattr(training_module, 'criterion', None)
+    if (not isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+            or getattr(training_module, 'sequence_task', False)):
+        raise TypeError(f'the {measure} measure reads the subnets\' class probabilities, and '
+                        f'{type(training_module).__name__} is not an image classifier with a cross-entropy criterion '
+                        "(NNI's Classification is): choose another measure, e.g. measure='uncertainty'")
+
+
 class LossesMixin:
     """Losses of the search module's ``training_module`` (NNI's evaluator module)."""
 
