@@ -276,11 +276,13 @@ def test_the_close_ranking_check_traces_tau_forces_blocks_and_reads_the_gate(tmp
                                      rank_cells=12, rank_samples=40, close=True, close_epochs='1,2', out=str(run),
                                      progress_bar=False, keep_checkpoints=0))
     report = check.analyse(run)
+    assert [point['epoch'] for point in check.analyse(run, last_only=True)['trace']] == [2]
     assert [point['epoch'] for point in report['trace']] == [0, 1, 2]
     assert [point['blocks'] for point in report['trace']] == [1, 2, 3] and report['growth_epochs'] == [1, 2]
     assert report['trace'][-1]['kendall_tau'] == result['ranking']['kendall_tau']
     assert set(report['forced_block_tau']) == {0, 1, 2}
     assert sum(report['gate']['block_share'].values()) == pytest.approx(1.0)
+    assert len(report['sampled_blocks_tau']) == 3 and 0 < report['gate']['mean_top_block_probability'] <= 1
     assert 1 <= report['gate']['distinct_assignments'] <= 12
     from nni_cnas.run.rescore import load_finished_search
 
@@ -288,3 +290,11 @@ def test_the_close_ranking_check_traces_tau_forces_blocks_and_reads_the_gate(tmp
     with check.blocks_forced(space, 2):
         assert space.assignment().indices == [2] * 6
     assert 'assignment' not in vars(space)  # the gate decides again
+    from nni_cnas.run.ranking import random_cells
+
+    with fixed_architecture(space, arch_to_sample(random_cells(1)[0])):
+        with check.blocks_sampled(space, 0):
+            first = [space.assignment().indices for _ in range(20)]
+        with check.blocks_sampled(space, 0):
+            assert [space.assignment().indices for _ in range(20)] == first  # seeded
+        assert all(0 <= b < 3 for a in first for b in a) and len({tuple(a) for a in first}) > 1  # drawn
