@@ -141,12 +141,15 @@ def experiment(tmp_path_factory):
     (tmp_path / 'space.json').write_text(json.dumps(space))
     config = {
         'experimentName': 'nni-cnas-test', 'searchSpaceFile': str(tmp_path / 'space.json'),
-        'trialCommand': ' '.join(TRIAL), 'trialCodeDirectory': str(tmp_path), 'trialConcurrency': 1,
+        # The trials weigh with a user's own weighting, from a plug-in the trial command names.
+        'trialCommand': ' '.join(TRIAL + ['--plugin', 'rank_curriculum', '--weighting', 'rank']),
+        'trialCodeDirectory': str(tmp_path), 'trialConcurrency': 1,
         'maxTrialNumber': 2, 'tuner': {'name': 'GridSearch'}, 'trainingService': {'platform': 'local'},
         'experimentWorkingDirectory': str(tmp_path / 'experiments'),
     }
     env = loopback_env()
-    env['PYTHONPATH'] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get('PYTHONPATH', '')])
+    here = Path(__file__).resolve().parent
+    env['PYTHONPATH'] = os.pathsep.join([str(here.parent), str(here / 'extensions'), env.get('PYTHONPATH', '')])
     with started_experiment(config, tmp_path, env) as (port, experiment_id):
         yield port, experiment_id, tmp_path / 'experiments' / experiment_id
 
@@ -178,6 +181,8 @@ def test_nnictl_experiment_runs_trials_reports_metrics_and_fails_bad_ones(experi
     assert len(periodical) == 2 and all('default' in data and 'train_acc' in data for data in periodical)
     assert len(final) == 1 and final[0]['arch'].count('~') == 6 and isinstance(final[0]['default'], float)
     assert get(port, f'metric-data/{bad["trialJobId"]}') == []
+    recorded = yaml.safe_load((Path(final[0]['run_folder']) / 'config.yaml').read_text())['config']
+    assert (recorded['plugin'], recorded['weighting']) == ('rank_curriculum', 'rank')  # the plug-in's, in the trial
 
     stderr = get(port, f'trial-file/{bad["trialJobId"]}/stderr')
     assert "nni-cnas: error: unknown strategy 'nope'" in stderr

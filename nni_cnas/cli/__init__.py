@@ -16,6 +16,7 @@ from typing import List, Optional
 
 from ..errors import NonFiniteLoss, OutOfMemory, SearchFailed, SearchInterrupted, StorageFull, UserError
 from ..logs import show_on_stdout
+from ..plugins import load_plugins, plugin_modules
 from ..threads import prepare_environment
 from . import experiments, lookup, retrain, search
 from .common import Parser
@@ -53,11 +54,25 @@ def one_line(error: BaseException) -> str:
     return ' '.join(str(error).split())
 
 
+def plugin_arguments(argv: List[str]) -> List[str]:
+    """The modules of every ``--plugin`` in a command line, before it is parsed: their parts must be
+    registered before the parser lists the choices of ``--strategy``, ``--space``, ``--measure``..."""
+    modules = []
+    for index, word in enumerate(argv):
+        if word == '--plugin' and index + 1 < len(argv):
+            modules += plugin_modules(argv[index + 1])
+        elif word.startswith('--plugin='):
+            modules += plugin_modules(word.split('=', 1)[1])
+    return modules
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_environment()  # before anything imports torch
     show_on_stdout()  # the library's progress lines, as they are
-    debug = '--debug' in (sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else argv
+    debug = '--debug' in words
     try:
+        load_plugins(plugin_arguments(words))
         args = build_parser().parse_args(argv)
         vars(args).pop('debug', None)  # the command's own options only, from here on
         return args.run(args)

@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..curriculum.config import (ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig,
                                  measure_of_estimator)
 from ..curriculum.parts import measure_names, weighting_names
+from ..plugins import load_plugins, plugin_modules
 from ..errors import UserError
 from ..launch import RUN_FOLDER_ENV
 from ..files import check_writable_folder
@@ -191,6 +192,10 @@ class SearchConfig:
     progress_bar: Optional[bool] = _option(None, 'Lightning\'s per-step progress bar', group='run',
                                            default_text='on when the output is a terminal')
     tensorboard: bool = _option(True, 'Lightning\'s TensorBoard log in RUN/tensorboard', group='run')
+    plugin: Optional[str] = _option(None, 'modules of your own parts to import first, comma-separated (a strategy, space, '
+                                    'measure or weighting that registers itself); recorded, so that --resume, --jobs '
+                                    'workers and nnictl trials import them too', group='run',
+                                    default_text='none; installed packages\' nni_cnas.plugins entry points always')
     keep_checkpoints: int = _option(2, 'epoch checkpoints kept in RUN/checkpoints, the newest (0: every epoch\'s, '
                                     'so that nni-cnas rescore --epoch can score the supernet of any epoch)',
                                     group='run', minimum=0)
@@ -214,6 +219,7 @@ class SearchConfig:
         """Check every option and fill the defaults of the space and strategy; raises :class:`UserError`."""
         from ..spaces import get as get_space
 
+        load_plugins(plugin_modules(self.plugin))  # their names are among the choices below
         for field in _fields():
             value = getattr(self, field.name)
             choices = field.metadata['choices']
@@ -420,6 +426,10 @@ class SearchConfig:
         list every strategy's options)."""
         if not isinstance(values, Mapping):
             raise UserError(f'{source} must be a mapping of option names to values, not {type(values).__name__}')
+        plugin = values.get('plugin')
+        if plugin is not None and not isinstance(plugin, str):
+            raise UserError(f'{source}: plugin must be a str or null (module names, comma-separated), not {plugin!r}')
+        load_plugins(plugin_modules(plugin))  # a plug-in's names are known before they are checked
         fields = {field.name: field for field in _fields()}
         options = {option.name: option for spec in registry.specs() for option in spec.options}
         estimator = values.get('estimator')

@@ -33,6 +33,7 @@ from .._version import __version__
 from ..errors import UserError
 from ..strategies import registry
 from ..launch import launch_rank
+from ..plugins import load_plugins, plugin_modules
 from ..resources import apply_cuda_math
 from ..records import EpochRecord
 from ..threads import apply_thread_policy
@@ -160,6 +161,7 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
     from ..spaces import get as get_space
     from .outputs import finish_search
 
+    load_plugins(plugin_modules(config.plugin))  # in a --jobs worker or a DDP rank too: a new process
     follower = handoff.is_follower()
     if follower:
         config, on_epoch = handoff.as_follower(config), None  # rank 0 logs, records and reports to NNI
