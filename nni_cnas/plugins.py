@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 from importlib import metadata
-from typing import Iterable, List, Optional, Set
+from typing import Iterable, List, Optional
 
 from .errors import UserError
 
@@ -29,7 +29,6 @@ _logger = logging.getLogger(__name__)
 #: The entry-point group of installed plug-ins.
 GROUP = 'nni_cnas.plugins'
 
-_imported: Set[str] = set()
 _entry_points_loaded = False
 
 
@@ -58,14 +57,12 @@ def _load_entry_points() -> None:
 
 
 def load_plugins(modules: Iterable[str] = ()) -> None:
-    """Import the installed plug-ins (once per process), then each of ``modules`` not imported yet."""
+    """Import the installed plug-ins (once per process), then each of ``modules`` (Python imports a
+    module once; ``sys.modules`` remembers it)."""
     _load_entry_points()
     for name in modules:
-        if name in _imported:
-            continue
         try:
             importlib.import_module(name)
         except Exception as error:  # noqa: BLE001  (a user's module may fail in any way)
             raise UserError(f'--plugin {name}: the module could not be imported ({type(error).__name__}: {error}); '
                             'give an importable module (on PYTHONPATH or installed) that registers your parts') from None
-        _imported.add(name)

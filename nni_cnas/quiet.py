@@ -14,27 +14,18 @@ __all__ = ['quiet_libraries', 'silence_known_noise', 'NO_VALIDATION_LOADER']
 NO_VALIDATION_LOADER = 'NoValidationBatches'
 
 
-class _OncePerProcess(logging.Filter):
-    """Lets a repeated message through the first time only."""
+class _ShownAtMost(logging.Filter):
+    """Lets a message through at most ``times`` times in a process (0: never); other messages pass."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, times: int):
         super().__init__()
-        self.message, self.seen = message, False
+        self.message, self.left = message, times
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.getMessage() != self.message:
             return True
-        shown, self.seen = not self.seen, True
-        return shown
-
-
-class _Drop(logging.Filter):
-    def __init__(self, message: str):
-        super().__init__()
-        self.message = message
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != self.message
+        self.left -= 1
+        return self.left >= 0
 
 
 def silence_known_noise() -> None:
@@ -51,12 +42,12 @@ def silence_known_noise() -> None:
     empty_loader = rf'Total length of `{NO_VALIDATION_LOADER}` across ranks is zero'
     if not any(f[0] == 'ignore' and f[1] is not None and f[1].pattern == empty_loader for f in warnings.filters):
         warnings.filterwarnings('ignore', message=empty_loader)
-    for name, kind, message in (('tensorboardX.x2num', _Drop, 'NaN or Inf found in input tensor.'),
-                                ('nni.nas.experiment.config.experiment', _OncePerProcess,
-                                 '`training_service` will be ignored for sequential execution engine.')):
+    for name, message, times in (('tensorboardX.x2num', 'NaN or Inf found in input tensor.', 0),
+                                 ('nni.nas.experiment.config.experiment',
+                                  '`training_service` will be ignored for sequential execution engine.', 1)):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, kind) for f in logger.filters):
-            logger.addFilter(kind(message))
+        if not any(isinstance(f, _ShownAtMost) and f.message == message for f in logger.filters):
+            logger.addFilter(_ShownAtMost(message, times))
 
 
 def quiet_libraries() -> None:
