@@ -11,9 +11,10 @@ measure or a weighting itself:
 The strategy lends it two measurements (the K subnets' losses of a batch, and their loss sums
 over the whole training split) as functions; the curriculum's measure decides whether either is
 needed (:mod:`.measures`), its weighting how difficulty becomes weights (:mod:`.weightings`), its
-schedule when. Its whole state (the epoch schedule's weights, the loss history, its generator, the
-current epoch's records for the diagnostics) is in its ``state_dict`` under the owner's
-``curriculum.`` key.
+schedule when, and for the ``sample`` schedule which samples the next epoch draws
+(:meth:`Curriculum.sampling_order`, read by the training loader). Its whole state (the weights of
+the epoch and sample schedules, the histories, its generator, the current epoch's records for the
+diagnostics) is in its ``state_dict`` under the owner's ``curriculum.`` key.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import torch.nn as nn
 from ..data.batches import batch_device, batch_size, unpack
 from .config import CurriculumConfig
 from .diagnostics import class_mean_weights, spearman, top_share
-from .measures import MeasureBatch, MeasureSplit
+from .measures import MeasureBatch, MeasureSplit, SubnetOutputs
 from .parts import MEASURES, WEIGHTINGS
-from .state import DataWeights, LossHistory
+from .state import DataWeights, EpochMeans, LossHistory
 from .weightings import WeighingContext
 from .weights import weight_statistics
 
@@ -52,7 +53,7 @@ class StepWeights:
 
 class Curriculum(nn.Module):
     """Per-sample data weights for a search: the config's measure, weighting and schedule
-    (``epoch``, ``batch``, ``none``, from its start epoch on).
+    (``epoch``, ``batch``, ``sample``, ``none``, from its start epoch on).
 
     ``seed`` seeds the curriculum's own generator (the K uniform or controller samples, the
     permuted control), kept apart from the base algorithm's so that a curriculum never changes
@@ -62,10 +63,11 @@ class Curriculum(nn.Module):
     def __init__(self, config: CurriculumConfig = CurriculumConfig(), seed: int = 0):
         super().__init__()
         self.config = config
-        self.measure = MEASURES.get(config.measure).load()()
-        self.weighting = WEIGHTINGS.get(config.weighting).load()(config.alpha)
+        self.measure = MEASURES.get(config.measure).load()(config.measure_options)
+        self.weighting = WEIGHTINGS.get(config.weighting).load()(config.alpha, config.weighting_options)
         self.data_weights = DataWeights()
         self.loss_history = LossHistory()
+        self.step_means = EpochMeans()
         self.seed = seed
         self.rng = random.Random(seed)
         self._records: Dict[str, List[torch.Tensor]] = _empty_records()
@@ -96,8 +98,13 @@ class Curriculum(nn.Module):
 
     @property
     def keeps_history(self) -> bool:
-        """Whether the weight steps' per-sample losses are kept per sample (amortised, loss)."""
+        """Whether the weight steps' last values are kept per sample (amortised, loss, disagreement-history)."""
         return self.enabled and self.measure.history_length(self.config.k) > 0 and self.needs_indices
+
+    @property
+    def keeps_means(self) -> bool:
+        """Whether the weight steps' values are averaged per sample over each epoch (margin)."""
+        return self.enabled and self.measure.epoch_means and self.needs_indices
 
     @property
     def amortised(self) -> bool:
@@ -106,12 +113,23 @@ class Curriculum(nn.Module):
 
     @property
     def per_epoch(self) -> bool:
-        return self.enabled and self.config.schedule == 'epoch'
+        """Whether weights are made for the whole split after each epoch (the epoch and sample schedules)."""
+        return self.enabled and self.config.schedule in ('epoch', 'sample')
+
+    @property
+    def samples(self) -> bool:
+        """Whether the weights choose the next epoch's samples (the sample schedule), not their losses' weights."""
+        return self.enabled and self.config.schedule == 'sample'
 
     @property
     def needs_indices(self) -> bool:
         """Whether training batches must carry sample indices (an :class:`~nni_cnas.data.batches.IndexedBatch`)."""
         return self.per_epoch or self.amortised
+
+    @property
+    def history(self):
+        """What the measure reads of the weight steps: the last K values, or the epoch means."""
+        return self.step_means if self.measure.epoch_means else self.loss_history
 
     def fall_back_to_batch(self) -> None:
         """The ``batch`` schedule, for a training loader that cannot carry sample indices."""
@@ -132,10 +150,28 @@ class Curriculum(nn.Module):
             self.data_weights.reset(num_samples)
         if self.keeps_history:
             self.loss_history.reset(self.measure.history_length(self.config.k), num_samples)
+        if self.keeps_means:
+            self.step_means.reset(num_samples)
+        self.measure.attach(num_samples, self.seed)
 
-    def start_epoch(self) -> None:
+    def start_epoch(self, epoch: int = 0, max_epochs: int = 1) -> None:
+        """A new epoch: its records start empty; a measure that needs no training (:attr:`~.measures.Measure.static`)
+        gives the epoch and sample schedules their weights from the curriculum's first epoch on."""
         self._records = _empty_records()
         self._steps = 0
+        if self.per_epoch and self.measure.static and self.active(epoch, max_epochs) and not self.data_weights.is_ready:
+            self._set_split_weights(lambda *args, **kwargs: None, epoch, max_epochs)
+
+    def sampling_order(self, epoch: int) -> Optional[torch.Tensor]:
+        """The sample schedule's draw for epoch ``epoch``: N sample indices drawn with replacement with
+        probabilities proportional to the weights (on the host), from the curriculum's seed and the
+        epoch alone, so that every rank and a resumed search draw the same; None before the first
+        weights (the loader's own order)."""
+        if not self.samples or not self.data_weights.is_ready:
+            return None
+        weights = self.data_weights.weights.detach().to('cpu', torch.float64)
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch * 100_003 + 17) % (2 ** 63))
+        return torch.multinomial(weights, weights.numel(), replacement=True, generator=generator)
 
     def batch_weights(self, batch, measure: MeasureBatch, epoch: int = 0, max_epochs: int = 1):
         """Weights of a training batch (with its sample indices where needed) in epoch ``epoch``: a tensor, a
@@ -149,21 +185,28 @@ class Curriculum(nn.Module):
             raise RuntimeError(f'the {self.schedule} schedule with the {self.config.measure} measure needs batches '
                                'with sample indices')
         if self.per_epoch:
-            return self.data_weights.lookup(index)
+            return None if self.samples else self.data_weights.lookup(index)
         context = self._context(epoch, max_epochs, self.reduce_sum)
         self._steps += 1
         if self.measure.from_step:
             return StepWeights(lambda losses: self.weighting(losses, context))
-        return self.weighting(self.measure.batch(self.loss_history, batch, measure), context)
+        return self.weighting(self.measure.batch(self.history, batch, measure), context)
 
-    def record(self, batch, losses: Optional[torch.Tensor], weights) -> None:
-        """After a weight step: its per-sample losses (the loss history; None when the evaluator
-        gives no per-sample losses) and the weights it applied (None: all 1)."""
+    def record(self, batch, losses: Optional[torch.Tensor], weights, logits: Optional[torch.Tensor] = None) -> None:
+        """After a weight step: its per-sample losses (None when the evaluator gives no per-sample
+        losses) and, for a classifier, its logits (the histories keep the measure's
+        :meth:`~.measures.Measure.step_values` of them), and the weights it applied (None: all 1;
+        under the sample schedule, the sampling weights of its samples, for the diagnostics)."""
         if isinstance(weights, StepWeights):
             weights = weights.weights
         batch, index = unpack(batch)
-        if self.keeps_history and losses is not None:
-            self.loss_history.record(index, losses)
+        if (self.keeps_history or self.keeps_means) and losses is not None:
+            targets = batch[1] if isinstance(batch, (tuple, list)) and len(batch) == 2 else None
+            values = self.measure.step_values(SubnetOutputs(
+                losses[None], None if logits is None else logits.detach()[None], targets))
+            (self.loss_history if self.keeps_history else self.step_means).record(index, values)
+        if weights is None and self.samples and index is not None:
+            weights = self.data_weights.lookup(index)
         if weights is not None:
             applied = weights.detach()
         else:
@@ -186,11 +229,17 @@ class Curriculum(nn.Module):
         self._previous = self._weights_by_sample()
         if self.keeps_history and self.reduce_sum is not None:
             self.loss_history.merge_ranks()
+        if self.keeps_means:
+            self.step_means.close_epoch(self.reduce_sum)
         if not self.per_epoch or epoch + 1 >= max_epochs or not self.active(epoch + 1, max_epochs):
             return
-        difficulty = self.measure.split(self.loss_history, measure)
+        self._set_split_weights(measure, epoch + 1, max_epochs)
+
+    def _set_split_weights(self, measure: MeasureSplit, epoch: int, max_epochs: int) -> None:
+        """The weights of epoch ``epoch`` for the whole split."""
+        difficulty = self.measure.split(self.history, measure)
         # Sample indices are global and the split's losses summed over the ranks: no reduction.
-        self.data_weights.set(self.weighting(difficulty, self._context(epoch + 1, max_epochs, None)))
+        self.data_weights.set(self.weighting(difficulty, self._context(epoch, max_epochs, None)))
 
     def _context(self, epoch: int, max_epochs: int, reduce_sum) -> WeighingContext:
         seed = (self.seed * 1_000_003 + epoch * 100_003 + self._steps) % (2 ** 63)
@@ -260,6 +309,16 @@ class Curriculum(nn.Module):
         self._steps = state.get('steps', 0)
         self._previous = state.get('previous')
         self.seed = state.get('seed', self.seed)
+
+    @classmethod
+    def migrate(cls, checkpoint: Dict[str, Any], prefix: str = 'curriculum.') -> None:
+        """Bring a checkpoint of an earlier version to this layout: 0.1's (:meth:`migrate_v0_1`), and
+        one from before the epoch means (empty ones: no measure of that search used them)."""
+        cls.migrate_v0_1(checkpoint, prefix)
+        state_dict = checkpoint['state_dict']
+        if any(key.startswith(prefix) for key in state_dict):
+            for name, value in EpochMeans().state_dict().items():
+                state_dict.setdefault(f'{prefix}step_means.{name}', value)
 
     @staticmethod
     def migrate_v0_1(checkpoint: Dict[str, Any], prefix: str = 'curriculum.') -> None:

@@ -5,17 +5,20 @@ and when a part's class is loaded)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-from .parts import MEASURES, WEIGHTINGS
+from .parts import MEASURES, WEIGHTINGS, parse_options
 
 __all__ = ['SCHEDULES', 'ESTIMATORS', 'ESTIMATOR_MEASURES', 'PRECISIONS', 'CurriculumConfig', 'start_epoch',
            'measure_of_estimator']
 
 #: ``epoch``: weights recomputed over the whole training split after each epoch (the authors' code);
 #: ``batch``: recomputed on each batch before the weight step (the paper's Algorithm 1);
+#: ``sample``: recomputed after each epoch as the epoch schedule's, and used as the probabilities with
+#: which the next epoch draws its N training samples (with replacement), the loss unweighted (PA&DA);
 #: ``none``: the base algorithm.
-SCHEDULES = ('epoch', 'batch', 'none')
+SCHEDULES = ('epoch', 'batch', 'sample', 'none')
 
 #: The former name of the measure, still accepted: ``estimator='exact'`` is ``measure='uncertainty'``.
 ESTIMATOR_MEASURES = {'exact': 'uncertainty', 'amortised': 'amortised'}
@@ -51,6 +54,8 @@ class CurriculumConfig:
     strategies and the CLI), K, the measure, the uncertainty passes' precision (not the training
     steps', Lightning's ``precision``), the weighting with its power ``alpha``, and the first epoch
     (``start``, the ``curriculum_start`` option).
+    ``measure_options`` and ``weighting_options`` are the parts' own options (a mapping, or
+    ``KEY=VALUE`` items), kept as given and checked against what the part declares.
     The defaults are Curriculum-NAS as the authors' code runs it."""
 
     schedule: str = 'epoch'
@@ -60,6 +65,8 @@ class CurriculumConfig:
     weighting: str = 'proportional'
     alpha: float = 1.0
     start: float = 0.0
+    measure_options: Mapping[str, Any] = field(default_factory=dict)
+    weighting_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.uncertainty_precision not in PRECISIONS:
@@ -79,6 +86,10 @@ class CurriculumConfig:
                 raise ValueError(f'curriculum {name} must be a finite number >= 0, not {value!r}')
         if self.start >= 1 and self.start != int(self.start):
             raise ValueError(f'curriculum start is a share of the epochs (below 1) or an epoch number, not {self.start!r}')
+        for kind, registry in (('measure', MEASURES), ('weighting', WEIGHTINGS)):
+            given = parse_options(getattr(self, f'{kind}_options'), f'{kind} options')
+            object.__setattr__(self, f'{kind}_options', given)
+            registry.get(getattr(self, kind)).resolve_options(given)  # ValueError naming the bad option
 
     @property
     def estimator(self) -> str:

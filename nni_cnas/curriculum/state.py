@@ -1,5 +1,7 @@
 """The curriculum's state over a search, as buffers (so that checkpoints carry it): the per-sample
-weights of the ``epoch`` schedule, and the amortised estimator's history of training losses."""
+weights of the ``epoch`` and ``sample`` schedules, and the histories of what the weight steps gave
+(their losses, or a measure's :meth:`~nni_cnas.curriculum.measures.Measure.step_values`): each
+sample's last K values, or its mean over the last epoch it was trained in."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-__all__ = ['DataWeights', 'LossHistory']
+__all__ = ['DataWeights', 'LossHistory', 'EpochMeans']
 
 
 class DataWeights(nn.Module):
@@ -38,6 +40,11 @@ class DataWeights(nn.Module):
 
     def __len__(self) -> int:
         return self.weights.numel()
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether weights were set (the first update happened)."""
+        return self._is_ready
 
     def lookup(self, indices: torch.Tensor) -> Optional[torch.Tensor]:
         """Weights of the given samples, or None before the first update (unweighted training)."""
@@ -84,10 +91,57 @@ class LossHistory(nn.Module):
 
         merge_max_seen(self.losses, self.seen)
 
-    def loss_sums(self, indices: Optional[torch.Tensor] = None):
-        """``(sums, counts)`` of the recorded losses (of ``indices``, or of every sample)."""
+    def recorded(self, indices: Optional[torch.Tensor] = None):
+        """``(values, valid)``, both ``[K, n]``: the ring of values (of ``indices``, or of every
+        sample) and which of its slots hold a recorded value."""
         k = self.losses.shape[0]
         losses, seen = (self.losses, self.seen) if indices is None else (self.losses[:, indices], self.seen[indices])
-        counts = seen.clamp(max=k)
-        valid = torch.arange(k, device=losses.device)[:, None] < counts[None, :]
-        return (losses * valid).sum(0).to(torch.float64), counts.to(torch.float64)
+        valid = torch.arange(k, device=losses.device)[:, None] < seen.clamp(max=k)[None, :]
+        return losses, valid
+
+    def loss_sums(self, indices: Optional[torch.Tensor] = None):
+        """``(sums, counts)`` of the recorded losses (of ``indices``, or of every sample)."""
+        losses, valid = self.recorded(indices)
+        return (losses * valid).sum(0).to(torch.float64), valid.sum(0).to(torch.float64)
+
+
+class EpochMeans(nn.Module):
+    """Each sample's mean of the values recorded in the last epoch it was trained in (PA&DA's
+    score): an epoch's sums and counts, closed at the epoch's end into the means. A sample not
+    trained on in an epoch (drawn by the ``sample`` schedule, say) keeps its earlier mean."""
+
+    def __init__(self):
+        super().__init__()
+        for name in ('sums', 'counts', 'last'):
+            self.register_buffer(name, torch.zeros(0, dtype=torch.float64))
+        self.register_buffer('scored', torch.zeros(0, dtype=torch.bool))
+
+    def reset(self, num_samples: int) -> None:
+        device = self.sums.device
+        for name in ('sums', 'counts', 'last'):
+            setattr(self, name, torch.zeros(num_samples, dtype=torch.float64, device=device))
+        self.scored = torch.zeros(num_samples, dtype=torch.bool, device=device)
+
+    def record(self, indices: torch.Tensor, values: torch.Tensor) -> None:
+        indices = indices.to(self.sums.device)
+        self.sums.index_add_(0, indices, values.detach().to(torch.float64))
+        self.counts.index_add_(0, indices, torch.ones_like(indices, dtype=torch.float64))
+
+    def close_epoch(self, reduce_sum=None) -> None:
+        """The epoch's means become the samples' (every rank's records first, under DDP)."""
+        if reduce_sum is not None:
+            reduce_sum(self.sums)
+            reduce_sum(self.counts)
+        seen = self.counts > 0
+        self.last = torch.where(seen, self.sums / self.counts.clamp_min(1), self.last)
+        self.scored = self.scored | seen
+        self.sums.zero_()
+        self.counts.zero_()
+
+    def means(self, indices: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The means (of ``indices``, or of every sample); a sample never scored gets the mean of the
+        scored ones, a neutral difficulty (all 0 before any epoch closed)."""
+        scored = self.scored
+        neutral = self.last[scored].mean() if bool(scored.any()) else self.last.new_zeros(())
+        means = torch.where(scored, self.last, neutral)
+        return means if indices is None else means[indices]

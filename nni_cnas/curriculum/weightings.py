@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
+from .parts import WEIGHTINGS, part_options
 from .weights import data_weights
 
 __all__ = ['WeighingContext', 'Weighting', 'Proportional', 'Inverse', 'SelfPaced', 'Ramp', 'Permuted',
@@ -51,14 +52,17 @@ def finite_difficulty(difficulty: torch.Tensor) -> torch.Tensor:
 
 
 class Weighting:
-    """Difficulty to weights. ``alpha`` is the power of the weightings that use one."""
+    """Difficulty to weights. ``alpha`` is the power of the weightings that use one; ``options``
+    the part's declared options (:class:`~nni_cnas.curriculum.parts.PartOption`), resolved into
+    :attr:`options`."""
 
     name = ''
     #: Whether the weighting reads ``alpha`` (so that ``alpha = 0`` makes every weight 1).
     uses_alpha = False
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, options=None):
         self.alpha = alpha
+        self.options = part_options(WEIGHTINGS, type(self), options)
 
     @classmethod
     def is_plain(cls, alpha: float) -> bool:
@@ -90,32 +94,29 @@ class Proportional(Weighting):
 
 
 class Inverse(Weighting):
-    """``v`` proportional to ``d^-alpha``: easy samples up. A difficulty below a thousandth of the
-    mean counts as that floor, so that a sample with no loss does not take every weight."""
+    """``v`` proportional to ``d^-alpha``: easy samples up. A difficulty below the option ``floor``
+    times the mean (a thousandth by default) counts as that floor, so that a sample with no loss
+    does not take every weight."""
 
     uses_alpha = True
-    #: The floor of the difficulty, as a share of the mean difficulty.
-    FLOOR = 1e-3
 
     def transform(self, difficulty, context):
         d = finite_difficulty(difficulty)
         mean = d.mean() if d.numel() else d.sum()
-        floored = torch.maximum(d, self.FLOOR * mean)
+        floored = torch.maximum(d, self.options['floor'] * mean)
         return torch.where(mean > 0, floored.pow(-self.alpha), torch.zeros_like(d))
 
 
 class SelfPaced(Weighting):
     """Self-paced learning (Kumar, Packer & Koller, NeurIPS 2010) as binary weights: the samples
     whose difficulty is at most the threshold that admits a share of them, the share growing
-    linearly from :attr:`INITIAL_SHARE` at the curriculum's first epoch to all of them at the last;
-    the admitted samples share the weight N equally. Under the ``batch`` schedule the share is of
-    each batch (of each rank's part under DDP)."""
-
-    #: The share of samples admitted at the curriculum's first epoch.
-    INITIAL_SHARE = 0.5
+    linearly from the option ``initial_share`` (half by default) at the curriculum's first epoch to
+    all of them at the last; the admitted samples share the weight N equally. Under the ``batch``
+    schedule the share is of each batch (of each rank's part under DDP)."""
 
     def share(self, context: WeighingContext) -> float:
-        return self.INITIAL_SHARE + (1 - self.INITIAL_SHARE) * context.progress
+        initial = self.options['initial_share']
+        return initial + (1 - initial) * context.progress
 
     def transform(self, difficulty, context):
         d = finite_difficulty(difficulty)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -76,12 +76,17 @@ def _seed(*parts: int) -> int:
 
 class EpochSampler:
     """Seeds for the passes over a dataset: pass ``p`` of epoch ``e`` has its own order, and its
-    batch ``b`` its own augmentation generator, so any batch can be reproduced without the others."""
+    batch ``b`` its own augmentation generator, so any batch can be reproduced without the others.
+
+    ``draw`` (set by a curriculum that chooses the samples, the ``sample`` schedule) gives the
+    order of each epoch's first pass, the one training iterates, from the epoch alone (None: the
+    sampler's own); the module's own later passes over the split keep the sampler's orders."""
 
     def __init__(self, num_samples: int, shuffle: bool, seed: int):
         self.num_samples, self.shuffle, self.seed = num_samples, shuffle, seed
         self.epoch = 0
         self.passes = 0
+        self.draw: Optional[Callable[[int], Optional[torch.Tensor]]] = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -91,6 +96,11 @@ class EpochSampler:
         return self.num_samples
 
     def order(self, pass_index: int) -> torch.Tensor:
+        drawn = self.draw(self.epoch) if pass_index == 0 and self.draw is not None else None
+        if drawn is not None:
+            if len(drawn) != self.num_samples:
+                raise ValueError(f'a drawn order has {len(drawn)} samples; the split has {self.num_samples}')
+            return drawn
         if not self.shuffle:
             return torch.arange(self.num_samples)
         generator = torch.Generator().manual_seed(_seed(self.seed, self.epoch, pass_index))

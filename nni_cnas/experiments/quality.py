@@ -273,7 +273,8 @@ def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
 def variant(record: Mapping[str, Any]) -> str:
     """The curriculum setting of a run: the data curriculum's schedule, then what differs from the
     paper's parts (``K=`` in a K sweep, the measure in brackets such as ``(amortised)``, the
-    weighting, ``alpha=``, ``start=``), ``+ CLOSE`` when the supernet was a CLOSENet."""
+    weighting, ``alpha=``, ``start=``, the parts' options in square brackets), ``+ CLOSE`` when the
+    supernet was a CLOSENet."""
     from ..curriculum.config import ESTIMATOR_MEASURES, CurriculumConfig
 
     options = record.get('options') or {}
@@ -290,6 +291,9 @@ def variant(record: Mapping[str, Any]) -> str:
         for key, label, value in (('alpha', 'alpha', default.alpha), ('curriculum_start', 'start', default.start)):
             if options.get(key, value) != value:
                 name += f' {label}={options[key]:g}'
+        for key in ('measure_options', 'weighting_options'):
+            if options.get(key):
+                name += f' [{options[key]}]'
     return f'{name} + CLOSE' if options.get('close') else name
 
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..curriculum.config import (ESTIMATOR_MEASURES, ESTIMATORS, PRECISIONS, SCHEDULES, CurriculumConfig,
                                  measure_of_estimator)
-from ..curriculum.parts import measure_names, weighting_names
+from ..curriculum.parts import MEASURES, WEIGHTINGS, measure_names, weighting_names
 from ..plugins import load_plugins, plugin_modules
 from ..errors import UserError
 from ..launch import RUN_FOLDER_ENV
@@ -51,7 +51,8 @@ def lightning_device(device: str, devices: int = 1) -> Tuple[str, Any]:
 _CURRICULUM = CurriculumConfig()
 #: The options of the data curriculum's parts besides its schedule and K (none of them may be set
 #: without a curriculum; a plain run drops them).
-CURRICULUM_PARTS = ('measure', 'weighting', 'alpha', 'curriculum_start', 'estimator', 'uncertainty_precision')
+CURRICULUM_PARTS = ('measure', 'weighting', 'alpha', 'curriculum_start', 'estimator', 'uncertainty_precision',
+                    'measure_options', 'weighting_options')
 #: The CLI's option groups, in the order ``--help`` shows them.
 GROUPS = ('what to search', 'data', 'network and training', 'strategy', 'run')
 
@@ -96,18 +97,26 @@ class SearchConfig:
     space: str = _option('nb201', 'search space', group='what to search', choices=_space_names)
     strategy: str = _option('darts', 'base algorithm', group='what to search', choices=_strategy_names)
     curriculum: str = _option(_CURRICULUM.schedule, 'data curriculum schedule: epoch (weights recomputed after each '
-                              'epoch, the authors\' code), batch (on each batch, the paper\'s Algorithm 1) or none',
+                              'epoch, the authors\' code), batch (on each batch, the paper\'s Algorithm 1), sample '
+                              '(the epoch\'s weights draw the next epoch\'s samples, the loss unweighted) or none',
                               group='what to search', choices=SCHEDULES)
     k: Optional[int] = _option(None, 'subnets that measure uncertainty (0 = the plain algorithm)', group='what to search',
                                minimum=0, default_text='5; 0 with --curriculum none')
     measure: str = _option(_CURRICULUM.measure, 'how hard each sample is: uncertainty (K extra forward passes of the '
                            'K best subnets, the paper), amortised (single-path strategies: the last K training '
-                           'losses, no extra pass) or loss (the trained path\'s own loss, K-free)',
+                           'losses, no extra pass), loss (the trained path\'s own loss, K-free) or another registered '
+                           'one (disagreement, margin, ...: the module nni_cnas.curriculum.parts lists each)',
                            group='what to search', choices=measure_names)
+    measure_options: Optional[str] = _option(None, 'the measure\'s own options as KEY=VALUE items, e.g. '
+                                             '"subnets=uniform"', group='what to search',
+                                             default_text=lambda: _part_options_help(MEASURES))
     weighting: str = _option(_CURRICULUM.weighting, 'difficulty to data weights: proportional (v ~ d^alpha; Eq. 11 '
                              'at alpha 1), inverse (v ~ d^-alpha, easy first), self-paced (the easiest share of the '
                              'samples, half to all over the epochs) or permuted (the control: proportional weights '
                              'shuffled across samples)', group='what to search', choices=weighting_names)
+    weighting_options: Optional[str] = _option(None, 'the weighting\'s own options as KEY=VALUE items, e.g. '
+                                               '"initial_share=0.2"', group='what to search',
+                                               default_text=lambda: _part_options_help(WEIGHTINGS))
     alpha: float = _option(_CURRICULUM.alpha, 'power of the proportional, inverse and permuted weightings (0 = the '
                            'plain algorithm)', group='what to search', minimum=0)
     curriculum_start: float = _option(_CURRICULUM.start, 'first epoch with data weights: a share of the epochs below '
@@ -334,9 +343,11 @@ class SearchConfig:
                             '(drop it, or use --curriculum epoch|batch --measure uncertainty)')
         try:
             CurriculumConfig(self.curriculum, 1, measure, weighting=self.weighting, alpha=self.alpha,
-                             start=self.curriculum_start)
+                             start=self.curriculum_start, measure_options=self.measure_options,
+                             weighting_options=self.weighting_options)
         except ValueError as error:
-            raise UserError(f'{error} (--weighting, --alpha, --curriculum-start)') from None
+            raise UserError(f'{error} (--weighting, --alpha, --curriculum-start, --measure-options, '
+                            '--weighting-options)') from None
 
     def _measure(self) -> str:
         """The measure, from ``measure`` and its former name ``estimator``."""
@@ -472,6 +483,16 @@ SearchConfig.__init__ = _init_with_strategy_options
 def _fields():
     """The config's options (``strategy_options`` aside)."""
     return [field for field in dataclasses.fields(SearchConfig) if field.metadata.get('cli', True)]
+
+
+def _part_options_help(registry) -> str:
+    """Each part's options with their defaults and allowed values, as the help shows them."""
+    described = []
+    for spec in registry.specs():
+        for option in spec.options:
+            allowed = f' ({"|".join(map(str, option.choices))})' if option.choices else ''
+            described.append(f'{spec.name}: {option.name}={option.default}{allowed}')
+    return 'none; ' + ', '.join(described) if described else 'none'
 
 
 def _close_blocks() -> int:

@@ -87,7 +87,8 @@ def build_strategy(config: SearchConfig):
     spec = registry.get(config.strategy)
     return spec.load()(curriculum=config.curriculum, k=config.k, measure=config.measure, weighting=config.weighting,
                        alpha=config.alpha, curriculum_start=config.curriculum_start,
-                       uncertainty_precision=config.uncertainty_precision, num_candidates=config.num_candidates,
+                       uncertainty_precision=config.uncertainty_precision, measure_options=config.measure_options,
+                       weighting_options=config.weighting_options, num_candidates=config.num_candidates,
                        selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip,
                        **spec.keywords(config.strategy_options))
 

@@ -14,11 +14,10 @@ NNI's cell spaces (DARTS, NASNet, ENAS, AmoebaNet, PNAS) fix their classes by th
 
 from __future__ import annotations
 
-import ast
-import shlex
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..errors import UserError
+from ..items import parse_items
 
 __all__ = ['HUB_SPACES', 'parse_space_options', 'build_hub_space']
 
@@ -56,18 +55,7 @@ HUB_SPACES: Dict[str, tuple] = {
 def parse_space_options(text: Optional[str]) -> Dict[str, Any]:
     """``"width=(8,16) num_cells=4"``: constructor arguments, each value a Python literal (a bare
     word is a string); a :class:`UserError` for anything else."""
-    options: Dict[str, Any] = {}
-    for item in shlex.split(text or ''):
-        key, sep, value = item.partition('=')
-        if not sep or not key.isidentifier():
-            raise UserError(f'--space-options takes KEY=VALUE items separated by spaces, not {item!r}')
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            if not value.isidentifier():
-                raise UserError(f'--space-options {key}={value}: not a number, tuple, list or word') from None
-            options[key] = value
-    return options
+    return parse_items(text, '--space-options')
 
 
 def _attach(space, name: str, hook: Callable) -> Any:

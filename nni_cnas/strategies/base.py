@@ -22,7 +22,7 @@ the loaders (:func:`~nni_cnas.strategies.loaders.search_loaders`).
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from nni.mutable import Sample
@@ -30,6 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from ..arch.decisions import Decisions, decisions_of
+from ..arch.sampling import uniform_samples
 from ..arch.supernet import adapt_supernet_module, fixed_architecture
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig, measure_of_estimator
@@ -127,6 +128,17 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         """The K subnets whose losses measure each sample's uncertainty (Sec. 3.4 of the paper: the
         K best under the search policy; uniform draws where the policy is uniform, as RSPS')."""
         raise NotImplementedError
+
+    def uniform_subnets(self, k: int) -> List[Sample]:
+        """K distinct architectures drawn uniformly from the space with the curriculum's generator
+        (a measure's ``subnets='uniform'``); algorithms that restrict the space (RSPS' filter) draw
+        from what they accept."""
+        return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum_rng)]
+
+    def measure_subnets(self, k: int) -> List[Sample]:
+        """The K subnets of the curriculum's passes: the policy's (:meth:`curriculum_subnets`) or
+        uniform draws (:meth:`uniform_subnets`), as the measure's ``subnets`` option says."""
+        return self.uniform_subnets(k) if self.curriculum.measure.subnets == 'uniform' else self.curriculum_subnets(k)
 
     def export_candidates(self) -> Optional[List[Sample]]:
         """Candidates for the final choice on a validation batch, or None to export directly."""
@@ -230,7 +242,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         return loss
 
     def weight_step(self, batch, batch_idx: int, weights: Optional[torch.Tensor]) -> torch.Tensor:
-        losses = None
+        losses = logits = None
         if self._supervised:
             loss, logits, losses = self.supervised_loss(batch, self._train_meter, weights)
             self._log_step('train', loss, logits, inputs_and_targets(batch)[1])
@@ -245,7 +257,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         else:  # a user's module, plain: its own training_step, as NNI calls it
             loss = self.evaluator_loss(batch, 2 * batch_idx + 1)
         self.check_finite(loss, 'weight', batch_idx)
-        self.curriculum.record(batch, losses, weights)
+        self.curriculum.record(batch, losses, weights, logits)
         self.advance_optimization(loss, batch_idx, getattr(self, 'gradient_clip_val', None))
         return loss
 
@@ -297,13 +309,13 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def measure_batch(self, batch) -> SubnetOutputs:
         """The K subnets of the curriculum on one batch (the ``batch`` schedule)."""
-        return self.subnet_outputs(self.curriculum_subnets(self.curriculum.k), batch)
+        return self.subnet_outputs(self.measure_subnets(self.curriculum.k), batch)
 
     def measure_split(self, reduce: Reduce = loss_sums) -> Tuple[torch.Tensor, torch.Tensor]:
         """One pass over the training split (the ``epoch`` schedule), each batch through the K subnets
         of the curriculum, reduced per sample by the measure's ``reduce``: ``(sums, counts)`` over
         the split (all ranks' under DDP; default: the losses' sums, Eq. 10's)."""
-        archs = self.curriculum_subnets(self.curriculum.k)
+        archs = self.measure_subnets(self.curriculum.k)
         n = len(self.curriculum.data_weights)
         sums = torch.zeros(n, device=self.device, dtype=torch.float64)
         counts = torch.zeros(n, device=self.device, dtype=torch.float64)
@@ -366,7 +378,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
 
     def on_train_epoch_start(self):
         self._train_meter, self._arch_meter = EpochMeter(), EpochMeter()
-        self.curriculum.start_epoch()
+        self.curriculum.start_epoch(self.current_epoch, self.trainer.max_epochs)
         # Spaces with their own schedule (CLOSE's growing block pools) follow the search's epochs.
         # (A resume in the middle of an epoch skips this; such a space keeps its state in buffers.)
         space_contract.epoch_started(self.model, self.current_epoch, self.trainer.max_epochs)
@@ -462,7 +474,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             checkpoint['nni_cnas']['loader_passes'] = self._loader_passes
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        Curriculum.migrate_v0_1(checkpoint)
+        Curriculum.migrate(checkpoint)
         state = checkpoint.get('nni_cnas')
         if state:
             self.rng.setstate(state['rng'])
@@ -479,8 +491,9 @@ class CurriculumStrategy:
     Parameters
     ----------
     curriculum
-        ``'epoch'`` (default; the authors' released code), ``'batch'`` (the paper's Algorithm 1), or
-        ``None``/``'none'`` for the plain base algorithm.
+        ``'epoch'`` (default; the authors' released code), ``'batch'`` (the paper's Algorithm 1),
+        ``'sample'`` (the weights draw the next epoch's samples, the loss unweighted; nni_cnas' tensor
+        loaders), or ``None``/``'none'`` for the plain base algorithm.
     k
         Number of subnets whose losses measure each sample's uncertainty; ``0`` is the plain algorithm.
     measure
@@ -500,6 +513,10 @@ class CurriculumStrategy:
     estimator
         The former name of ``measure``, still accepted: ``'exact'`` is ``'uncertainty'``, ``'amortised'``
         is ``'amortised'``.
+    measure_options, weighting_options
+        The measure's and the weighting's own options, as a dict or ``KEY=VALUE`` items: for example
+        ``measure_options={'subnets': 'uniform'}`` (the K subnets drawn uniformly, not the policy's) or
+        ``weighting_options='initial_share=0.2'`` (self-paced). ``nni-cnas parts`` lists every option.
     uncertainty_precision
         Arithmetic of the uncertainty measure's passes: ``'auto'`` (bf16 autocast on a CUDA GPU with bf16,
         else fp32), ``'fp32'`` or ``'bf16'``. The weight and architecture steps are not affected.
@@ -518,13 +535,16 @@ class CurriculumStrategy:
                  measure: str = _CURRICULUM.measure, weighting: str = _CURRICULUM.weighting,
                  alpha: float = _CURRICULUM.alpha, curriculum_start: float = _CURRICULUM.start,
                  estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.uncertainty_precision,
+                 measure_options: Union[Mapping[str, Any], str, None] = None,
+                 weighting_options: Union[Mapping[str, Any], str, None] = None,
                  num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
                  seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         silence_known_noise()
         measure = measure_of_estimator(estimator, measure)
         self.curriculum_config = CurriculumConfig('none' if curriculum is None else curriculum, k, measure,
-                                                  uncertainty_precision, weighting, alpha, curriculum_start)
+                                                  uncertainty_precision, weighting, alpha, curriculum_start,
+                                                  measure_options or {}, weighting_options or {})
         spec = registry.spec_of(type(self))
         registry.check_measure(spec.name if spec else type(self).__name__,
                                spec.single_path if spec else self.module_class.single_path, measure)

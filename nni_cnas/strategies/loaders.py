@@ -86,6 +86,16 @@ def search_loaders(module, train, val, *, selection_size: int, validation_batche
         raise ValueError(f'{name}\'s curriculum needs the end of each epoch, which a training loader without a '
                          'length never reaches (a DataLoader over an IterableDataset): give a DataLoader over a '
                          'map-style Dataset, or curriculum=None for the plain strategy')
+    if curriculum.samples:
+        # The next epoch's samples are drawn in the loader itself, deterministically per epoch, so that
+        # every rank and a resumed search draw the same: nni_cnas' tensor loaders (what the command
+        # line and nni_cnas.data give) have that hook; a torch DataLoader's sampler has not.
+        sampler = getattr(train, 'sampler', None)
+        if not (hasattr(sampler, 'draw') and yields_indices(train)):
+            raise ValueError(f'{name}\'s sample schedule draws each epoch\'s samples in nni_cnas\' tensor loaders '
+                             f'(nni_cnas.data.SearchData.loaders), not in a {type(train).__name__}: use those '
+                             'loaders, or the epoch schedule, which weighs the same samples\' losses instead')
+        sampler.draw = curriculum.sampling_order
     if curriculum.needs_indices and not yields_indices(train):
         indexed = with_indices(train)
         if indexed is None and curriculum.amortised:

@@ -57,6 +57,9 @@ class RspsModule(PathSamplingSearch, RandomSamplingLightningModule):
     def curriculum_subnets(self, k: int) -> List[Sample]:
         return self.uniform(k, self.curriculum_rng)
 
+    def uniform_subnets(self, k: int) -> List[Sample]:  # the policy is uniform: the same draws
+        return self.curriculum_subnets(k)
+
     def export_candidates(self) -> List[Sample]:
         return self.uniform(self.num_candidates, self.candidate_rng(), what='num_candidates')
 
