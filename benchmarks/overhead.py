@@ -1,8 +1,9 @@
 """Cost of the curriculum: one search epoch of X and of CL-X, side by side, and their peak memory.
 
 For each strategy X, variants are X (plain), CL-X with the ``epoch`` schedule, CL-X with the
-``batch`` schedule (K=5) and, for single-path strategies, CL-X with the amortised estimator
-(``--variants`` picks a subset; plain is always run). Timing: the variants run interleaved in one process, each a fresh search
+``batch`` schedule (K=5), for single-path strategies CL-X with the amortised estimator, and the
+ranking study's data variants (PA&DA, pacing, disagreement over uniform subnets and its pass-free
+twin) (``--variants`` picks a subset; plain is always run). Timing: the variants run interleaved in one process, each a fresh search
 of 3 epochs on the same data; the time of the middle epoch is kept (a weighted epoch that ends with
 the epoch schedule's uncertainty pass, as every epoch but the last does). Reported: the median over
 ``--repeats`` and the ratio CL-X / X of medians. Memory: each variant runs once more in its own
@@ -37,17 +38,27 @@ from nni_cnas.run.config import SearchConfig
 from nni_cnas.run.search import build_strategy, seed_everything  # noqa: E402
 from nni_cnas.spaces import NasBench201Space  # noqa: E402
 
-#: (key, curriculum schedule, estimator); the amortised estimator only for single-path strategies.
-VARIANTS = (('none', 'none', 'exact'), ('epoch', 'epoch', 'exact'), ('batch', 'batch', 'exact'),
-            ('amortised', 'epoch', 'amortised'))
+#: (key, the search options of the variant); the ranking study's as its protocol files set them.
+VARIANTS = (('none', dict(curriculum='none')), ('epoch', dict(curriculum='epoch')), ('batch', dict(curriculum='batch')),
+            ('amortised', dict(curriculum='epoch', measure='amortised')),
+            ('pada', dict(curriculum='sample', measure='margin', weighting='ramp')),
+            ('pacing', dict(curriculum='sample', measure='random', weighting='self-paced')),
+            ('disagreement', dict(curriculum='epoch', measure='disagreement', measure_options='subnets=uniform')),
+            ('disagreement-history', dict(curriculum='epoch', measure='disagreement-history')))
+#: Variants of the default (first) table; the others are measured when --variants names them.
+DEFAULT_VARIANTS = ('epoch', 'batch', 'amortised')
+#: Measures that need a single-path weight step.
+SINGLE_PATH_MEASURES = ('amortised', 'disagreement-history')
 SINGLE_PATH = ('rsps', 'gdas', 'enas', 'setn')
 
 
 def variants_of(strategy_name: str, wanted=None):
     """The variants measured for a strategy: plain always (every ratio is against it), then the
-    wanted ones (all by default) that apply to it."""
-    return [v for v in VARIANTS if (v[2] == 'exact' or strategy_name in SINGLE_PATH)
-            and (v[0] == 'none' or wanted is None or v[0] in wanted)]
+    wanted ones (the first table's by default) that apply to it."""
+    wanted = DEFAULT_VARIANTS if wanted is None else wanted
+    return [key for key, options in VARIANTS
+            if (options.get('measure') not in SINGLE_PATH_MEASURES or strategy_name in SINGLE_PATH)
+            and (key == 'none' or key in wanted)]
 
 
 def synthetic(samples: int, size: int = 32) -> SearchData:
@@ -86,12 +97,12 @@ class EpochTimer(Callback):
 def build(args, strategy_name: str, variant: str, data: SearchData, epochs: int, callbacks=()):
     controller = dict(controller_steps=args.controller_steps, controller_aggregate=args.controller_aggregate) \
         if strategy_name == 'enas' else {}
-    _, curriculum, estimator = next(v for v in VARIANTS if v[0] == variant)
-    config = SearchConfig(strategy=strategy_name, curriculum=curriculum, k=None if curriculum == 'none' else args.k,
-                          estimator=estimator, uncertainty_precision=args.uncertainty_precision if curriculum != 'none'
-                          and estimator == 'exact' else 'auto',
+    options = dict(VARIANTS)[variant]
+    exact = options['curriculum'] != 'none' and options.get('measure', 'uncertainty') == 'uncertainty'
+    config = SearchConfig(strategy=strategy_name, k=None if options['curriculum'] == 'none' else args.k,
+                          uncertainty_precision=args.uncertainty_precision if exact else 'auto',
                           epochs=epochs, channels=args.channels, cells=args.cells, batch_size=args.batch_size,
-                          out='unused', **controller).resolve()
+                          out='unused', **options, **controller).resolve()
     seed_everything(0)
     space = NasBench201Space(channels=args.channels, cells=args.cells, num_classes=10, in_channels=3)
     strategy = build_strategy(config)
@@ -155,7 +166,7 @@ def main():
     parser.add_argument('--controller-aggregate', type=int, default=10)
     parser.add_argument('--variants', type=names,
                         help='comma-separated subset of ' + ','.join(v[0] for v in VARIANTS[1:])
-                        + ' (plain is always measured); default all')
+                        + ' (plain is always measured); default ' + ','.join(DEFAULT_VARIANTS))
     parser.add_argument('--uncertainty-precision', default='auto', choices=('auto', 'fp32', 'bf16'),
                         help='arithmetic of the exact estimator\'s passes (auto: bf16 on a GPU that computes it natively)')
     parser.add_argument('--channels-last', action='store_true', help='the supernet and batches in NHWC')
@@ -175,7 +186,7 @@ def main():
 
     strategies = args.strategies.split(',')
     data = synthetic(args.samples)
-    measured = {s: [v[0] for v in variants_of(s, args.variants)] for s in strategies}
+    measured = {s: variants_of(s, args.variants) for s in strategies}
     times = {(s, variant): [] for s in strategies for variant in measured[s]}
     for repeat in range(args.repeats):
         for strategy_name in strategies:
@@ -195,11 +206,11 @@ def main():
     device = 'cuda' if torch.cuda.is_available() else f'cpu ({torch.get_num_threads()} threads)'
     print(f'\nNB201 C={args.channels} N={args.cells}, {args.samples} images/epoch, batch {args.batch_size}, '
           f'K={args.k}, {device}, median of {args.repeats}; seconds per epoch, wall (CPU time)\n')
-    print('| strategy | X | CL-X epoch | CL-X batch | CL-X amortised | ratio epoch | ratio batch | ratio amortised '
-          '| peak MB X / epoch / batch / amortised |')
-    print('|---|---|---|---|---|---|---|---|---|')
+    keys = [key for key, _ in VARIANTS if any(key in measured[s] for s in strategies)]
+    print('| strategy | ' + ' | '.join('X' if c == 'none' else f'CL-X {c}' for c in keys) + ' | '
+          + ' | '.join(f'{c} / X' for c in keys[1:]) + ' | peak MB ' + ' / '.join(keys) + ' |')
+    print('|---' * (2 * len(keys) + 1) + '|')
     rows = []
-    keys = [v[0] for v in VARIANTS]
     for strategy_name in strategies:
         wall = {c: statistics.median(t[0] for t in times[strategy_name, c]) for c in measured[strategy_name]}
         cpu = {c: statistics.median(t[1] for t in times[strategy_name, c]) for c in measured[strategy_name]}
