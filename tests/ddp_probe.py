@@ -3,7 +3,7 @@ every strategy and schedule through NNI's own ``Trainer(strategy='ddp')`` on the
 rank writing what it saw and holds to ``OUT/rank-R.json``.
 
 Each rank is seeded differently on purpose (``seed_everything(rank)``): the search must still hold
-one state on every rank. Usage: ``python ddp_probe.py OUT STRATEGY:CURRICULUM:ESTIMATOR:LOADER ...`` (LOADER: ``tensor``, nni_cnas'
+one state on every rank. Usage: ``python ddp_probe.py OUT STRATEGY:CURRICULUM:MEASURE:LOADER ...`` (LOADER: ``tensor``, nni_cnas'
 loaders, or ``torch``, torch DataLoaders).
 """
 
@@ -87,8 +87,9 @@ class Probe(Callback):
             self.record['one_process_max_diff'] = float((split - one_process_weights(module)).abs().max())
 
 
-def run(strategy: str, curriculum: str, estimator: str, loader: str, rank: int):
-    curriculum_options = {} if curriculum == 'none' else dict(k=2, estimator=estimator)
+def run(strategy: str, curriculum: str, measure: str, loader: str, rank: int):
+    named = dict(estimator=measure) if measure in ('exact', 'amortised') else dict(measure=measure)
+    curriculum_options = {} if curriculum == 'none' else dict(k=2, **named)
     config = SearchConfig(strategy=strategy, curriculum=curriculum, **curriculum_options, dataset='digits',
                           subset=SUBSET, epochs=EPOCHS, batch_size=BATCH, channels=4, cells=1, num_candidates=2,
                           selection_size=16, seed=0, device='cpu', tensorboard=False,
