@@ -17,7 +17,7 @@ import torch
 
 from ..data.batches import unpack
 from .parts import MEASURES, part_options
-from .weights import sigma_from_sums, uncertainty
+from .weights import mean_from_sums, sigma_from_sums, uncertainty
 
 if TYPE_CHECKING:
     from .state import LossHistory
@@ -271,13 +271,3 @@ class TrainingLoss(Measure):
 
     def split(self, history, measure_split):
         return mean_from_sums(*history.loss_sums())
-
-
-def mean_from_sums(loss_sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Mean loss per sample from sums of ``counts`` losses; a sample with none gets the mean of
-    the others (a neutral difficulty), as in :func:`~nni_cnas.curriculum.weights.sigma_from_sums`."""
-    seen = counts > 0
-    mean = torch.where(seen, loss_sums / counts.clamp_min(1), torch.zeros_like(loss_sums)).clamp_min(0)
-    if not bool(seen.all()) and bool(seen.any()):
-        mean = torch.where(seen, mean, mean[seen].mean())
-    return mean

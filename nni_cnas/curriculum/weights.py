@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import torch
 
-__all__ = ['uncertainty', 'data_weights', 'weights_from_losses', 'sigma_from_sums', 'weight_statistics', 'weight_histogram',
+__all__ = ['uncertainty', 'data_weights', 'weights_from_losses', 'sigma_from_sums', 'mean_from_sums', 'weight_statistics', 'weight_histogram',
            'WeightStatistics', 'HISTOGRAM_BIN', 'HISTOGRAM_BINS']
 
 def uncertainty(losses: torch.Tensor) -> torch.Tensor:
@@ -114,8 +114,21 @@ def sigma_from_sums(loss_sums: torch.Tensor, counts: torch.Tensor) -> torch.Tens
     drops its last batch, a sample not trained on yet) gets the mean sigma of the others, i.e. a
     neutral weight close to 1."""
     seen = counts > 0
-    mean_loss = torch.where(seen, loss_sums / counts.clamp_min(1), torch.zeros_like(loss_sums))
-    sigma = mean_loss.clamp_min(0).sqrt()
+    return _neutral_where_unseen(_mean_of_sums(loss_sums, counts, seen).sqrt(), seen)
+
+
+def mean_from_sums(sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Mean value per sample from sums of ``counts`` values (at least 0); a sample with none gets
+    the mean of the others (a neutral difficulty), as in :func:`sigma_from_sums`."""
+    seen = counts > 0
+    return _neutral_where_unseen(_mean_of_sums(sums, counts, seen), seen)
+
+
+def _mean_of_sums(sums: torch.Tensor, counts: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    return torch.where(seen, sums / counts.clamp_min(1), torch.zeros_like(sums)).clamp_min(0)
+
+
+def _neutral_where_unseen(values: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
     if not bool(seen.all()) and bool(seen.any()):
-        sigma = torch.where(seen, sigma, sigma[seen].mean())
-    return sigma
+        values = torch.where(seen, values, values[seen].mean())
+    return values

@@ -191,7 +191,9 @@ def _search(config: SearchConfig, resume=None, on_epoch=None, stop_at: Optional[
     if config.channels_last:
         _channels_last(loaders.values())
     evaluator, checkpoints = _evaluator(search, module, loaders)
-    module.nni_final_report = module.nni_final_report and not follower
+    # NNI's final result: the evaluator's own report, unless a caller reports each epoch itself (an
+    # nnictl trial) or this rank only follows rank 0.
+    module.nni_final_report = search.on_epoch is None and not follower
     started = time.time() - search.seconds_before
     advice = partial(memory_advice, spec, config, data, _device(config.device))
     search_module, sample = train_and_export(strategy, space, evaluator, search.run, checkpoints, config.progress_bar,
@@ -272,7 +274,6 @@ def _evaluator(search: Search, module, loaders):
     recorder = RunRecorder(run, describe=lambda sample: describe(search.space, sample),
                            lookup=benchmark.lookup if benchmark else None, benchmark_dataset=search.benchmark_dataset,
                            seconds_before=search.seconds_before, on_record=search.on_epoch)
-    module.nni_final_report = search.on_epoch is None
     checkpoints = SearchCheckpoint(run.path / CHECKPOINT_DIR, keep=config.keep_checkpoints)
     logger = False
     if config.tensorboard:

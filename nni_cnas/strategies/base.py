@@ -261,13 +261,17 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
         self.advance_optimization(loss, batch_idx, getattr(self, 'gradient_clip_val', None))
         return loss
 
+    def weight_optimizers(self) -> list:
+        """Lightning's optimisers of this module but the architecture's (NNI marks those ``is_arch_optimizer``)."""
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        return [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+
     def advance_optimization(self, loss, batch_idx: int, gradient_clip_val=None, gradient_clip_algorithm=None):
         # NNI's advance_optimization (Lightning 2) with the gradients averaged over the ranks between
         # the backward pass and the clipping, where DistributedDataParallel would average them; NNI's
         # has no hook there. One weight optimiser, as NNI requires.
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        optimizers = [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+        optimizers = self.weight_optimizers()
         if not self.training_module.automatic_optimization:
             raise ValueError('Evaluator module with manual optimization is not compatible with one-shot algorithms.')
         if len(optimizers) != 1:

@@ -104,9 +104,7 @@ class DartsModule(SearchModule, DartsLightningModule):
         return [p for group in self.weight_optimizer().param_groups for p in group['params']]
 
     def weight_optimizer(self) -> torch.optim.Optimizer:
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        weight_optimizers = [opt for opt in optimizers if not getattr(opt, 'is_arch_optimizer', False)]
+        weight_optimizers = self.weight_optimizers()
         if len(weight_optimizers) != 1:
             raise ValueError(f'{type(self).__name__} needs exactly one weight optimiser, got {len(weight_optimizers)}')
         return getattr(weight_optimizers[0], 'optimizer', weight_optimizers[0])
