@@ -28,6 +28,9 @@ BUDGETS = {
     '10k-e20': (10000, 20, 8),
     '25k-e10': (25000, 10, 8),
     '25k-e20': (25000, 20, 8),
+    # Candidates for a larger budget than 10k-e20 (the ranking study's budget ladder): more steps.
+    '10k-e40': (10000, 40, 8),
+    '20k-e40': (20000, 40, 8),
 }
 COMMON = dict(dataset='cifar10', image_size=16, cells=1, batch_size=64, rank_cells=200, rank_samples=1000,
               device='cpu', progress_bar=False, tensorboard=False)
