@@ -4,7 +4,10 @@ the same seed, for the look-up test accuracy, Kendall tau and the supernet's top
 mean, a 95% t-interval, the sign count and an exact sign test. Several files pair when their
 searches differ only in the curriculum (a K sweep's or the amortised estimator's file with the main
 protocol's plain runs). ``--against epoch`` pairs against another variant instead of plain (the
-amortised estimator against the exact one).
+amortised estimator against the exact one). CLOSE's supernets (``close``) pair with plain ones
+as a variant too. ``--second-cells`` adds Kendall tau over a second, independent set of cells
+scored by the same supernets (``nni-cnas quality-rescore``), so that a reader sees how much of a
+difference is the cell set's own noise.
 
     .venv/bin/python benchmarks/paired.py benchmarks/results/quality-cpu-10k.jsonl --md benchmarks/results/quality-cpu-10k-paired.md
     (``--png`` adds a forest plot of the differences and their intervals)
@@ -25,9 +28,20 @@ from nni_cnas.run.config import CURRICULUM_PARTS  # noqa: E402
 
 MEASURES = (('test_acc', 'look-up test acc (points)', lambda r: r['test_acc']),
             ('kendall_tau', 'Kendall tau', lambda r: (r.get('ranking') or {}).get('kendall_tau')),
+            ('kendall_tau_2', 'Kendall tau (second cells)', lambda r: (r.get('second_ranking') or {}).get('kendall_tau')),
             ('top10_acc', 'top-10 true acc (points)', lambda r: (r.get('ranking') or {}).get('top10_mean_true_acc')))
-#: Options in which paired runs may differ: the curriculum's own.
-CURRICULUM_OPTIONS = ('k', *CURRICULUM_PARTS)
+#: Options in which paired runs may differ: the data curriculum's own, and CLOSE's (the curriculum
+#: on the sharing extent).
+CURRICULUM_OPTIONS = ('k', *CURRICULUM_PARTS, 'close', 'close_blocks', 'close_epochs')
+
+
+def with_second_cells(records, second):
+    """The records, each with ``second_ranking``: the ranking of the same search (strategy, variant
+    and seed) in ``second``, the rescored results of a second cell set, where there is one."""
+    from nni_cnas.experiments.quality import variant
+
+    by = {(r['strategy'], variant(r), r['seed']): r.get('ranking') for r in second}
+    return [dict(r, second_ranking=by.get((r['strategy'], variant(r), r['seed']))) for r in records]
 
 
 def sign_test_p(better: int, worse: int) -> float:
@@ -137,15 +151,18 @@ def main():
     parser.add_argument('--strategy', action='append', help='only this strategy; repeatable')
     parser.add_argument('--md', type=Path)
     parser.add_argument('--png', type=Path, help='a forest plot of the differences and their 95%% intervals')
+    parser.add_argument('--second-cells', type=Path, nargs='+', default=[],
+                        help='results files of the same searches rescored on a second set of cells (nni-cnas quality-rescore)')
     args = parser.parse_args()
     from nni_cnas.experiments.quality import read_results
     from nni_cnas.files import atomic_write_text
 
-    missing = [str(path) for path in args.results if not path.is_file()]
+    missing = [str(path) for path in [*args.results, *args.second_cells] if not path.is_file()]
     if missing:
-        raise SystemExit(f'no results file {", ".join(missing)}; run nni-cnas quality first')
+        raise SystemExit(f'no results file {", ".join(missing)}; run nni-cnas quality (or quality-rescore) first')
     records = [record for path in args.results for record in read_results(path)
                if args.strategy is None or record['strategy'] in args.strategy]
+    records = with_second_cells(records, [record for path in args.second_cells for record in read_results(path)])
     shared_options(records)
     rows = paired_rows(records, args.curriculum, args.against)
     table = format_rows(rows, args.against)

@@ -245,6 +245,13 @@ def test_paired_differences_and_their_interval_by_hand(tmp_path):
     assert '| strategy | curriculum - epoch | K |' in paired.format_rows(against_exact, 'epoch')
     with pytest.raises(SystemExit, match='searches of other options \\(subset\\)'):
         paired.shared_options(records + [record('none', 3, 90.0, 0.1, subset=20)])
+    # A second cell set of the same searches (rescored) is a measure of its own; CLOSE pairs as a variant.
+    close = [record('none', seed, 90.0, tau, close=True) for seed, tau in ((0, 0.3), (1, 0.2))]
+    rescored = [dict(r, ranking={'kendall_tau': tau}) for r, tau in zip(records[:2] + close, (0.0, 0.1, 0.5, 0.1))]
+    both = paired.with_second_cells(records[:2] + close, rescored)
+    paired.shared_options(both)
+    second = [r for r in paired.paired_rows(both) if r['measure'] == 'Kendall tau (second cells)']
+    assert [(r['curriculum'], r['diffs']) for r in second] == [('none + CLOSE', pytest.approx([0.5, 0.0]))]
     paired.plot_rows(rows, tmp_path / 'forest.png')  # the forest plot of the same rows
     assert (tmp_path / 'forest.png').stat().st_size > 0 and not list(tmp_path.glob('*.partial'))
 
