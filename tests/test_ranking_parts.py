@@ -125,6 +125,11 @@ def test_the_random_measure_is_fixed_by_the_seed_and_knows_nothing():
     assert torch.equal(a.split(None, None), b.split(None, None))
     assert not torch.equal(a.split(None, None), c.split(None, None))
     assert float(a.split(None, None).min()) >= 0 and float(a.split(None, None).max()) < 1
+    # The curriculum's seed, once broadcast from rank 0 or restored from a checkpoint, redraws it.
+    curriculum = Curriculum(CurriculumConfig(schedule='sample', measure='random', weighting='self-paced'), 8)
+    curriculum.attach(100)
+    curriculum.set_seed(7)
+    assert torch.equal(curriculum.measure.split(None, None), a.split(None, None))
 
 
 # ---------------------------------------------------------------------- the sample schedule

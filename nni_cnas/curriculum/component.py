@@ -69,6 +69,7 @@ class Curriculum(nn.Module):
         self.loss_history = LossHistory()
         self.step_means = EpochMeans()
         self.seed = seed
+        self._num_samples: Optional[int] = None
         self.rng = random.Random(seed)
         self._records: Dict[str, List[torch.Tensor]] = _empty_records()
         self._steps = 0
@@ -152,7 +153,15 @@ class Curriculum(nn.Module):
             self.loss_history.reset(self.measure.history_length(self.config.k), num_samples)
         if self.keeps_means:
             self.step_means.reset(num_samples)
+        self._num_samples = num_samples
         self.measure.attach(num_samples, self.seed)
+
+    def set_seed(self, seed: int) -> None:
+        """The curriculum's seed (rank 0's under DDP, the checkpoint's on resume): its draws and
+        its measure's seeded state follow it."""
+        self.seed = seed
+        if self._num_samples is not None:
+            self.measure.attach(self._num_samples, seed)
 
     def start_epoch(self, epoch: int = 0, max_epochs: int = 1) -> None:
         """A new epoch: its records start empty; a measure that needs no training (:attr:`~.measures.Measure.static`)
@@ -308,7 +317,7 @@ class Curriculum(nn.Module):
         self._records = {name: [records[name]] if records.get(name) is not None else [] for name in _RECORDS}
         self._steps = state.get('steps', 0)
         self._previous = state.get('previous')
-        self.seed = state.get('seed', self.seed)
+        self.set_seed(state.get('seed', self.seed))
 
     @classmethod
     def migrate(cls, checkpoint: Dict[str, Any], prefix: str = 'curriculum.') -> None:

@@ -369,7 +369,7 @@ class SearchModule(LossesMixin, SelectionMixin, LoadersMixin):
             (self.seed, self.rng.getstate(), self.curriculum.rng.getstate(), torch.get_rng_state()))
         self.rng.setstate(rng)
         self.curriculum.rng.setstate(curriculum_rng)
-        self.curriculum.seed = self.seed + 1
+        self.curriculum.set_seed(self.seed + 1)
         torch.set_rng_state(torch_rng)
         for name in ('train', 'val') if self.validation_in_batches else ('train',):
             loader = self._loaders.get(name)
