@@ -64,8 +64,7 @@ def _search_config(args):
             raise UserError(f'--resume continues a run with its own options; drop {", ".join(sorted(given)) or "--config"}')
         return None
     values = given_options(args, skip=('resume',))
-    # Checked and completed once, by run_search, before any work starts.
-    return SearchConfig.from_mapping(values, getattr(args, 'config_file', None) or 'options')
+    return SearchConfig.from_mapping(values, getattr(args, 'config_file', None) or 'options').resolve()
 
 
 def _cmd_search(args) -> int:

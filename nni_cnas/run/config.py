@@ -276,7 +276,13 @@ class SearchConfig:
             name = f'{self.space}-close' if self.close else self.space
             resolved.out = (f'runs/{name}-{self.strategy}-{self.curriculum}-k{resolved.k}-{resolved.dataset}-'
                             f's{self.seed}-{stamp}')
+        resolved.__dict__['_resolved'] = True  # not a field: dataclasses.replace makes an unresolved copy
         return resolved
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether this config is what :meth:`resolve` returned (checked, its defaults filled in)."""
+        return self.__dict__.get('_resolved', False)
 
     def _check_values(self, space) -> None:
         for field in _fields():

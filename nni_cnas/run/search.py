@@ -101,7 +101,7 @@ def run_search(config: SearchConfig, on_epoch=None, stop_at: Optional[float] = N
     it reports to NNI itself (:mod:`nni_cnas.run.trial`), so the evaluator's own final report is off.
     ``stop_at`` (a ``time.time()`` value) stops the search as SIGTERM does (a checkpoint, then
     :class:`~nni_cnas.errors.SearchInterrupted`) at the first batch end after it."""
-    return _search(config.resolve(), on_epoch=on_epoch, stop_at=stop_at)
+    return _search(config if config.is_resolved else config.resolve(), on_epoch=on_epoch, stop_at=stop_at)
 
 
 def resume_search(run_folder, on_epoch=None, stop_at: Optional[float] = None) -> Dict[str, Any]:
