@@ -70,6 +70,13 @@ def test_the_config_checks_options_where_every_other_option_is_checked():
     with pytest.raises(UserError, match='--measure-options configure'):
         SearchConfig(curriculum='none', measure_options='subnets=uniform', dataset='digits').resolve()
     SearchConfig.from_mapping({'measure': 'disagreement', 'measure_options': 'subnets=uniform'}).resolve()
+    # An nnictl trial's parameters name them as the command line does; a plain trial drops them.
+    from nni_cnas.run.trial import trial_options
+
+    options = trial_options({'dataset': 'digits'}, {'measure': 'disagreement', 'measure-options': 'subnets=uniform'})
+    assert SearchConfig.from_mapping(options).resolve().measure_options == 'subnets=uniform'
+    plain = trial_options({'dataset': 'digits'}, {'curriculum': 'none', 'weighting_options': 'initial_share=0.2'})
+    assert 'weighting_options' not in plain
 
 
 # ---------------------------------------------------------------------- the measures, by hand

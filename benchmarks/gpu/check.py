@@ -8,6 +8,10 @@ fit about 8 minutes on an H100/H200 (each step's limit: 510 s in all); ``--devic
    estimator's passes in bf16 and in fp32 (benchmarks/overhead.py);
 4. the same for CL-GDAS with the supernet and batches channels-last (``--channels-last``: does it pay?);
 5. plain throughput in images/s against NNI's own strategies on the same space (benchmarks/dropin_throughput.py).
+
+``--part compiled`` (a second command on the same warm machine) runs one step instead: the mixed
+supernet's step eager, compiled and with CUDA graphs, side by side (benchmarks/compiled_step.py),
+at the 10k protocol's size and then at the paper's, each written as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def main():
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--device', default='cuda')
     parser.add_argument('--quick', action='store_true', help='tiny sizes (a dry run of the steps on the CPU)')
+    parser.add_argument('--part', choices=('main', 'compiled'), default='main',
+                        help='main: the steps above; compiled: eager against compiled steps (a second command)')
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     python = sys.executable
@@ -76,15 +82,21 @@ def main():
         'dropin': ([python, 'benchmarks/dropin_throughput.py', '--accelerator', accelerator, *images,
                     '--out', str(args.out / 'dropin.json')], 100),
     }
+    if args.part == 'compiled':
+        sizes = ['--sizes', '4x1x8', '--batch-size', '8', '--repeats', '2'] if args.quick else \
+            ['--sizes', '8x1x16,16x5x32', '--batch-size', '64', '--repeats', '8']
+        steps = {'compiled': ([python, 'benchmarks/compiled_step.py', '--device', args.device, *sizes,
+                               '--json', str(args.out / 'compiled.json')], 540)}
     results = {'machine': machine(args.device), 'steps': {}}
+    results_path = args.out / ('results.json' if args.part == 'main' else f'results-{args.part}.json')
     for name, (argv, limit) in steps.items():
         results['steps'][name] = step(name, argv, limit, args.out)
-        (args.out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
-    for name in ('overhead-bf16', 'overhead-fp32', 'overhead-bf16-nhwc', 'dropin'):
+        results_path.write_text(json.dumps(results, indent=1) + '\n')
+    for name in steps:
         path = args.out / f'{name}.json'
         if path.is_file():
             results['steps'][name]['result'] = json.loads(path.read_text())
-    (args.out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
+    results_path.write_text(json.dumps(results, indent=1) + '\n')
     return 0 if all(s['status'] == 'passed' for s in results['steps'].values()) else 1
 
 
