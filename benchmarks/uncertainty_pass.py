@@ -1,7 +1,7 @@
 """The uncertainty pass against K bare inference forwards of the same subnets.
 
 Ours: each batch through the DARTS supernet K times under ``fixed_architecture`` (shared weights,
-no copies; exactly what ``SearchModule.subnet_losses`` runs). Bare: the same K subnets as NNI's own
+no copies; exactly what ``SubnetRunner.outputs`` runs). Bare: the same K subnets as NNI's own
 frozen standalone networks (``space.freeze(sample)``), each batch through each of them. Both in eval
 mode, ``no_grad``, per-sample cross-entropy; the variants interleaved, median of ``--repeats``.
 

@@ -45,7 +45,7 @@ def one_process_weights(module):
     n = len(module.curriculum.data_weights)
     sums, counts = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
     for batch, index in loader:
-        losses = module.subnet_losses(archs, module._device_batch(batch))
+        losses = module.subnets.outputs(archs, module.device_batch(batch)).losses
         sums.index_add_(0, index, losses.sum(0).double())
         counts.index_add_(0, index, torch.full_like(index, len(archs), dtype=torch.float64))
     if share:

@@ -201,7 +201,7 @@ def test_a_stop_inside_enas_controller_training_stops_before_its_next_sample(tmp
     with pytest.raises(SIGTERMException):
         run_nni_case(strategy, 'simple', tmp_path, max_epochs=3)
     module = strategy.search_module
-    assert scored == [0, 0, 1] and module.epoch_end_pending == 1
+    assert scored == [0, 0, 1] and module.epoch_end.pending == 1
     assert module._samples_drawn == 2 and module._controller_progress.done == 1 and len(module._replay) == 3
 
 

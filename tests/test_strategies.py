@@ -12,7 +12,6 @@ from pytorch_lightning.callbacks import Callback
 import nni_cnas
 from nni_cnas.data import SearchData
 from nni_cnas.spaces.nb201_arch import LABELS, OPS, all_archs, sample_to_arch
-from nni_cnas.strategies.meters import EpochMeter
 from nni_cnas.strategies.differentiable.gdas import GdasMixedLayer, GdasModule
 from nni_cnas.run.evaluator import SearchClassificationModule, build_evaluator
 
@@ -120,20 +119,6 @@ def test_only_the_weight_step_is_weighted(name, digits):
     assert not all(torch.equal(plain.state[k], curriculum.state[k]) for k in weights)
 
 
-def test_weighted_loss_is_the_mean_of_weights_times_losses():
-    module = nni_cnas.DARTS().module_class(SearchClassificationModule(3))
-    model = torch.nn.Linear(4, 3)
-    module.training_module.set_model(model)
-    x, y = torch.randn(5, 4), torch.tensor([0, 2, 1, 1, 0])
-    v = torch.tensor([0.5, 1.5, 1.0, 2.0, 0.0])
-    loss, logits, losses = module.supervised_loss((x, y), EpochMeter(), v)
-    by_hand = sum(-F.log_softmax(model(x)[i], 0)[y[i]] * v[i] for i in range(5)) / 5
-    assert torch.allclose(loss, by_hand)
-    assert torch.allclose(losses, F.cross_entropy(model(x), y, reduction='none'))
-    plain, _, _ = module.supervised_loss((x, y), EpochMeter(), None)
-    assert torch.allclose(plain, F.cross_entropy(model(x), y))
-
-
 def test_epoch_weights_equal_an_independent_computation(digits):
     """After epoch 0: the K most probable cells (by enumerating all 15,625), each as NNI's own frozen
     network with the supernet's weights, per-sample CE on the whole split (one batch: BatchNorm uses
@@ -210,8 +195,9 @@ def test_rsps_setn_and_enas_select_the_best_candidate(digits):
         chosen = module.export()
         candidates = module.export_candidates()
         scores = [module.score(c) for c in candidates]
-        assert module.selection.score == max(scores) and chosen in candidates
-        assert module.selection.num_candidates == 8 and module.selection.batch_size == 32
+        selection = module.selector.selection
+        assert selection.score == max(scores) and chosen in candidates
+        assert selection.num_candidates == 8 and selection.batch_size == 32
 
 
 def test_setn_candidates_are_the_most_probable_architectures(digits):

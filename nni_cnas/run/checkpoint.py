@@ -36,6 +36,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..errors import UserError
 from ..files import atomic_write_bytes
+from ..strategies.epochs import pending_epoch_end
 
 __all__ = ['SearchCheckpoint', 'latest_checkpoint', 'checkpoint_order', 'rng_states', 'set_rng_states', 'CHECKPOINT_DIR']
 
@@ -153,7 +154,7 @@ class SearchCheckpoint(Checkpoint):
         # The final epoch, whose end work a stop interrupted and the resumed search finished as it
         # started: Lightning ends the fit without the epoch's end hooks.
         owed = self._owed
-        if owed is not None and owed + 1 >= trainer.max_epochs and getattr(pl_module, 'epoch_end_pending', None) is None:
+        if owed is not None and owed + 1 >= trainer.max_epochs and pending_epoch_end(pl_module) is None:
             self.save_epoch(trainer, owed)
 
     def save_epoch(self, trainer, epoch: int) -> None:
@@ -180,7 +181,7 @@ class SearchCheckpoint(Checkpoint):
 
     # Ctrl+C: the same graceful stop as SIGTERM (Lightning handles SIGTERM during fit).
     def on_train_start(self, trainer, pl_module):
-        self._owed = getattr(pl_module, 'epoch_end_pending', None)
+        self._owed = pending_epoch_end(pl_module)
         # A process that ignores SIGINT (a runner's worker: the runner passes Ctrl+C on) keeps ignoring it.
         if sys.platform != 'win32' and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous_sigint = signal.signal(signal.SIGINT, self._graceful_sigint)

@@ -30,6 +30,7 @@ from pytorch_lightning.callbacks import Callback
 from ..errors import UserError
 from ..files import append_json_line, atomic_write_text, check_writable_folder, jsonable, read_json_lines
 from ..records import EpochRecord
+from ..strategies.epochs import pending_epoch_end
 
 _logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def _format_number(value: Optional[float]) -> str:
 
 
 def _epoch_end_pending(pl_module) -> bool:
-    return getattr(pl_module, 'epoch_end_pending', None) is not None
+    return pending_epoch_end(pl_module) is not None
 
 
 class RunRecorder(Callback):

@@ -69,7 +69,7 @@ def _validation_metric(search_module, score: float) -> Dict[str, float]:
     """The found architecture's validation accuracy, or perplexity for a language model."""
     from ..strategies.losses import perplexity
 
-    return {'val_ppl': perplexity(-score)} if search_module.sequence_task else {'val_acc': score}
+    return {'val_ppl': perplexity(-score)} if search_module.losses.sequence_task else {'val_acc': score}
 
 
 def _result(search, sample, search_module, started: float) -> Dict[str, Any]:
@@ -79,7 +79,7 @@ def _result(search, sample, search_module, started: float) -> Dict[str, Any]:
     config, benchmark, dataset, space = search.config, search.benchmark, search.benchmark_dataset, search.space
     arch = contract.describe(space, sample)
     lookup = benchmark.lookup(arch) if benchmark else None
-    selection = search_module.selection
+    selection = search_module.selector.selection
     result = {
         'arch': arch,
         'sample': sample,

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..data.indexed import dataset_size, with_indices, yields_indices
 
-__all__ = ['split_batch', 'LoadersMixin', 'search_loaders', 'NoValidationBatches']
+__all__ = ['split_batch', 'SearchLoaders', 'search_loaders', 'NoValidationBatches']
 
 
 class NoValidationBatches(list):
@@ -28,43 +28,50 @@ def split_batch(batch, combined: bool) -> Tuple[Any, Optional[Any]]:
     return batch, None
 
 
-class LoadersMixin:
-    """The loaders a one-shot module iterates itself, and moving their data to its device."""
+class SearchLoaders:
+    """The loaders the search module iterates itself (``train``, ``val``, ``selection``), their
+    epochs aligned with the search's, their data on the module's device, their shares under DDP."""
 
-    #: Whether the validation loader is iterated with the training one (an architecture step per
-    #: batch): under DDP both are split across the ranks; otherwise the module's own passes over
-    #: the validation split (ENAS' controller) see all of it.
-    validation_in_batches = False
+    def __init__(self):
+        self._loaders: Dict[str, Any] = {}
 
-    def attach_loaders(self, train, val, selection=None) -> None:
-        """Called by :func:`search_loaders` once the evaluator's loaders are known."""
-        self._loaders: Dict[str, Any] = {'train': train, 'val': val,
-                                         'selection': selection if selection is not None else val}
-        self._selection_batch = None
-        self.curriculum.attach(dataset_size(train) if self.curriculum.needs_indices else 0)
+    def attach(self, train, val, selection=None) -> None:
+        self._loaders = {'train': train, 'val': val, 'selection': selection if selection is not None else val}
 
-    def loader(self, name: str):
-        """An attached loader, for the module's own passes. Its epoch is aligned with the search's:
-        Lightning sets it for the loaders it iterates, but not for those only the module iterates
-        (ENAS' validation loader), whose passes would otherwise depend on the run's history."""
+    def attached(self) -> Dict[str, Any]:
+        return {name: loader for name, loader in self._loaders.items() if loader is not None}
+
+    def has(self, name: str) -> bool:
+        return self._loaders.get(name) is not None
+
+    def train_size(self) -> int:
+        return dataset_size(self._loaders['train'])
+
+    def get(self, name: str, epoch: int):
+        """An attached loader. Its epoch is set to the search's: Lightning sets it for the loaders it
+        iterates, but not for those only the module iterates (ENAS' validation loader), whose passes
+        would otherwise depend on the run's history."""
         loader = self._loaders.get(name)
         if loader is None:
-            raise RuntimeError(f'{type(self).__name__} needs a {name} loader; give the evaluator val_dataloaders')
+            raise RuntimeError(f'the search needs a {name} loader; give the evaluator val_dataloaders')
         sampler = getattr(loader, 'sampler', None)
-        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != self.search_epoch:
-            sampler.set_epoch(self.search_epoch)
+        if hasattr(sampler, 'set_epoch') and getattr(sampler, 'epoch', None) != epoch:
+            sampler.set_epoch(epoch)
         return loader
 
-    def on_fit_start(self):
-        # Loaders that hold their data as tensors (nni_cnas.data) move it to the module's device once.
+    def to_device(self, device) -> None:
+        """Loaders that hold their data as tensors (nni_cnas.data) move it to the device once."""
         for loader in self._loaders.values():
             if hasattr(loader, 'to_device'):
-                loader.to_device(self.device)
-        self._selection_batch = None
-        return super().on_fit_start()
+                loader.to_device(device)
 
-    def _device_batch(self, batch):
-        return self.transfer_batch_to_device(batch, self.device, 0)
+    def shard(self, rank: int, world: int, validation_in_batches: bool) -> None:
+        """Each rank's share of the training batches (and of the validation ones where they come with
+        them): nni_cnas' tensor loaders shard themselves; Lightning shards torch DataLoaders."""
+        for name in ('train', 'val') if validation_in_batches else ('train',):
+            loader = self._loaders.get(name)
+            if hasattr(loader, 'shard'):
+                loader.shard(rank, world)
 
 
 def _has_length(loader) -> bool:

@@ -2,16 +2,19 @@
 (so that a plain search is NNI's to the bit), per-sample losses for the curriculum, and the
 quality of a subnet (accuracy, or a language model's or a regression's negative loss).
 
-Two kinds of evaluator module: a supervised one (NNI's ``Classification``, ``Regression``: a
-``criterion`` and batches ``(inputs, targets)``), whose per-sample losses come from its criterion;
-and a user's own LightningModule, whose batches are its business: plain searches call its
-``training_step`` as NNI does, and the curriculum asks it for each sample's loss through
-:data:`SAMPLE_LOSSES_HOOK`."""
+Two kinds of evaluator module, each with its adapter, chosen once per search module
+(:func:`evaluator_losses`) so that no step asks which: a supervised one (NNI's ``Classification``,
+``Regression``: a ``criterion`` and batches ``(inputs, targets)``), whose per-sample losses come from
+its criterion (:class:`CriterionLosses`); and a user's own LightningModule, whose batches are its
+business: plain searches call its ``training_step`` as NNI does, and the curriculum asks it for each
+sample's loss through :data:`SAMPLE_LOSSES_HOOK` (:class:`ModuleLosses`). :class:`FiniteLossGuard`
+stops a search at its first non-finite loss."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 from typing import Optional, Tuple
 
@@ -22,8 +25,8 @@ from ..data.batches import inputs_and_targets, unpack
 from ..errors import NonFiniteLoss
 from .meters import EpochMeter
 
-__all__ = ['LossesMixin', 'perplexity', 'evaluation_mode', 'FINITE_CHECK_EVERY', 'SAMPLE_LOSSES_HOOK',
-           'check_sample_losses']
+__all__ = ['EvaluatorLosses', 'CriterionLosses', 'ModuleLosses', 'StepLoss', 'evaluator_losses', 'FiniteLossGuard',
+           'perplexity', 'evaluation_mode', 'FINITE_CHECK_EVERY', 'SAMPLE_LOSSES_HOOK', 'check_sample_losses']
 
 #: The method a user's own evaluator module (one without a ``criterion``) defines for the
 #: curriculum: ``sample_losses(batch) -> Tensor[batch size]``, the loss of each sample of a batch
@@ -93,68 +96,103 @@ def check_classifier(training_module, measure: str) -> None:
                         "(NNI's Classification is): choose another measure, e.g. measure='uncertainty'")
 
 
-class LossesMixin:
-    """Losses of the search module's ``training_module`` (NNI's evaluator module)."""
+@dataclasses.dataclass
+class StepLoss:
+    """A training step's loss and what the curriculum and the logs read of it: the per-sample losses
+    (detached; None where the evaluator gives none), and for a supervised module its outputs and
+    targets."""
 
-    @property
-    def _supervised(self) -> bool:
-        return hasattr(self.training_module, 'criterion')
+    loss: torch.Tensor
+    losses: Optional[torch.Tensor] = None
+    logits: Optional[torch.Tensor] = None
+    targets: Optional[torch.Tensor] = None
+
+
+class EvaluatorLosses:
+    """What a search asks of the evaluator's module: its losses and the quality of a subnet. The
+    architecture in place and the module's mode are the caller's."""
+
+    def __init__(self, training_module: nn.Module):
+        self.module = training_module
 
     @property
     def sequence_task(self) -> bool:
         """Whether targets are token sequences (a language model): perplexities, not accuracies."""
-        return bool(getattr(self.training_module, 'sequence_task', False))
+        return bool(getattr(self.module, 'sequence_task', False))
+
+    def sample_losses(self, batch) -> torch.Tensor:
+        """``[B]`` losses of a batch's samples."""
+        raise NotImplementedError
+
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+        """The loss of a training step (``step`` is NNI's step index for a module's own
+        ``training_step``): unweighted, the evaluator's own; with data weights (or a function that
+        makes them from the step's per-sample losses), ``mean_i(v_i * l_i)``."""
+        raise NotImplementedError
+
+    def plain_loss(self, batch) -> torch.Tensor:
+        """The unweighted training loss of a batch, without touching any meter."""
+        raise NotImplementedError
+
+    def batch_quality(self, batch) -> float:
+        """Higher is better, of a whole batch."""
+        raise NotImplementedError
+
+    def reward(self, batch) -> float:
+        """ENAS' reward of the subnet in place on a batch."""
+        return self.batch_quality(batch)
+
+    def subnet_output(self, batch, bf16: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """``(losses [B], outputs or None, targets or None)`` of the subnet in place (the outputs in
+        fp32 where the pass ran under bf16 autocast)."""
+        raise NotImplementedError
+
+    def classification(self, batch) -> bool:
+        """Whether the search scores class predictions on batches like ``batch``."""
+        return False
+
+    def quality_kind(self, score: float, classification: bool) -> Tuple[str, float]:
+        """A :meth:`batch_quality` score as what it is (an :class:`~nni_cnas.records.EpochRecord`
+        kind): ``('acc', accuracy)`` for classification, ``('ppl', perplexity)`` for a language
+        model, else ``('loss', mean loss)`` (a regression, a user's module: lower is better)."""
+        if self.sequence_task:
+            return 'ppl', perplexity(-score)
+        if classification:
+            return 'acc', score
+        return 'loss', -score
+
+
+class CriterionLosses(EvaluatorLosses):
+    """A supervised module (a ``criterion``, batches ``(inputs, targets)``): NNI's evaluators."""
+
+    def __init__(self, training_module: nn.Module):
+        super().__init__(training_module)
+        self._unreduced_criterion = None
 
     def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss of each sample, ``[B]``: the evaluator's ``per_sample_loss`` if it has one, else its
         ``criterion`` with ``reduction='none'`` (mean over any further dimensions)."""
-        custom = getattr(self.training_module, 'per_sample_loss', None)
+        custom = getattr(self.module, 'per_sample_loss', None)
         if callable(custom):
             return custom(logits, y)
         unreduced = self._unreduced_criterion
         if unreduced is None:
-            check_sample_losses(self.training_module)  # the one message for a criterion without reduction
-            unreduced = copy.copy(self.training_module.criterion)
+            check_sample_losses(self.module)  # the one message for a criterion without reduction
+            unreduced = copy.copy(self.module.criterion)
             unreduced.reduction = 'none'
             self._unreduced_criterion = unreduced
         loss = unreduced(logits, y)
         return loss.reshape(loss.shape[0], -1).mean(1) if loss.dim() > 1 else loss
 
-    def _log_step(self, prefix: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        """Log as NNI's ``SupervisedLearningModule`` does (``train_loss``, ``train_<metric>``)."""
-        self.log(f'{prefix}_loss', loss, prog_bar=True)
-        for name, metric in getattr(self.training_module, 'metrics', {}).items():
-            self.log(f'{prefix}_{name}', metric(logits, y), prog_bar=True)
-
     def sample_losses(self, batch) -> torch.Tensor:
-        """``[B]`` losses of a batch's samples under the architecture in place, for either kind of
-        evaluator module."""
-        if self._supervised:
-            x, y = inputs_and_targets(batch)
-            return self.per_sample_loss(self.training_module(x), y)
-        return getattr(self.training_module, SAMPLE_LOSSES_HOOK)(unpack(batch)[0])
-
-    def batch_quality(self, batch) -> float:
-        """Higher is better, of a whole batch (the caller sets the architecture and the mode):
-        :meth:`quality` of a supervised module's outputs; else the negative mean of the user
-        module's per-sample losses, or of the loss its own ``training_step`` returns."""
-        if self._supervised:
-            x, y = inputs_and_targets(batch)
-            return self.quality(self.training_module(x), y)
-        if callable(getattr(self.training_module, SAMPLE_LOSSES_HOOK, None)):
-            return -float(self.sample_losses(batch).mean())
-        with _logging_muted(self.training_module):  # scoring is not a training step: nothing to log
-            return -float(self.evaluator_loss(batch, 0))
-
-    def supervised_loss(self, batch, meter: EpochMeter,
-                        weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(loss, logits, per-sample losses)`` of a batch: the evaluator's own criterion (so that
-        the plain algorithm is NNI's to the bit), or ``mean_i(v_i * l_i)`` with data weights (or a
-        function that makes them from the per-sample losses)."""
         x, y = inputs_and_targets(batch)
-        logits = self.training_module(x)
+        return self.per_sample_loss(self.module(x), y)
+
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+        x, y = inputs_and_targets(batch)
+        logits = self.module(x)
         if weights is None:
-            loss = self.training_module.criterion(logits, y)
+            loss = self.module.criterion(logits, y)
             with torch.no_grad():
                 losses = self.per_sample_loss(logits, y)
         else:
@@ -163,46 +201,31 @@ class LossesMixin:
                 weights = weights(losses)
             loss = (losses * weights).mean()
         meter.update(logits, y, losses.detach())
-        return loss, logits, losses.detach()
-
-    def evaluator_loss(self, batch, step: int) -> torch.Tensor:
-        """The loss of the evaluator's own ``training_step`` (evaluators without a ``criterion``)."""
-        output = self.training_module.training_step(unpack(batch)[0], step)
-        return output['loss'] if isinstance(output, dict) else output
+        return StepLoss(loss, losses.detach(), logits, y)
 
     def plain_loss(self, batch) -> torch.Tensor:
-        """The unweighted training loss of a batch, without touching the epoch meters."""
-        if self._supervised:
-            x, y = inputs_and_targets(batch)
-            return self.training_module.criterion(self.training_module(x), y)
-        return self.evaluator_loss(batch, 0)
+        x, y = inputs_and_targets(batch)
+        return self.module.criterion(self.module(x), y)
 
-    def check_finite(self, loss: torch.Tensor, what: str, batch_idx: int) -> None:
-        """Stop the search on a NaN or infinite loss, naming where it first happened. The check
-        stays on the device: the first bad step is recorded there and read back (a host sync) only
-        every :data:`FINITE_CHECK_EVERY` steps and on the epoch's last step, before its checkpoint."""
-        record = getattr(self, '_nonfinite', None)
-        if record is None or record.device != loss.device:
-            record = self._nonfinite = torch.zeros(4, dtype=torch.float64, device=loss.device)
-        value = loss.detach().to(torch.float64)
-        bad = ~torch.isfinite(value).all()
-        found = torch.stack([torch.ones((), dtype=torch.float64, device=loss.device),
-                             torch.full((), batch_idx, dtype=torch.float64, device=loss.device),
-                             torch.full((), _CHECKED.index(what), dtype=torch.float64, device=loss.device),
-                             value.reshape(-1)[0]])
-        self._nonfinite = torch.where(bad & (record[0] == 0), found, record)
-        last = batch_idx + 1 == self.trainer.num_training_batches
-        if last or (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
-            self.raise_if_nonfinite()
+    def batch_quality(self, batch) -> float:
+        x, y = inputs_and_targets(batch)
+        return self.quality(self.module(x), y)
 
-    def raise_if_nonfinite(self) -> None:
-        record = getattr(self, '_nonfinite', None)
-        if record is None:
-            return
-        flag, step, what, value = record.tolist()
-        if flag:
-            raise NonFiniteLoss(f'the {_CHECKED[int(what)]} loss is {value} at epoch {self.current_epoch}, '
-                                f'step {int(step)}')
+    def reward(self, batch) -> float:
+        """Accuracy, or ``80 / perplexity`` for a language model (ENAS' reward on Penn Treebank)."""
+        quality = self.batch_quality(batch)
+        return 80.0 / perplexity(-quality) if self.sequence_task else quality
+
+    def subnet_output(self, batch, bf16: bool):
+        x, targets = inputs_and_targets(batch)
+        out = self.module(x)
+        out = out.float() if bf16 else out
+        return self.per_sample_loss(out, targets), out, targets
+
+    def classification(self, batch) -> bool:
+        """One integer target per sample (where :meth:`quality` is an accuracy)."""
+        targets = inputs_and_targets(batch)[1]
+        return targets.dim() == 1 and not torch.is_floating_point(targets)
 
     def quality(self, logits: torch.Tensor, y: torch.Tensor) -> float:
         """Higher is better: accuracy of class predictions, else the negative mean loss (a language
@@ -211,27 +234,72 @@ class LossesMixin:
             return float((logits.argmax(1) == y).float().mean())
         return -float(self.per_sample_loss(logits, y).mean())
 
-    def quality_kind(self, score: float) -> Tuple[str, float]:
-        """A :meth:`batch_quality` score as what it is (an :class:`~nni_cnas.records.EpochRecord`
-        kind): ``('acc', accuracy)`` for classification, ``('ppl', perplexity)`` for a language
-        model, else ``('loss', mean loss)`` (a regression, a user's module: lower is better)."""
-        if self.sequence_task:
-            return 'ppl', perplexity(-score)
-        if self._classification:
-            return 'acc', score
-        return 'loss', -score
 
-    @property
-    def _classification(self) -> bool:
-        """Whether the search scores class predictions: one integer target per sample of a
-        supervised module (where :meth:`quality` is an accuracy)."""
-        if not self._supervised:
-            return False
-        targets = inputs_and_targets(self.selection_batch())[1]
-        return targets.dim() == 1 and not torch.is_floating_point(targets)
+class ModuleLosses(EvaluatorLosses):
+    """A user's own LightningModule (no ``criterion``): its ``training_step`` for plain steps, its
+    :data:`SAMPLE_LOSSES_HOOK` for the curriculum's."""
 
-    def reward(self, logits: torch.Tensor, y: torch.Tensor) -> float:
-        """ENAS' reward of a sampled subnet on a batch: accuracy, or ``80 / perplexity`` for a
-        language model (ENAS' reward on Penn Treebank)."""
-        quality = self.quality(logits, y)
-        return 80.0 / perplexity(-quality) if self.sequence_task else quality
+    def sample_losses(self, batch) -> torch.Tensor:
+        return getattr(self.module, SAMPLE_LOSSES_HOOK)(unpack(batch)[0])
+
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+        if weights is None:  # plain: its own training_step, as NNI calls it
+            return StepLoss(self.evaluator_loss(batch, step))
+        losses = self.sample_losses(batch)
+        if callable(weights):
+            weights = weights(losses)
+        return StepLoss((losses * weights).mean(), losses.detach())
+
+    def plain_loss(self, batch) -> torch.Tensor:
+        return self.evaluator_loss(batch, 0)
+
+    def batch_quality(self, batch) -> float:
+        """The negative mean of the module's per-sample losses, or of the loss its own
+        ``training_step`` returns."""
+        if callable(getattr(self.module, SAMPLE_LOSSES_HOOK, None)):
+            return -float(self.sample_losses(batch).mean())
+        with _logging_muted(self.module):  # scoring is not a training step: nothing to log
+            return -float(self.evaluator_loss(batch, 0))
+
+    def subnet_output(self, batch, bf16: bool):
+        return self.sample_losses(batch).float(), None, None
+
+    def evaluator_loss(self, batch, step: int) -> torch.Tensor:
+        """The loss of the evaluator's own ``training_step``."""
+        output = self.module.training_step(unpack(batch)[0], step)
+        return output['loss'] if isinstance(output, dict) else output
+
+
+def evaluator_losses(training_module: nn.Module) -> EvaluatorLosses:
+    """The adapter of an evaluator's module: :class:`CriterionLosses` where it has a ``criterion``."""
+    return CriterionLosses(training_module) if hasattr(training_module, 'criterion') else ModuleLosses(training_module)
+
+
+class FiniteLossGuard:
+    """Stops the search on a NaN or infinite loss, naming where it first happened. The check stays on
+    the device: the first bad step is recorded there and read back (a host sync) only every
+    :data:`FINITE_CHECK_EVERY` steps and on the epoch's last step, before its checkpoint."""
+
+    def __init__(self):
+        self._record: Optional[torch.Tensor] = None
+
+    def watch(self, loss: torch.Tensor, what: str, batch_idx: int, epoch: int, last_step: bool) -> None:
+        record = self._record
+        if record is None or record.device != loss.device:
+            record = self._record = torch.zeros(4, dtype=torch.float64, device=loss.device)
+        value = loss.detach().to(torch.float64)
+        bad = ~torch.isfinite(value).all()
+        found = torch.stack([torch.ones((), dtype=torch.float64, device=loss.device),
+                             torch.full((), batch_idx, dtype=torch.float64, device=loss.device),
+                             torch.full((), _CHECKED.index(what), dtype=torch.float64, device=loss.device),
+                             value.reshape(-1)[0]])
+        self._record = torch.where(bad & (record[0] == 0), found, record)
+        if last_step or (batch_idx + 1) % FINITE_CHECK_EVERY == 0:
+            self.raise_if_found(epoch)
+
+    def raise_if_found(self, epoch: int) -> None:
+        if self._record is None:
+            return
+        flag, step, what, value = self._record.tolist()
+        if flag:
+            raise NonFiniteLoss(f'the {_CHECKED[int(what)]} loss is {value} at epoch {epoch}, step {int(step)}')

@@ -12,8 +12,7 @@ from ..arch.supernet import fixed_architecture
 from ..data.batches import batch_size, concat, head, unpack
 from .losses import evaluation_mode
 
-__all__ = ['Selection', 'SelectionMixin']
-
+__all__ = ['Selection', 'Selector']
 
 
 @dataclasses.dataclass
@@ -26,29 +25,39 @@ class Selection:
     batch_size: int
 
 
-class SelectionMixin:
+class Selector:
     """Scores subnets with the supernet's shared weights on the ``selection`` loader's first
-    ``selection_size`` samples (read once and kept on the device)."""
+    ``size`` samples (read once and kept on the device). ``module`` is the search module: its
+    ``model``, ``losses`` and ``loader('selection')``."""
 
-    selection: Optional[Selection] = None
+    def __init__(self, module, size: int):
+        self.module = module
+        self.size = size
+        self._batch: Any = None
+        #: The last :meth:`select_best` result (the exported architecture's), or None.
+        self.selection: Optional[Selection] = None
 
-    def selection_batch(self) -> Any:
-        """One validation batch of ``selection_size`` samples (NATS-Bench scores candidates on
-        512), of the structure the evaluator's batches have."""
-        if self._selection_batch is None:
+    def forget_batch(self) -> None:
+        """Read the batch again (new loaders, another device)."""
+        self._batch = None
+
+    def batch(self) -> Any:
+        """One validation batch of ``size`` samples (NATS-Bench scores candidates on 512), of the
+        structure the evaluator's batches have."""
+        if self._batch is None:
             parts, count = [], 0
-            for batch in self.loader('selection'):
-                parts.append(unpack(self._device_batch(batch))[0])
+            for batch in self.module.loader('selection'):
+                parts.append(unpack(self.module.device_batch(batch))[0])
                 count += batch_size(parts[-1])
-                if count >= self.selection_size:
+                if count >= self.size:
                     break
-            self._selection_batch = head(concat(parts), self.selection_size)
-        return self._selection_batch
+            self._batch = head(concat(parts), self.size)
+        return self._batch
 
     def score(self, arch: Sample) -> float:
-        """:meth:`quality` of a subnet on the selection batch."""
-        with evaluation_mode(self), fixed_architecture(self.model, arch):
-            return self.batch_quality(self.selection_batch())
+        """The evaluator's quality of a subnet on the selection batch (higher is better)."""
+        with evaluation_mode(self.module), fixed_architecture(self.module.model, arch):
+            return self.module.losses.batch_quality(self.batch())
 
     def select_best(self, candidates: Sequence[Sample]) -> Selection:
         """The best candidate on one validation batch; the first one wins ties."""
@@ -56,11 +65,5 @@ class SelectionMixin:
             raise ValueError('no candidate architectures to select from')
         scores = [self.score(arch) for arch in candidates]
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        return Selection(dict(candidates[best]), scores[best], len(candidates), batch_size(self.selection_batch()))
-
-    def export(self) -> Sample:
-        candidates = self.export_candidates()
-        if candidates is None:
-            return self.direct_export()
-        self.selection = self.select_best(candidates)
-        return self.selection.sample
+        self.selection = Selection(dict(candidates[best]), scores[best], len(candidates), batch_size(self.batch()))
+        return self.selection

@@ -92,7 +92,7 @@ class AmendedDartsModule(DartsModule):
         alphas = self.arch_parameters()
         val_loss = self.architecture_loss(batch, batch_idx)
         self.check_finite(val_loss, 'architecture', batch_idx)
-        grads = amended_gradient(val_loss, lambda: self.plain_loss(train_batch), self.weight_parameters(), alphas,
+        grads = amended_gradient(val_loss, lambda: self.losses.plain_loss(train_batch), self.weight_parameters(), alphas,
                                  self.eta, self.hvp, on_fallback=self._finite_differences_from_now_on)
         for alpha, grad in zip(alphas, grads):
             alpha.grad = grad

@@ -56,9 +56,7 @@ class DartsModule(SearchModule, DartsLightningModule):
         self.manual_backward(loss)
 
     def architecture_loss(self, batch, batch_idx: int):
-        if self._supervised:
-            return self.supervised_loss(batch, self._arch_meter)[0]
-        return self.evaluator_loss(batch, 2 * batch_idx)
+        return self.losses.step_loss(batch, 2 * batch_idx, self.summary.arch).loss
 
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)

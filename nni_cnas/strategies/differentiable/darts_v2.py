@@ -36,7 +36,7 @@ class DartsV2Module(DartsModule):
         ``w - lr * (momentum * buffer + grad + weight_decay * w)`` per parameter group."""
         optimizer = self.weight_optimizer()
         weights, stepped = [], []
-        grads = grads_or_zeros(self.plain_loss(train_batch), self.weight_parameters())
+        grads = grads_or_zeros(self.losses.plain_loss(train_batch), self.weight_parameters())
         position = 0
         with torch.no_grad():
             for group in optimizer.param_groups:
@@ -68,7 +68,7 @@ class DartsV2Module(DartsModule):
             self.check_finite(loss, 'architecture', batch_idx)
             return loss
 
-        grads = unrolled_gradient(val_loss, lambda: self.plain_loss(train_batch), weights, alphas, stepped,
+        grads = unrolled_gradient(val_loss, lambda: self.losses.plain_loss(train_batch), weights, alphas, stepped,
                                   self.learning_rates(), self.finite_difference_r)
         for alpha, grad in zip(alphas, grads):
             alpha.grad = grad

@@ -34,7 +34,7 @@ from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
 
 from ... import distributed
 from ...arch.supernet import apply_architecture, fixed_architecture
-from ...data.batches import inputs_and_targets, unpack
+from ...data.batches import unpack
 from ...progress import progress
 from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
@@ -211,11 +211,8 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         with ``reward_metric_name`` the metric of that name the evaluator logs in its
         ``validation_step`` (as NNI's ENAS reads it); NNI's profiler penalty applied."""
         with evaluation_mode(self.training_module), fixed_architecture(self.model, sample):
-            if self.reward_metric_name is None and self._supervised:
-                x, y = inputs_and_targets(batch)
-                reward = self.reward(self.training_module(x), y)
-            elif self.reward_metric_name is None:
-                reward = self.batch_quality(batch)
+            if self.reward_metric_name is None:
+                reward = self.losses.reward(batch)
             else:
                 self.training_module.validation_step(unpack(batch)[0], batch_idx)
                 metrics = self.trainer.callback_metrics
@@ -263,7 +260,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             batch_idx, batch = next(batches)
             with torch.no_grad():
                 _, entropy, sample = controller(self.rng)
-            reward = self.sample_reward(self.expand(sample), self._device_batch(batch), batch_idx)
+            reward = self.sample_reward(self.expand(sample), self.device_batch(batch), batch_idx)
             reward = reward + self.entropy_weight * float(entropy)
             baseline = controller.update_baseline(reward, self.baseline_decay)
             buffer.append((sample, reward - baseline))

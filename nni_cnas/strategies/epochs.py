@@ -1,0 +1,106 @@
+"""An epoch's bookkeeping in the search module: its running sums and record (:class:`EpochSummary`)
+and the end-of-epoch work that a stop may interrupt and a resumed search finishes (:class:`EpochEndWork`)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from ..records import EpochRecord
+from .losses import perplexity
+from .meters import EpochMeter
+
+__all__ = ['EpochSummary', 'EpochEndWork', 'pending_epoch_end', 'policy_max_probability']
+
+
+def policy_max_probability(policy: Dict[str, Dict[Any, float]]) -> float:
+    """How decided a policy is: the mean over its decisions of the largest probability (1 / options
+    when undecided, 1 when every decision is made)."""
+    largest = [max(probs.values()) / sum(probs.values()) for probs in policy.values() if probs]
+    return sum(largest) / len(largest) if largest else float('nan')
+
+
+def pending_epoch_end(module) -> Optional[int]:
+    """The epoch whose end work a search module runs or owes after a stop (None: none, or not one
+    of nni_cnas' modules)."""
+    return getattr(getattr(module, 'epoch_end', None), 'pending', None)
+
+
+class EpochSummary:
+    """The epoch's running sums of the weight steps (``train``) and the architecture steps (``arch``),
+    kept on the device, and the record they give at the epoch's end. Lightning does not call
+    ``on_train_epoch_start`` when it resumes in the middle of an epoch, so the sums are in the
+    checkpoint."""
+
+    state_key = 'epoch_state'
+
+    def __init__(self):
+        self.train, self.arch = EpochMeter(), EpochMeter()
+
+    def start(self) -> None:
+        self.train, self.arch = EpochMeter(), EpochMeter()
+
+    def record(self, epoch: int, sequence_task: bool) -> EpochRecord:
+        """The epoch's record with its mean losses and accuracies (perplexities for a language
+        model), summed over DDP's ranks."""
+        record = EpochRecord(epoch)
+        for place, meter in (('train', self.train), ('arch', self.arch)):
+            for kind, value in meter.over_ranks().summary().items():
+                record.set_quality(place, kind, value)
+                if kind == 'loss' and sequence_task:
+                    record.set_quality(place, 'ppl', perplexity(value))
+        return record
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {'train': self.train.state(), 'arch': self.arch.state()}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.train, self.arch = EpochMeter.from_state(state['train']), EpochMeter.from_state(state['arch'])
+
+
+class EpochEndWork:
+    """Which epoch's end work runs, or stopped at a stop request and waits to be finished (ENAS'
+    controller training, the curriculum's pass over the training split), and where the module's own
+    loaders' passes stood as it began: the work resumed after a stop starts from there again
+    (Lightning restores no loader position at an epoch's end)."""
+
+    state_key = 'epoch_end'
+
+    def __init__(self):
+        #: The epoch whose end work runs or waits; None between epochs' ends.
+        self.pending: Optional[int] = None
+        self.loader_passes: Dict[str, Tuple[int, int]] = {}
+        #: True while a resumed search finishes the work (a stop asked for meanwhile waits for it).
+        self.resuming = False
+
+    def begin(self, epoch: int, loaders: Dict[str, Any]) -> None:
+        if self.pending is None:
+            self.loader_passes = {name: (loader.sampler.epoch, loader.sampler.passes) for name, loader in loaders.items()
+                                  if hasattr(getattr(loader, 'sampler', None), 'passes')}
+        self.pending = epoch
+
+    def done(self) -> None:
+        self.pending = None
+
+    def rewind(self, loaders: Dict[str, Any]) -> None:
+        """The loaders' passes where the interrupted work began."""
+        for name, (epoch, passes) in self.loader_passes.items():
+            sampler = loaders[name].sampler
+            sampler.set_epoch(epoch)
+            sampler.passes = passes
+
+    def state_dict(self) -> Dict[str, Any]:
+        state: Dict[str, Any] = {'pending': self.pending}
+        if self.pending is not None:
+            state['loader_passes'] = self.loader_passes
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.pending = state.get('pending')
+        self.loader_passes = state.get('loader_passes', {})
+
+    @staticmethod
+    def migrate(saved: Dict[str, Any]) -> None:
+        """Checkpoints written before this object kept its state in two keys of their own."""
+        if EpochEndWork.state_key not in saved and 'epoch_end_pending' in saved:
+            saved[EpochEndWork.state_key] = {'pending': saved.pop('epoch_end_pending'),
+                                             'loader_passes': saved.pop('loader_passes', {})}
