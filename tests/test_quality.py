@@ -195,15 +195,19 @@ def test_a_bad_base_protocol_is_one_clear_error(tmp_path, files, message):
         Protocol.load(tmp_path / 'a.yaml')
 
 
-def paired_module():
+def benchmark_module(name: str = 'paired'):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / 'benchmarks' / 'paired.py'
-    spec = importlib.util.spec_from_file_location('paired', path)
+    path = Path(__file__).resolve().parents[1] / 'benchmarks' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def paired_module():
+    return benchmark_module('paired')
 
 
 def test_paired_differences_and_their_interval_by_hand(tmp_path):
@@ -254,6 +258,35 @@ def test_paired_differences_and_their_interval_by_hand(tmp_path):
     assert [(r['curriculum'], r['diffs']) for r in second] == [('none + CLOSE', pytest.approx([0.5, 0.0]))]
     paired.plot_rows(rows, tmp_path / 'forest.png')  # the forest plot of the same rows
     assert (tmp_path / 'forest.png').stat().st_size > 0 and not list(tmp_path.glob('*.partial'))
+
+
+def test_the_budget_ladder_pairs_each_rung_apart_and_takes_a_search_from_the_first_file_that_has_it(tmp_path):
+    ladder = benchmark_module('budget_ladder')
+    from nni_cnas.files import append_json_line
+
+    def record(seed, tau, subset, curriculum='none', **changes):
+        return {'run': f'{curriculum}-{seed}', 'strategy': 'rsps', 'curriculum': curriculum, 'seed': seed,
+                'k': 0 if curriculum == 'none' else 5, 'test_acc': 90.0 + tau,
+                'options': dict({'subset': subset}, **changes), 'ranking': {'kendall_tau': tau, 'top10_mean_true_acc': 91.0}}
+
+    small, large, reused = tmp_path / 'small.jsonl', tmp_path / 'large.jsonl', tmp_path / 'reused.jsonl'
+    for r in [record(0, 0.1, 2), record(1, 0.2, 2), record(0, 0.4, 2, 'none', close=True), record(1, 0.0, 2, 'none', close=True),
+              record(7, 0.9, 2, 'none', close=True)]:  # seed 7: not a paired seed
+        append_json_line(small, r)
+    for r in [record(0, 0.3, 20), record(1, 0.5, 20), record(0, 0.2, 20, 'epoch'), record(1, 0.3, 20, 'epoch')]:
+        append_json_line(large, r)
+    for r in [record(0, 0.9, 20), record(1, 0.9, 20, 'epoch')]:  # the same searches again: the first file wins
+        append_json_line(reused, r)
+    rows = ladder.ladder_rows([('small', [small]), ('large', [large, reused])], 'rsps', {0, 1})
+    tau = {(r['rung'], r['label']): r for r in rows if r['measure'] == 'Kendall tau'}
+    assert set(tau) == {('small', 'CLOSE'), ('large', "the paper's weights")}
+    assert tau['small', 'CLOSE']['diffs'] == pytest.approx([0.3, -0.2])
+    assert tau['large', "the paper's weights"]['diffs'] == pytest.approx([-0.1, -0.2])
+    assert {r['measure'] for r in rows} == set(ladder.SHOWN)
+    table = ladder.format_ladder(rows)
+    assert "| large | the paper's weights | Kendall tau | 2 | -0.150 |" in table
+    ladder.plot_ladder(rows, [('small', [small]), ('large', [large])], tmp_path / 'ladder.png', 'rsps')
+    assert (tmp_path / 'ladder.png').stat().st_size > 0
 
 
 def test_a_protocol_with_variants_runs_each_curriculum_variant_and_pairs_them_by_name(tmp_path, nb201_table):

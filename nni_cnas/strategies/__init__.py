@@ -13,8 +13,9 @@ nni_cnas               replaces                               top-K subnets for 
 ``Proxyless``          ``nni.nas.strategy.Proxyless``         K most probable under softmax(alpha)
 =====================  =====================================  ===========================================
 
-Layout, as NNI's ``oneshot/pytorch/``: :mod:`.base` (the step skeleton) over :mod:`.losses`,
-:mod:`.meters`, :mod:`.selection` and :mod:`.loaders`; :mod:`.differentiable` (alphas trained by
+Layout, as NNI's ``oneshot/pytorch/``: :mod:`.base` (the strategy side) and :mod:`.module` (the step),
+composed of :mod:`.losses`, :mod:`.loaders`, :mod:`.selection`, :mod:`.subnets`, :mod:`.epochs`,
+:mod:`.ranks`, :mod:`.optimization` and :mod:`.meters`; :mod:`.differentiable` (alphas trained by
 Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN, Proxyless) and :mod:`.sampling` (paths drawn by the
 algorithm: RSPS, ENAS); :mod:`.registry`, the table of names, classes and options. Classes load
 on first access, so that importing the registry stays cheap.
@@ -27,7 +28,7 @@ _CLASSES = {target.rpartition(':')[2]: target for target in
             (spec.target for spec in registry.specs() if isinstance(spec.target, str))}
 _attribute = lazy_attributes(__name__, {
     **{name: '.' + target.partition(':')[0][len(__name__) + 1:] for name, target in _CLASSES.items()},
-    'CurriculumStrategy': '.base', 'SearchModule': '.base',
+    'CurriculumStrategy': '.base', 'SearchModule': '.module',
 })
 
 
