@@ -80,7 +80,9 @@ class _Fixable:
         self._fixed = None
 
 
-_HOST_ALPHAS: Dict[int, torch.Tensor] = {}
+#: The attribute under which :func:`alphas_on_host` leaves an architecture parameter's host copy
+#: for the duration of its block (NNI's ``export_probs`` takes no argument to pass it in).
+_HOST_COPY = '_nni_cnas_host_copy'
 
 
 def _host_values(tensor: torch.Tensor) -> list:
@@ -100,23 +102,23 @@ def alphas_on_host(alphas, also: Optional[torch.Tensor] = None) -> Iterator[Opti
         return
     parts = [alpha.detach().reshape(-1) for alpha in alphas]
     flat = torch.cat(parts + ([also.to(parts[0].dtype)] if also is not None else [])).cpu()
-    copies, position = {}, 0
+    position = 0
     for alpha in alphas:
-        copies[id(alpha)] = flat[position:position + alpha.numel()].view_as(alpha)
+        setattr(alpha, _HOST_COPY, flat[position:position + alpha.numel()].view_as(alpha))
         position += alpha.numel()
-    _HOST_ALPHAS.update(copies)
     try:
         yield None if also is None else [int(value) for value in _host_values(flat[position:])]
     finally:
-        for key in copies:
-            _HOST_ALPHAS.pop(key, None)
+        for alpha in alphas:
+            if hasattr(alpha, _HOST_COPY):
+                delattr(alpha, _HOST_COPY)
 
 
 def _policy_probs(module, alpha: torch.Tensor) -> List[float]:
     """The policy's probabilities of one architecture parameter, read on the host (from the copy of
     :func:`alphas_on_host` when there is one). A module whose softmax draws samples (GDAS') names
     the policy's own softmax ``policy_softmax``."""
-    host = _HOST_ALPHAS.get(id(alpha))
+    host = getattr(alpha, _HOST_COPY, None)
     softmax = getattr(module._softmax, 'policy_softmax', module._softmax)
     return softmax(host if host is not None else alpha.detach().cpu()).tolist()
 

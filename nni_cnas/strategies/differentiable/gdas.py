@@ -13,6 +13,7 @@ NNI's differentiable modules compute a mixture.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -112,6 +113,18 @@ class GdasMixedCell(FixableMixedCell):
         return self.postprocessor(torch.cat(states[self.num_predecessors:], self.concat_dim), processed)
 
 
+@dataclasses.dataclass
+class GumbelDraw:
+    """One hard draw of every alpha: the straight-through ``weights``, the drawn ``indices`` on the
+    device (the next architecture step's after this step's, where drawn with it), that step's
+    ``next_noise``, and the indices read back to the host once (None until read)."""
+
+    weights: List[torch.Tensor]
+    indices: Optional[torch.Tensor]
+    next_noise: Optional[List[torch.Tensor]] = None
+    host_indices: Optional[List[int]] = None
+
+
 class GdasModule(DartsModule):
     """DARTS module whose forwards use one hard Gumbel draw per architecture parameter, redrawn at
     each resample."""
@@ -159,9 +172,8 @@ class GdasModule(DartsModule):
     #: ``(noise per alpha, drawn indices)`` of the next step's architecture draw, drawn with this
     #: step's weight draw (see :meth:`resample`); None when the next resample draws afresh.
     _ahead: Optional[Tuple[List[torch.Tensor], List[int]]] = None
-    #: The batch schedule's early draw of this step's weight step (:meth:`measure_batch`):
-    #: ``[weights, indices on the device, next noise, indices on the host or None]``.
-    _prepared: Optional[list] = None
+    #: The batch schedule's early draw of this step's weight step (:meth:`measure_batch`).
+    _prepared: Optional[GumbelDraw] = None
 
     def _forget_supernet(self) -> None:
         super()._forget_supernet()
@@ -173,8 +185,8 @@ class GdasModule(DartsModule):
             self._supernet_alphas = self.arch_parameters()
         return self._supernet_alphas
 
-    def _fresh_draw(self, alphas, with_next: bool) -> list:
-        """``[weights, stacked indices (device), noise of the next architecture draw or None, None]``."""
+    def _fresh_draw(self, alphas, with_next: bool) -> 'GumbelDraw':
+        """This step's draw of every alpha, and with ``with_next`` the next architecture step's noise."""
         noise = [gumbel_noise(alpha) for alpha in alphas]
         drawn = [straight_through(alpha, gumbels, self.tau) for alpha, gumbels in zip(alphas, noise)]
         weights, index_tensors = [w for w, _ in drawn], [i for _, i in drawn]
@@ -183,7 +195,7 @@ class GdasModule(DartsModule):
             next_noise = [gumbel_noise(alpha) for alpha in alphas]
             with torch.no_grad():
                 index_tensors += [straight_through(alpha, gumbels, self.tau)[1] for alpha, gumbels in zip(alphas, next_noise)]
-        return [weights, torch.stack(index_tensors) if index_tensors else None, next_noise, None]
+        return GumbelDraw(weights, torch.stack(index_tensors) if index_tensors else None, next_noise)
 
     def resample(self) -> Sample:
         """This forward's hard draw of every alpha, with one host read a training step: the weight
@@ -198,12 +210,13 @@ class GdasModule(DartsModule):
             noise, indices = ahead
             weights = [straight_through(alpha, gumbels, self.tau)[0] for alpha, gumbels in zip(alphas, noise)]
         else:
-            weights, stacked, next_noise, indices = prepared or self._fresh_draw(alphas, not self._in_architecture_step)
+            draw = prepared or self._fresh_draw(alphas, not self._in_architecture_step)
+            weights, indices = draw.weights, draw.host_indices
             if indices is None:
                 # The forwards need the drawn ops on the host: one read for all (one device sync).
-                indices = stacked.tolist() if stacked is not None else []
-            if next_noise is not None:
-                self._ahead = (next_noise, indices[len(alphas):])
+                indices = draw.indices.tolist() if draw.indices is not None else []
+            if draw.next_noise is not None:
+                self._ahead = (draw.next_noise, indices[len(alphas):])
             indices = indices[:len(alphas)]
         self.draws.clear()
         self.draws.update({id(alpha): (w, index) for alpha, w, index in zip(alphas, weights, indices)})
@@ -219,10 +232,10 @@ class GdasModule(DartsModule):
 
     def export_probs(self):
         prepared = self._prepared
-        if prepared is None or prepared[1] is None or prepared[3] is not None:
+        if prepared is None or prepared.indices is None or prepared.host_indices is not None:
             return super().export_probs()
-        with alphas_on_host(self.arch_parameters(), also=prepared[1]) as indices:
-            prepared[3] = indices
+        with alphas_on_host(self.arch_parameters(), also=prepared.indices) as indices:
+            prepared.host_indices = indices
             return super(DartsModule, self).export_probs()  # NNI's, on the host copy just made
 
     def on_save_checkpoint(self, checkpoint) -> None:
