@@ -15,10 +15,10 @@ nni_cnas               replaces                               top-K subnets for 
 
 Layout, as NNI's ``oneshot/pytorch/``: :mod:`.base` (the strategy side) and :mod:`.module` (the step),
 composed of :mod:`.losses`, :mod:`.loaders`, :mod:`.selection`, :mod:`.subnets`, :mod:`.epochs`,
-:mod:`.ranks`, :mod:`.optimization` and :mod:`.meters`; :mod:`.differentiable` (alphas trained by
-Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN, Proxyless) and :mod:`.sampling` (paths drawn by the
-algorithm: RSPS, ENAS); :mod:`.registry`, the table of names, classes and options. Classes load
-on first access, so that importing the registry stays cheap.
+:mod:`.ranks`, :mod:`.optimization` and :mod:`.meters`, with the algorithms' hooks in :mod:`.hooks`;
+:mod:`.differentiable` (alphas trained by Adam: DARTS, DARTS-V2, Amended-DARTS, GDAS, SETN, Proxyless)
+and :mod:`.sampling` (paths drawn by the algorithm: RSPS, ENAS); :mod:`.registry`, the table of names,
+classes and options. Classes load on first access, so that importing the registry stays cheap.
 """
 
 from .._lazy import lazy_attributes

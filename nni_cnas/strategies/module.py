@@ -13,9 +13,9 @@ NNI's own ``training_step`` uses a mean-reduced criterion, so per-sample weighti
 Its parts: ``losses`` (the evaluator's module, :mod:`.losses`), ``loaders`` (:mod:`.loaders`),
 ``selector`` (:mod:`.selection`), ``subnets`` (:mod:`.subnets`), ``summary`` and ``epoch_end``
 (:mod:`.epochs`), ``ranks`` (:mod:`.ranks`); each stateful one owns its slice of the checkpoint.
-The algorithms fill in small hooks: :meth:`architecture_step`, :meth:`resample`,
-:meth:`curriculum_subnets`, :meth:`export_candidates`, :meth:`direct_export`,
-:meth:`current_architecture`, :meth:`policy`, :meth:`end_of_epoch`.
+The algorithms fill in the small hooks of :class:`~.hooks.AlgorithmHooks` (``architecture_step``,
+``resample``, ``curriculum_subnets``, ``export_candidates``, ``direct_export``,
+``current_architecture``, ``policy``, ``end_of_epoch``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
 from .epochs import EpochEndWork, EpochSummary, policy_max_probability
+from .hooks import AlgorithmHooks
 from .loaders import SearchLoaders, split_batch
 from .losses import FiniteLossGuard, evaluation_mode, evaluator_losses
 from .optimization import step_weight_optimizer, weight_optimizers
@@ -50,7 +51,7 @@ __all__ = ['SearchModule', 'SUPERNET_PATHS']
 SUPERNET_PATHS = 5
 
 
-class SearchModule:
+class SearchModule(AlgorithmHooks):
     """Curriculum mixin for NNI one-shot modules (see the module docstring)."""
 
     #: Whether the weight step trains one subnet (a path), so that its per-sample losses are
@@ -98,20 +99,7 @@ class SearchModule:
     def automatic_optimization(self) -> bool:
         return False
 
-    # ------------------------------------------------------------------ hooks for the algorithms
-
-    def architecture_step(self, batch, batch_idx: int, train_batch=None) -> None:
-        """Update the architecture policy on a validation batch (unweighted). Second-order
-        algorithms also use the training batch of the step. Default: nothing."""
-
-    def resample(self) -> Sample:
-        """Choose the architecture of the next forward (a path, a Gumbel draw). Default: NNI's."""
-        return super().resample()
-
-    def curriculum_subnets(self, k: int) -> List[Sample]:
-        """The K subnets whose losses measure each sample's uncertainty (Sec. 3.4 of the paper: the
-        K best under the search policy; uniform draws where the policy is uniform, as RSPS')."""
-        raise NotImplementedError
+    # ------------------------------------------------------------------ the curriculum's subnets
 
     def uniform_subnets(self, k: int) -> List[Sample]:
         """K distinct architectures drawn uniformly with the curriculum's generator (a measure's
@@ -122,30 +110,6 @@ class SearchModule:
         """The K subnets of the curriculum's passes: the policy's or uniform draws, as the measure's
         ``subnets`` option says."""
         return self.uniform_subnets(k) if self.curriculum.measure.subnets == 'uniform' else self.curriculum_subnets(k)
-
-    def export_candidates(self) -> Optional[List[Sample]]:
-        """Candidates for the final choice on a validation batch, or None to export directly."""
-        return None
-
-    def direct_export(self) -> Sample:
-        """The architecture exported without candidates. Default: NNI's own export."""
-        return super().export()
-
-    def current_architecture(self) -> Optional[Sample]:
-        """The architecture the search would return now, if that is cheap to know (for per-epoch
-        metrics); None when only the final selection can tell (RSPS)."""
-        return None
-
-    def policy(self) -> Optional[Dict[str, Dict[Any, float]]]:
-        """The search policy as ``{label: {value: probability}}`` (recorded each epoch to trace
-        ranks), or None when it has no closed form (RSPS, ENAS)."""
-        return None
-
-    def end_of_epoch(self) -> bool:
-        """Algorithm work at the end of each epoch (ENAS trains its controller here). Long work polls
-        :meth:`stop_wanted` and, when a stop is asked for, keeps its progress in the checkpoint and
-        returns False; it is called again when the search resumes. True: the work is done."""
-        return True
 
     def stop_wanted(self) -> bool:
         """Whether a stop was asked for while the epoch's end work runs: SIGTERM or Ctrl+C, or a
