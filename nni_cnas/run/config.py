@@ -214,6 +214,12 @@ class SearchConfig:
                                             default_text='off')
     tf32: bool = _option(True, 'on a CUDA GPU: TF32 for float32 matmuls and convolutions (Ampere and later); '
                          '--no-tf32 keeps them in full fp32 (cuDNN benchmarks its algorithms either way)', group='run')
+    compile: bool = _option(False, 'torch.compile the steps whose forward is the whole mixed supernet (DARTS\' weight '
+                            'and architecture steps, DARTS-V2\'s and Amended-DARTS\' weight step, SETN\'s architecture '
+                            'step): the same graph at every step, compiled once (the first steps wait for it); '
+                            'path strategies have no such step and refuse it', group='run')
+    compile_backend: str = _option(registry.COMPILE_BACKEND, 'torch.compile\'s backend with --compile: inductor '
+                                   '(generated kernels; on the CPU it needs a C++ compiler) or e.g. aot_eager', group='run')
     strategy_options: Dict[str, Any] = dataclasses.field(default_factory=dict, metadata=dict(cli=False))
 
     def __getattr__(self, name: str) -> Any:
@@ -325,6 +331,10 @@ class SearchConfig:
                 if getattr(self, name):
                     raise UserError(f'--{name.replace("_", "-")} needs NAS-Bench-201 (--space nb201); '
                                     f'{self.space} cells are not in the benchmark')
+        if self.compile and strategy.compile_problem():
+            raise UserError(strategy.compile_problem())
+        if not self.compile and self.compile_backend != registry.COMPILE_BACKEND:
+            raise UserError(f'--compile-backend {self.compile_backend} applies with --compile; add it, or drop --compile-backend')
         for name, value in self.strategy_options.items():
             if name not in registry.option_names():
                 raise UserError(f'unknown strategy option {name!r}')

@@ -90,6 +90,7 @@ def build_strategy(config: SearchConfig):
                        uncertainty_precision=config.uncertainty_precision, measure_options=config.measure_options,
                        weighting_options=config.weighting_options, num_candidates=config.num_candidates,
                        selection_size=config.selection_size, seed=config.seed, gradient_clip_val=config.grad_clip,
+                       compile=config.compile, compile_backend=config.compile_backend,
                        **spec.keywords(config.strategy_options))
 
 

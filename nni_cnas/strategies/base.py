@@ -27,6 +27,22 @@ __all__ = ['SearchModule', 'CurriculumStrategy', 'Sample', 'SUPERNET_PATHS']
 _CURRICULUM = CurriculumConfig()
 
 
+def compiled_backend(spec: Optional[registry.StrategySpec], name: str, compile: bool, backend: str) -> Optional[str]:
+    """The backend the strategy compiles its static steps with, or None (off); refuses what cannot take effect."""
+    if not compile:
+        if backend != registry.COMPILE_BACKEND:
+            raise ValueError(f'compile_backend={backend!r} applies with compile=True; add it, or drop compile_backend')
+        return None
+    problem = spec.compile_problem() if spec else (f'compile=True compiles the steps a registered strategy declares '
+                                                   f'static (StrategySpec static_steps), and {name} is not registered')
+    if problem:
+        raise ValueError(problem)
+    from .compiled import check_backend
+
+    check_backend(backend)
+    return backend
+
+
 class CurriculumStrategy:
     """Mixin for NNI one-shot strategies: the curriculum's options and its data plumbing.
 
@@ -62,6 +78,14 @@ class CurriculumStrategy:
     uncertainty_precision
         Arithmetic of the uncertainty measure's passes: ``'auto'`` (bf16 autocast on a CUDA GPU with bf16,
         else fp32), ``'fp32'`` or ``'bf16'``. The weight and architecture steps are not affected.
+    compile
+        ``torch.compile`` the steps whose forward is the whole mixed supernet (DARTS' weight and
+        architecture steps, DARTS-V2's and Amended-DARTS' weight step, SETN's architecture step), the
+        same graph at every step; the first steps wait for the compile. Refused for strategies whose
+        steps each run one path (RSPS, ENAS, GDAS, Proxyless). Default off.
+    compile_backend
+        torch.compile's backend with ``compile=True``: ``'inductor'`` (default; on the CPU it needs a
+        C++ compiler) or another, such as ``'aot_eager'`` (no generated code).
     num_candidates
         Candidates scored on one validation batch for the final choice (where the algorithm selects).
     selection_size
@@ -79,6 +103,7 @@ class CurriculumStrategy:
                  estimator: Optional[str] = None, uncertainty_precision: str = _CURRICULUM.uncertainty_precision,
                  measure_options: Union[Mapping[str, Any], str, None] = None,
                  weighting_options: Union[Mapping[str, Any], str, None] = None,
+                 compile: bool = False, compile_backend: str = registry.COMPILE_BACKEND,
                  num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
                  seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
@@ -92,6 +117,8 @@ class CurriculumStrategy:
                                spec.single_path if spec else self.module_class.single_path, measure)
         if num_candidates < 1 or selection_size < 1:
             raise ValueError('num_candidates and selection_size must be positive')
+        self.static_steps = spec.static_steps if spec else ()
+        self.compile_backend = compiled_backend(spec, type(self).__name__, compile, compile_backend)
         self.num_candidates = num_candidates
         self.selection_size = selection_size
         self.seed = seed
@@ -104,7 +131,8 @@ class CurriculumStrategy:
     def module_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of :attr:`module_class`; algorithms add their own."""
         return dict(curriculum=self.curriculum_config, num_candidates=self.num_candidates,
-                    selection_size=self.selection_size, seed=self.seed)
+                    selection_size=self.selection_size, seed=self.seed, compile_backend=self.compile_backend,
+                    static_steps=self.static_steps)
 
     def mutate_evaluator(self, evaluator):
         # What val_dataloader may return depends on how NNI passes the loaders to the fit.
@@ -112,6 +140,10 @@ class CurriculumStrategy:
         return super().mutate_evaluator(evaluator)
 
     def configure_oneshot_module(self, training_module) -> SearchModule:
+        if self.compile_backend is not None and not hasattr(training_module, 'criterion'):
+            raise TypeError(f'compile=True compiles the evaluator module\'s forward of the mixed supernet, and '
+                            f'{type(training_module).__name__} has no criterion (its own training_step makes the loss): '
+                            'leave compile off')
         if self.curriculum_config.enabled:
             check_sample_losses(training_module)  # before any training, not at the first weighted step
             if MEASURES.get(self.curriculum_config.measure).load().needs_class_logits:

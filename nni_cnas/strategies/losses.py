@@ -124,10 +124,11 @@ class EvaluatorLosses:
         """``[B]`` losses of a batch's samples."""
         raise NotImplementedError
 
-    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None, forward=None) -> StepLoss:
         """The loss of a training step (``step`` is NNI's step index for a module's own
         ``training_step``): unweighted, the evaluator's own; with data weights (or a function that
-        makes them from the step's per-sample losses), ``mean_i(v_i * l_i)``."""
+        makes them from the step's per-sample losses), ``mean_i(v_i * l_i)``. ``forward``: the
+        module's compiled forward to run instead of the module (a supervised module's)."""
         raise NotImplementedError
 
     def plain_loss(self, batch) -> torch.Tensor:
@@ -188,9 +189,9 @@ class CriterionLosses(EvaluatorLosses):
         x, y = inputs_and_targets(batch)
         return self.per_sample_loss(self.module(x), y)
 
-    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None, forward=None) -> StepLoss:
         x, y = inputs_and_targets(batch)
-        logits = self.module(x)
+        logits = (self.module if forward is None else forward)(x)
         if weights is None:
             loss = self.module.criterion(logits, y)
             with torch.no_grad():
@@ -242,7 +243,7 @@ class ModuleLosses(EvaluatorLosses):
     def sample_losses(self, batch) -> torch.Tensor:
         return getattr(self.module, SAMPLE_LOSSES_HOOK)(unpack(batch)[0])
 
-    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None) -> StepLoss:
+    def step_loss(self, batch, step: int, meter: EpochMeter, weights=None, forward=None) -> StepLoss:
         if weights is None:  # plain: its own training_step, as NNI calls it
             return StepLoss(self.evaluator_loss(batch, step))
         losses = self.sample_losses(batch)

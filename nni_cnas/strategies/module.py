@@ -21,7 +21,7 @@ The algorithms fill in the small hooks of :class:`~.hooks.AlgorithmHooks` (``arc
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from nni.mutable import Sample
@@ -36,6 +36,7 @@ from ..curriculum.measures import Reduce, SubnetOutputs, loss_sums
 from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
+from .compiled import StaticStepCompiler
 from .epochs import EpochEndWork, EpochSummary, policy_max_probability
 from .hooks import AlgorithmHooks
 from .loaders import SearchLoaders, split_batch
@@ -65,7 +66,8 @@ class SearchModule(AlgorithmHooks):
 
     def __init__(self, training_module, *, curriculum: CurriculumConfig = CurriculumConfig(),
                  num_candidates: int = registry.NUM_CANDIDATES, selection_size: int = registry.SELECTION_SIZE,
-                 seed: Optional[int] = None, **kwargs):
+                 seed: Optional[int] = None, compile_backend: Optional[str] = None,
+                 static_steps: Sequence[str] = (), **kwargs):
         super().__init__(training_module, **kwargs)
         self.num_candidates = num_candidates
         self.seed = torch.initial_seed() % (2 ** 32) if seed is None else seed
@@ -76,6 +78,9 @@ class SearchModule(AlgorithmHooks):
         self.curriculum = Curriculum(curriculum, self.seed + 1)
         self.losses = evaluator_losses(training_module)
         self.finite = FiniteLossGuard()
+        #: The steps whose forward is the whole mixed supernet (compiled where compile_backend is set).
+        self.static_steps = tuple(static_steps)
+        self.compiler = StaticStepCompiler(compile_backend)
         self.loaders = SearchLoaders()
         self.selector = Selector(self, selection_size)
         self.subnets = SubnetRunner(self)
@@ -223,7 +228,8 @@ class SearchModule(AlgorithmHooks):
         return loss
 
     def weight_step(self, batch, batch_idx: int, weights) -> torch.Tensor:
-        step = self.losses.step_loss(batch, 2 * batch_idx + 1, self.summary.train, weights)
+        step = self.losses.step_loss(batch, 2 * batch_idx + 1, self.summary.train, weights,
+                                     self.compiler.forward('weight', self.static_steps))
         if step.logits is not None:  # as NNI's SupervisedLearningModule logs
             self.log('train_loss', step.loss, prog_bar=True)
             for name, metric in getattr(self.training_module, 'metrics', {}).items():
@@ -250,6 +256,7 @@ class SearchModule(AlgorithmHooks):
 
     def on_fit_start(self):
         self.loaders.to_device(self.device)  # tensor loaders (nni_cnas.data) move their data once
+        self.compiler.build(self.training_module, self.device)
         self.selector.forget_batch()
         started = super().on_fit_start()
         if self.ranks.start(list(self.model.buffers())):  # rank 0's state; each rank's share of the batches

@@ -19,12 +19,16 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from .._registry import Registry
 from ..errors import UserError
 
-__all__ = ['Option', 'StrategySpec', 'SPECS', 'register', 'get', 'names', 'specs', 'option_names', 'strategies_with',
-           'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
+__all__ = ['Option', 'StrategySpec', 'COMPILE_BACKEND', 'STATIC_STEPS', 'SPECS', 'register', 'get', 'names', 'specs',
+           'option_names', 'strategies_with', 'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
 
 #: The final choice of the strategies that select (RSPS, SETN, ENAS): candidates scored on one
 #: validation batch of this many samples (NATS-Bench's 100 and 512).
 NUM_CANDIDATES, SELECTION_SIZE = 100, 512
+#: torch.compile's backend for ``compile=True`` (generated kernels; on the CPU a C++ compiler).
+COMPILE_BACKEND = 'inductor'
+#: The steps a strategy's forward may run as the whole mixed supernet, a graph that is the same at every step.
+STATIC_STEPS = ('weight', 'architecture')
 #: How a strategy's weight step trains the supernet: one subnet (a path) per step, whose per-sample
 #: losses are subnet losses (the amortised estimator reuses them), or the whole mixture (DARTS).
 SINGLE_PATH, MIXTURE = 'single-path', 'mixture'
@@ -93,10 +97,23 @@ class StrategySpec:
     curriculum_subnets: str = ''
     options: Tuple[Option, ...] = ()
     validate: Optional[Callable[[Mapping[str, Any]], Optional[str]]] = None
+    #: The steps whose forward is the whole mixed supernet (of :data:`STATIC_STEPS`): what
+    #: ``compile=True`` compiles. A step that trains or scores one path changes the graph every time.
+    static_steps: Tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.weight_step not in (SINGLE_PATH, MIXTURE):
             raise ValueError(f'{self.name}: weight_step must be {SINGLE_PATH!r} or {MIXTURE!r}, not {self.weight_step!r}')
+        unknown = [step for step in self.static_steps if step not in STATIC_STEPS]
+        if unknown:
+            raise ValueError(f'{self.name}: static_steps may name {", ".join(STATIC_STEPS)}, not {", ".join(unknown)}')
+
+    def compile_problem(self) -> Optional[str]:
+        """Why ``compile=True`` cannot take effect for this strategy, or None."""
+        if self.static_steps:
+            return None
+        return (f'compile=True (--compile) compiles the steps whose forward is the whole mixed supernet, and '
+                f'{self.name} has none (each of its steps trains or scores one path, a new graph each time): leave it off')
 
     @property
     def single_path(self) -> bool:
@@ -204,10 +221,12 @@ _MOST_PROBABLE = 'the K most probable under softmax(alpha)'
 
 register(StrategySpec(
     'darts', f'{_DIFFERENTIABLE}.darts:DARTS', MIXTURE, 'DARTS-V1 (first order)',
-    replaces='nni.nas.strategy.DARTS', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='nni.nas.strategy.DARTS', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,),
+    static_steps=STATIC_STEPS))
 register(StrategySpec(
     'darts-v2', f'{_DIFFERENTIABLE}.darts_v2:DARTSV2', MIXTURE, 'DARTS-V2 (second order, unrolled)',
-    replaces='(second-order DARTS; NNI 3.0 has first order only)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='(second-order DARTS; NNI 3.0 has first order only)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,),
+    static_steps=('weight',)))  # second-order architecture steps stay eager (Amended-DARTS' exact products differentiate twice)
 register(StrategySpec(
     'amended-darts', f'{_DIFFERENTIABLE}.amended:AmendedDARTS', MIXTURE, 'Amended-DARTS (Bi et al. 2019)',
     replaces='(not in NNI)', curriculum_subnets=_MOST_PROBABLE, options=(
@@ -215,7 +234,7 @@ register(StrategySpec(
         Option('eta', float, 0.1, 'Amended-DARTS: weight of the amended term', minimum=0),
         Option('hvp', str, 'exact', 'Amended-DARTS: Hessian-vector products, exact (double backward) or '
                'finite-difference', choices=HVP_METHODS),
-    )))
+    ), static_steps=('weight',)))
 register(StrategySpec(
     'gdas', f'{_DIFFERENTIABLE}.gdas:GDAS', SINGLE_PATH, 'GDAS (hard Gumbel-softmax, one op per edge)',
     replaces='nni.nas.strategy.GumbelDARTS', curriculum_subnets=_MOST_PROBABLE, validate=_tau_order, options=(
@@ -229,7 +248,7 @@ register(StrategySpec(
     curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
 register(StrategySpec(
     'setn', f'{_DIFFERENTIABLE}.setn:SETN', SINGLE_PATH, 'SETN (Dong & Yang 2019)',
-    replaces='(not in NNI)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,)))
+    replaces='(not in NNI)', curriculum_subnets=_MOST_PROBABLE, options=(_ALPHA_LR,), static_steps=('architecture',)))
 register(StrategySpec(
     'rsps', f'{_SAMPLING}.rsps:RSPS', SINGLE_PATH, 'random search with parameter sharing',
     replaces='nni.nas.strategy.RandomOneShot', curriculum_subnets='K uniform samples'))

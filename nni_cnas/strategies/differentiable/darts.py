@@ -56,7 +56,8 @@ class DartsModule(SearchModule, DartsLightningModule):
         self.manual_backward(loss)
 
     def architecture_loss(self, batch, batch_idx: int):
-        return self.losses.step_loss(batch, 2 * batch_idx, self.summary.arch).loss
+        return self.losses.step_loss(batch, 2 * batch_idx, self.summary.arch,
+                                     forward=self.compiler.forward('architecture', self.static_steps)).loss
 
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)

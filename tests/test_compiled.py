@@ -1,0 +1,103 @@
+"""compile=True: the steps whose forward is the whole mixed supernet run compiled; the search equals
+the eager one, resumes bit for bit, keeps the eager checkpoint's keys, and is refused in one line
+where it cannot take effect. These use torch.compile's aot_eager backend (dynamo and AOT autograd,
+no generated code: seconds); inductor's generated kernels are the slow suite's
+(``pytest -m compiled tests/test_compiled.py``)."""
+
+import signal
+
+import pytest
+import torch
+
+import nni_cnas
+from nni_cnas.errors import UserError
+from nni_cnas.run.checkpoint import CHECKPOINT_DIR
+from nni_cnas.run.config import SearchConfig
+from nni_cnas.strategies import registry
+
+from helpers import NNI_CNAS, assert_same_search, final_state, run_to_end, search_argv, start, wait_for
+
+AOT = ['--compile', '--compile-backend', 'aot_eager']
+
+
+@pytest.fixture(scope='module')
+def darts_runs(tmp_path_factory):
+    """DARTS with the epoch curriculum, eager and compiled (aot_eager), uninterrupted."""
+    root = tmp_path_factory.mktemp('compiled')
+    runs = {'eager': root / 'eager', 'compiled': root / 'compiled'}
+    run_to_end(search_argv(runs['eager'], 'darts', 'epoch', epochs=2))
+    run_to_end(search_argv(runs['compiled'], 'darts', 'epoch', epochs=2, extra=AOT))
+    return runs
+
+
+def test_a_compiled_darts_search_equals_the_eager_one_and_keeps_its_checkpoint_keys(darts_runs):
+    assert_same_search(darts_runs['eager'], darts_runs['compiled'])  # aot_eager runs the same kernels: bit for bit
+    config = (darts_runs['compiled'] / 'config.yaml').read_text()
+    assert 'compile: true' in config and 'compile_backend: aot_eager' in config
+    state, _ = final_state(darts_runs['compiled'])
+    assert not any('_orig_mod' in key for key in state)
+
+
+def test_a_stopped_compiled_search_resumes_to_the_uninterrupted_one(darts_runs, tmp_path):
+    run = tmp_path / 'stopped'
+    process = start(search_argv(run, 'darts', 'epoch', epochs=2, extra=AOT))
+    wait_for(run / CHECKPOINT_DIR / 'epoch-0000.ckpt', process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr[-2000:]
+    resumed = run_to_end([NNI_CNAS, 'search', '--resume', str(run)])
+    assert resumed.stderr == '', resumed.stderr
+    assert_same_search(darts_runs['compiled'], run)
+
+
+def test_setn_compiles_its_architecture_step_and_equals_eager(tmp_path):
+    eager, compiled = tmp_path / 'eager', tmp_path / 'compiled'
+    run_to_end(search_argv(eager, 'setn', 'epoch', epochs=2))
+    run_to_end(search_argv(compiled, 'setn', 'epoch', epochs=2, extra=AOT))
+    assert_same_search(eager, compiled)
+
+
+@pytest.mark.parametrize('name', [spec.name for spec in registry.specs() if not spec.static_steps])
+def test_compile_is_refused_in_one_line_where_no_step_runs_the_whole_supernet(name):
+    with pytest.raises(ValueError, match=f'{name} has none .* leave it off'):
+        nni_cnas.STRATEGIES[name](compile=True)
+    with pytest.raises(UserError, match=f'{name} has none'):
+        SearchConfig(strategy=name, dataset='digits', compile=True).resolve()
+
+
+def test_the_static_steps_are_the_mixed_ones():
+    static = {spec.name: spec.static_steps for spec in registry.specs() if spec.static_steps}
+    assert static == {'darts': ('weight', 'architecture'), 'darts-v2': ('weight',), 'amended-darts': ('weight',),
+                      'setn': ('architecture',)}
+    assert all(not registry.get(name).single_path for name in static if 'weight' in static[name])
+
+
+def test_a_backend_option_that_cannot_take_effect_is_refused():
+    with pytest.raises(ValueError, match="compile backend 'nope' is not one of torch.compile's: .*inductor"):
+        nni_cnas.DARTS(compile=True, compile_backend='nope')
+    with pytest.raises(ValueError, match='applies with compile=True'):
+        nni_cnas.DARTS(compile_backend='aot_eager')
+    with pytest.raises(UserError, match='--compile-backend aot_eager applies with --compile'):
+        SearchConfig(strategy='darts', dataset='digits', compile_backend='aot_eager').resolve()
+
+
+def test_a_users_module_without_a_criterion_is_refused_before_training():
+    class OwnStep(torch.nn.Module):
+        def training_step(self, batch, step):
+            return batch.sum()
+
+    strategy = nni_cnas.DARTS(compile=True, compile_backend='aot_eager')
+    with pytest.raises(TypeError, match='OwnStep has no criterion .* leave compile off'):
+        strategy.configure_oneshot_module(OwnStep())
+
+
+@pytest.mark.compiled
+def test_an_inductor_compiled_darts_search_matches_the_eager_one_within_float_tolerance(darts_runs, tmp_path):
+    run = tmp_path / 'inductor'
+    run_to_end(search_argv(run, 'darts', 'epoch', epochs=2, extra=['--compile']))
+    eager, eager_result = final_state(darts_runs['eager'])
+    compiled, compiled_result = final_state(run)
+    floats = [key for key in eager if isinstance(eager[key], torch.Tensor) and eager[key].is_floating_point()]
+    assert floats and all(torch.allclose(eager[k], compiled[k], rtol=1e-3, atol=1e-4) for k in floats)
+    assert 'compile: true' in (run / 'config.yaml').read_text()
+    assert eager_result['arch'] == compiled_result['arch']
