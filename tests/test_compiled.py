@@ -101,3 +101,42 @@ def test_an_inductor_compiled_darts_search_matches_the_eager_one_within_float_to
     assert floats and all(torch.allclose(eager[k], compiled[k], rtol=1e-3, atol=1e-4) for k in floats)
     assert 'compile: true' in (run / 'config.yaml').read_text()
     assert eager_result['arch'] == compiled_result['arch']
+
+
+def test_fixing_and_unfixing_a_mixed_op_leaves_it_as_the_compiled_forward_saw_it():
+    """torch.compile guards the mixed forward on each op's ``__dict__``: a fixed-architecture pass (the
+    curriculum's, a candidate's score) must not leave anything there, or every later step recompiles."""
+    from nni_cnas.arch.supernet import fixed_architecture
+    from nni_cnas.data import load_search_data
+    from nni_cnas.spaces.nb201_arch import all_archs, arch_to_sample
+
+    from helpers import tiny_space
+
+    supernet = nni_cnas.DARTS(curriculum=None).mutate_model(tiny_space(load_search_data('digits', subset=16), 4))
+    first, second = (arch_to_sample(arch) for arch, _ in zip(all_archs(), range(2)))
+    with fixed_architecture(supernet, first):  # the first pass caches each op's labels, once
+        pass
+    before = {name: dict(module.__dict__) for name, module in supernet.named_modules()}
+    with fixed_architecture(supernet, second):
+        assert any('_fixed' in module.__dict__ for module in supernet.modules())
+    after = {name: dict(module.__dict__) for name, module in supernet.named_modules()}
+    assert after.keys() == before.keys() and all(after[name].keys() == before[name].keys() for name in before)
+    assert not any('_fixed' in module.__dict__ for module in supernet.modules())
+
+
+def test_the_side_by_side_script_times_an_eager_and_a_compiled_search(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / 'benchmarks' / 'compiled_search.py'
+    out = tmp_path / 'compiled.json'
+    done = subprocess.run([sys.executable, str(script), '--strategies', 'darts', '--sizes', '4x1x8', '--curricula', 'none',
+                           '--epochs', '2', '--subset', '64', '--batch-size', '16', '--dataset', 'digits', '--threads', '1',
+                           '--backend', 'aot_eager', '--json', str(out)], capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row, = json.loads(out.read_text())['rows']
+    assert (row['strategy'], row['size'], row['curriculum']) == ('darts', '4x1x8', 'none')
+    assert row['eager']['arch'] == row['compiled']['arch']  # aot_eager: the same search
+    assert row['search_speedup'] > 0 and row['compiled']['first_epoch_seconds'] > row['compiled']['later_epoch_seconds']

@@ -77,7 +77,9 @@ class _Fixable:
         """Raise :class:`ArchitectureMismatch` if a value is not one of this module's options."""
 
     def unfix(self) -> None:
-        self._fixed = None
+        # Back to the class's None, not an instance attribute of None: the module's __dict__ is then
+        # as it was before the fix, which torch.compile's guards on the mixed forward check.
+        self.__dict__.pop('_fixed', None)
 
 
 #: The attribute under which :func:`alphas_on_host` leaves an architecture parameter's host copy
