@@ -22,19 +22,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from compiled_step import parse_size  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
 
 NNI_CNAS = str(Path(sys.executable).with_name('nni-cnas'))
-
-
-def parse_size(text: str):
-    """``CxNxS``: channels, cells per stage, image side."""
-    try:
-        channels, cells, side = (int(part) for part in text.split('x'))
-    except ValueError:
-        raise SystemExit(f'a size is CxNxS (channels, cells, image side), e.g. 8x1x16, not {text!r}') from None
-    return channels, cells, side
 
 
 def search(out: Path, strategy: str, size, curriculum: str, args, compiled: bool) -> dict:
