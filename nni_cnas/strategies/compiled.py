@@ -44,19 +44,18 @@ class StaticStepCompiler:
     def __init__(self, backend: Optional[str] = None):
         #: torch.compile's backend, or None: compiling is off.
         self.backend = backend
-        self._compiled: list = []  # a plain list: not a registered child module
+        # Held by this plain object, not by the search module: no registered child, no state_dict keys.
+        self._compiled: Optional[Callable] = None
 
     def build(self, training_module: torch.nn.Module, device: torch.device) -> None:
-        if self.backend is None or self._compiled:
+        if self.backend is None or self._compiled is not None:
             return
         if self.backend == COMPILE_BACKEND and device.type == 'cpu' and _cpp_compiler() is None:
             raise RuntimeError('compile=True (--compile) with inductor on the CPU needs a C++ compiler and none was found '
                                '(install g++, or set CXX to one); or compile_backend="aot_eager" (no generated code)')
-        self._compiled.append(torch.compile(training_module, backend=self.backend, dynamic=False))
+        self._compiled = torch.compile(training_module, backend=self.backend, dynamic=False)
 
     def forward(self, step: str, static_steps: Sequence[str]) -> Optional[Callable]:
         """The compiled forward for ``step`` (``'weight'`` or ``'architecture'``) where the strategy
         runs it as the mixed supernet, else None (the eager module)."""
-        if self._compiled and step in static_steps:
-            return self._compiled[0]
-        return None
+        return self._compiled if step in static_steps else None

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..data.indexed import dataset_size, with_indices, yields_indices
 
-__all__ = ['split_batch', 'SearchLoaders', 'search_loaders', 'NoValidationBatches']
+__all__ = ['split_batch', 'SearchLoaders', 'search_loaders', 'loader_length', 'NoValidationBatches']
 
 
 class NoValidationBatches(list):
@@ -74,12 +74,12 @@ class SearchLoaders:
                 loader.shard(rank, world)
 
 
-def _has_length(loader) -> bool:
+def loader_length(loader) -> Optional[int]:
+    """The loader's number of batches, or None for one without a length (over an IterableDataset)."""
     try:
-        len(loader)
+        return len(loader)
     except TypeError:
-        return False
-    return True
+        return None
 
 
 def search_loaders(module, train, val, *, selection_size: int, validation_batches: bool, name: str):
@@ -87,7 +87,7 @@ def search_loaders(module, train, val, *, selection_size: int, validation_batche
     ``module``: the training loader (with sample indices when the curriculum needs them), zipped
     with the validation loader when the algorithm steps its architecture on validation batches."""
     curriculum = module.curriculum
-    if curriculum.enabled and not _has_length(train):
+    if curriculum.enabled and loader_length(train) is None:
         # The epoch's end (the epoch schedule's pass and weights, curriculum_start's progress, the
         # epoch's record) comes at the last batch Lightning counts; a loader without a length has none.
         raise ValueError(f'{name}\'s curriculum needs the end of each epoch, which a training loader without a '

@@ -345,7 +345,11 @@ class SearchModule(AlgorithmHooks):
     # state_dict): the base algorithm's generator and each stateful part's slice.
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         checkpoint['nni_cnas'] = {'rng': self.rng.getstate(),
-                                  **{part.state_key: part.state_dict() for part in (self.summary, self.epoch_end)}}
+                                  **{part.state_key: part.state_dict() for part in self._checkpoint_parts()}}
+
+    def _checkpoint_parts(self) -> tuple:
+        """The parts with a slice of ``checkpoint['nni_cnas']`` (their ``state_key``)."""
+        return self.summary, self.epoch_end
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         Curriculum.migrate(checkpoint)
@@ -353,6 +357,6 @@ class SearchModule(AlgorithmHooks):
         if state:
             EpochEndWork.migrate(state)
             self.rng.setstate(state['rng'])
-            for part in (self.summary, self.epoch_end):
+            for part in self._checkpoint_parts():
                 if part.state_key in state:
                     part.load_state_dict(state[part.state_key])

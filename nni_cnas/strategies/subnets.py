@@ -4,7 +4,7 @@ the outputs (:class:`~nni_cnas.curriculum.measures.SubnetOutputs`) and compute t
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
 from nni.mutable import Sample
@@ -14,16 +14,10 @@ from ..arch.supernet import fixed_architecture
 from ..curriculum.measures import Reduce, SubnetOutputs, loss_sums
 from ..data.batches import rank_batches, unpack
 from ..progress import progress
+from .loaders import loader_length
 from .losses import evaluation_mode
 
 __all__ = ['SubnetRunner']
-
-
-def _length(loader) -> Optional[int]:
-    try:
-        return len(loader)
-    except TypeError:
-        return None
 
 
 class SubnetRunner:
@@ -61,7 +55,7 @@ class SubnetRunner:
         counts = torch.zeros(num_samples, device=module.device, dtype=torch.float64)
         loader = module.loader('train')
         batches = rank_batches(loader)  # under DDP each rank passes over its share
-        for batch in progress(batches, module.progress_bar, f'uncertainty pass (K={len(archs)})', _length(loader), 'batch'):
+        for batch in progress(batches, module.progress_bar, f'uncertainty pass (K={len(archs)})', loader_length(loader), 'batch'):
             batch, index = unpack(module.device_batch(batch))
             if len(index) == 0:
                 continue
