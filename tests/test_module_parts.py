@@ -1,5 +1,5 @@
 """The search module's parts, each on its own: the evaluator's loss adapters, the non-finite guard,
-the epoch's summary and resumable end work, the loaders, and the state kept equal across DDP ranks
+the epoch's summary and resumable end work, the checkpoint slices (ENAS' and GDAS' parts too), the loaders, and the state kept equal across DDP ranks
 (two real gloo processes)."""
 
 import socket
@@ -144,6 +144,63 @@ def test_the_end_work_keeps_where_the_loaders_stood_and_resumes_there(digits):
     EpochEndWork.migrate(legacy)
     assert legacy == {'rng': None, 'epoch_end': {'pending': 2, 'loader_passes': started_at}}
 
+
+
+def test_the_end_work_stops_the_fit_only_where_its_work_is_pending_and_finishes_it_on_resume():
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    work = EpochEndWork()
+    work.stop_if_pending()
+    work.stop_if_final_pending(max_epochs=3)  # nothing pending: the fit goes on
+    work.begin(1, {})
+    work.stop_if_final_pending(max_epochs=3)  # epoch 1 of 3: stops at the epoch's end instead
+    with pytest.raises(SIGTERMException):
+        work.stop_if_pending()
+    work.begin(2, {})
+    with pytest.raises(SIGTERMException):
+        work.stop_if_final_pending(max_epochs=3)
+    seen = []
+    trainer = type('Trainer', (), {'received_sigterm': True, 'callbacks': []})()
+
+    def finish():
+        seen.append((work.resuming, work.stop_wanted(trainer)))
+        work.done()
+
+    work.finish_interrupted({}, finish)
+    assert seen == [(True, False)] and not work.resuming and work.pending is None
+    work.finish_interrupted({}, finish)  # nothing pending: nothing runs
+    assert len(seen) == 1 and work.stop_wanted(trainer)
+
+
+def test_the_parts_slices_round_trip_and_a_part_with_nothing_to_keep_writes_no_key():
+    import random
+
+    from nni_cnas.strategies.differentiable.gdas import DrawAhead
+    from nni_cnas.strategies.sampling.enas_state import ControllerProgress, EpochPaths, ReplayMemory, StoppedTraining
+    from nni_cnas.strategies.slices import GeneratorState, load_parts, save_parts
+
+    rng, paths, replay, stopped, ahead = random.Random(7), EpochPaths(), ReplayMemory(2), StoppedTraining(), DrawAhead()
+    paths.refill({'paths': [{'a': 1}, {'a': 2}], 'subnets': [{'a': 3}]})
+    assert paths.take('subnets', 2) is None and paths.take('paths') == [{'a': 1}]
+    replay.replace(5, [({'a': 1}, 0.5), ({'a': 2}, 0.25), ({'a': 3}, 0.125)])  # the buffer keeps the last 2
+    checkpoint = {'state_dict': {}}  # as Lightning's
+    save_parts(checkpoint, [GeneratorState(rng, 'rng'), paths, replay, stopped, ahead])
+    assert set(checkpoint['nni_cnas']) == {'rng', 'enas_queues', 'enas_replay'}  # nothing stopped, no draw ahead
+    stopped.progress = ControllerProgress(3, [0.5], [])
+    ahead.hold([torch.ones(2)], [1])
+    save_parts(checkpoint, [GeneratorState(rng, 'rng'), paths, replay, stopped, ahead])
+    expected = rng.random()
+    fresh_rng, fresh = random.Random(0), (EpochPaths(), ReplayMemory(2), StoppedTraining(), DrawAhead())
+    load_parts(checkpoint, [GeneratorState(fresh_rng, 'rng'), *fresh])
+    assert fresh_rng.random() == expected
+    assert fresh[0].take('paths') == [{'a': 2}] and fresh[0].take('paths') is None
+    assert fresh[1].samples_drawn == 5 and list(fresh[1].buffer) == [({'a': 2}, 0.25), ({'a': 3}, 0.125)]
+    assert fresh[2].take() == ControllerProgress(3, [0.5], []) and fresh[2].take() == ControllerProgress()
+    noise, indices = fresh[3].take()
+    assert torch.equal(noise[0], torch.ones(2)) and indices == [1] and fresh[3].take() is None
+    legacy = EpochPaths()
+    legacy.load_state_dict({'top_k': [{'a': 4}]})  # nni_cnas 0.1's name of the K-subnet queue
+    assert legacy.take('subnets') == [{'a': 4}]
 
 def test_the_loaders_part_aligns_epochs_and_refuses_a_missing_loader(digits):
     given = digits.loaders(16, 0)

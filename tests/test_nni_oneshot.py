@@ -176,7 +176,7 @@ def test_enas_draws_one_controller_sample_per_validation_batch_and_updates_every
         'update_controller': lambda self, optimizer, buffer: updates.append(len(buffer))})
     run_nni_case(strategy, 'simple', tmp_path, max_epochs=3)
     module = strategy.search_module
-    assert module._samples_drawn == 6 and updates == [4] and len(module._replay) == 4
+    assert module.replay.samples_drawn == 6 and updates == [4] and len(module.replay.buffer) == 4
 
 
 def test_a_stop_inside_enas_controller_training_stops_before_its_next_sample(tmp_path):
@@ -202,7 +202,7 @@ def test_a_stop_inside_enas_controller_training_stops_before_its_next_sample(tmp
         run_nni_case(strategy, 'simple', tmp_path, max_epochs=3)
     module = strategy.search_module
     assert scored == [0, 0, 1] and module.epoch_end.pending == 1
-    assert module._samples_drawn == 2 and module._controller_progress.done == 1 and len(module._replay) == 3
+    assert module.replay.samples_drawn == 2 and module.stopped_training.progress.done == 1 and len(module.replay.buffer) == 3
 
 
 def test_enas_minimises_a_metric_named_as_an_error():

@@ -41,9 +41,11 @@ class StaticStepCompiler:
     """The compiled forward of the evaluator's module for the static steps, made once the module is on
     its device (:meth:`build`); None for every step when compiling is off."""
 
-    def __init__(self, backend: Optional[str] = None):
+    def __init__(self, backend: Optional[str] = None, static_steps: Sequence[str] = ()):
         #: torch.compile's backend, or None: compiling is off.
         self.backend = backend
+        #: The strategy's steps whose forward is the whole mixed supernet (StrategySpec.static_steps).
+        self.static_steps = tuple(static_steps)
         # Held by this plain object, not by the search module: no registered child, no state_dict keys.
         self._compiled: Optional[Callable] = None
 
@@ -55,7 +57,7 @@ class StaticStepCompiler:
                                '(install g++, or set CXX to one); or compile_backend="aot_eager" (no generated code)')
         self._compiled = torch.compile(training_module, backend=self.backend, dynamic=False)
 
-    def forward(self, step: str, static_steps: Sequence[str]) -> Optional[Callable]:
+    def forward(self, step: str) -> Optional[Callable]:
         """The compiled forward for ``step`` (``'weight'`` or ``'architecture'``) where the strategy
         runs it as the mixed supernet, else None (the eager module)."""
-        return self._compiled if step in static_steps else None
+        return self._compiled if step in self.static_steps else None

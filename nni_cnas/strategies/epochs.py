@@ -3,7 +3,9 @@ and the end-of-epoch work that a stop may interrupt and a resumed search finishe
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..records import EpochRecord
 from .losses import perplexity
@@ -61,7 +63,15 @@ class EpochEndWork:
     """Which epoch's end work runs, or stopped at a stop request and waits to be finished (ENAS'
     controller training, the curriculum's pass over the training split), and where the module's own
     loaders' passes stood as it began: the work resumed after a stop starts from there again
-    (Lightning restores no loader position at an epoch's end)."""
+    (Lightning restores no loader position at an epoch's end).
+
+    A stop inside the work stops the fit before the next epoch, with Lightning's own graceful stop
+    (SIGTERMException; Lightning raises it itself only after a batch that does not end an epoch),
+    and the resumed search finishes the stopped work first (:meth:`finish_interrupted`). Where it
+    stops decides how Lightning resumes: from a checkpoint written at an epoch's end, at the next
+    epoch's start with its start hooks (from one written at the last batch's end Lightning skips
+    them); but after the final epoch's end the fit counts as done and Lightning would not start it
+    at all, so the final epoch stops at its last batch's end (:meth:`stop_if_final_pending`)."""
 
     state_key = 'epoch_end'
 
@@ -80,6 +90,38 @@ class EpochEndWork:
 
     def done(self) -> None:
         self.pending = None
+
+    def stop_wanted(self, trainer) -> bool:
+        """Whether a stop was asked for while the work runs: SIGTERM or Ctrl+C, or a callback's
+        ``stop_due()`` (a time limit, a runner's stop). Lightning acts on a stop only between
+        batches; this lets work inside the last one stop too. Never while a resumed search finishes
+        stopped work: Lightning's loops already count that epoch done, so a checkpoint written then
+        would not resume it."""
+        if self.resuming:
+            return False
+        return bool(trainer.received_sigterm) or any(
+            callback.stop_due() for callback in trainer.callbacks if callable(getattr(callback, 'stop_due', None)))
+
+    def stop_if_final_pending(self, max_epochs: int) -> None:
+        """At a batch's end: stop the fit where the final epoch's end work is pending."""
+        if self.pending is not None and self.pending + 1 >= max_epochs:
+            raise SIGTERMException()
+
+    def stop_if_pending(self) -> None:
+        """At an epoch's end: stop the fit where its end work is pending."""
+        if self.pending is not None:
+            raise SIGTERMException()
+
+    def finish_interrupted(self, loaders: Dict[str, Any], finish: Callable[[], None]) -> None:
+        """At the resumed fit's start: the stopped work again, its loaders where it began."""
+        if self.pending is None:
+            return
+        self.resuming = True
+        self.rewind(loaders)
+        try:
+            finish()
+        finally:
+            self.resuming = False
 
     def rewind(self, loaders: Dict[str, Any]) -> None:
         """The loaders' passes where the interrupted work began."""

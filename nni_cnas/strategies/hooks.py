@@ -28,6 +28,13 @@ class AlgorithmHooks:
         K best under the search policy; uniform draws where the policy is uniform, as RSPS')."""
         raise NotImplementedError
 
+    def uniform_subnets(self, k: int) -> List[Sample]:
+        """K distinct architectures drawn uniformly with the curriculum's generator (a measure's
+        ``subnets='uniform'``). Algorithms that restrict the space (RSPS' filter) draw from what they accept."""
+        from ..arch.sampling import uniform_samples
+
+        return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum_rng)]
+
     def export_candidates(self) -> Optional[List[Sample]]:
         """Candidates for the final choice on a validation batch, or None to export directly."""
         return None

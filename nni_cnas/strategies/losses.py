@@ -16,7 +16,7 @@ import contextlib
 import copy
 import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -151,6 +151,15 @@ class EvaluatorLosses:
     def classification(self, batch) -> bool:
         """Whether the search scores class predictions on batches like ``batch``."""
         return False
+
+    def step_metrics(self, step: StepLoss) -> Dict[str, torch.Tensor]:
+        """What NNI's SupervisedLearningModule logs of a training step (its loss, then its metrics of
+        the outputs); nothing where the step has no outputs (a user's module's own step)."""
+        if step.logits is None:
+            return {}
+        metrics = getattr(self.module, 'metrics', {})
+        return {'train_loss': step.loss, **{f'train_{name}': metric(step.logits, step.targets)
+                                            for name, metric in metrics.items()}}
 
     def quality_kind(self, score: float, classification: bool) -> Tuple[str, float]:
         """A :meth:`batch_quality` score as what it is (an :class:`~nni_cnas.records.EpochRecord`

@@ -12,10 +12,8 @@
 NNI's own ``training_step`` uses a mean-reduced criterion, so per-sample weighting needs this one.
 Its parts: ``losses`` (the evaluator's module, :mod:`.losses`), ``loaders`` (:mod:`.loaders`),
 ``selector`` (:mod:`.selection`), ``subnets`` (:mod:`.subnets`), ``summary`` and ``epoch_end``
-(:mod:`.epochs`), ``ranks`` (:mod:`.ranks`); each stateful one owns its slice of the checkpoint.
-The algorithms fill in the small hooks of :class:`~.hooks.AlgorithmHooks` (``architecture_step``,
-``resample``, ``curriculum_subnets``, ``export_candidates``, ``direct_export``,
-``current_architecture``, ``policy``, ``end_of_epoch``).
+(:mod:`.epochs`), ``ranks`` (:mod:`.ranks`); each stateful one owns its slice of the checkpoint
+(:mod:`.slices`). The algorithms fill in the hooks of :class:`~.hooks.AlgorithmHooks`.
 """
 
 from __future__ import annotations
@@ -25,11 +23,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from nni.mutable import Sample
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from .. import distributed
 from ..arch.decisions import Decisions, decisions_of
-from ..arch.sampling import uniform_samples
 from ..curriculum.component import Curriculum
 from ..curriculum.config import CurriculumConfig
 from ..curriculum.measures import Reduce, SubnetOutputs, loss_sums
@@ -40,16 +36,14 @@ from .compiled import StaticStepCompiler
 from .epochs import EpochEndWork, EpochSummary, policy_max_probability
 from .hooks import AlgorithmHooks
 from .loaders import SearchLoaders, split_batch
-from .losses import FiniteLossGuard, evaluation_mode, evaluator_losses
+from .losses import FiniteLossGuard, evaluator_losses
 from .optimization import step_weight_optimizer, weight_optimizers
 from .ranks import RankKeeper
-from .selection import Selector
+from .selection import SUPERNET_PATHS, Selector
+from .slices import GeneratorState, load_parts, save_parts
 from .subnets import SubnetRunner
 
 __all__ = ['SearchModule', 'SUPERNET_PATHS']
-
-#: Sampled paths whose mean validation accuracy is the supernet's, for algorithms that draw paths.
-SUPERNET_PATHS = 5
 
 
 class SearchModule(AlgorithmHooks):
@@ -78,9 +72,8 @@ class SearchModule(AlgorithmHooks):
         self.curriculum = Curriculum(curriculum, self.seed + 1)
         self.losses = evaluator_losses(training_module)
         self.finite = FiniteLossGuard()
-        #: The steps whose forward is the whole mixed supernet (compiled where compile_backend is set).
-        self.static_steps = tuple(static_steps)
-        self.compiler = StaticStepCompiler(compile_backend)
+        #: The forward of the steps that run the whole mixed supernet, compiled where compile_backend is set.
+        self.compiler = StaticStepCompiler(compile_backend, static_steps)
         self.loaders = SearchLoaders()
         self.selector = Selector(self, selection_size)
         self.subnets = SubnetRunner(self)
@@ -106,24 +99,14 @@ class SearchModule(AlgorithmHooks):
 
     # ------------------------------------------------------------------ the curriculum's subnets
 
-    def uniform_subnets(self, k: int) -> List[Sample]:
-        """K distinct architectures drawn uniformly with the curriculum's generator (a measure's
-        ``subnets='uniform'``); algorithms that restrict the space (RSPS' filter) draw from what they accept."""
-        return [self.expand(s) for s in uniform_samples(self.options, k, self.curriculum.rng)]
-
     def measure_subnets(self, k: int) -> List[Sample]:
         """The K subnets of the curriculum's passes: the policy's or uniform draws, as the measure's
         ``subnets`` option says."""
         return self.uniform_subnets(k) if self.curriculum.measure.subnets == 'uniform' else self.curriculum_subnets(k)
 
     def stop_wanted(self) -> bool:
-        """Whether a stop was asked for while the epoch's end work runs: SIGTERM or Ctrl+C, or a
-        callback's ``stop_due()`` (a time limit, a runner's stop). Lightning acts on a stop only
-        between batches; this lets work inside the last one stop too."""
-        if self.epoch_end.resuming:  # see on_train_start
-            return False
-        return bool(self.trainer.received_sigterm) or any(
-            callback.stop_due() for callback in self.trainer.callbacks if callable(getattr(callback, 'stop_due', None)))
+        """Whether a stop was asked for while the epoch's end work runs (:meth:`.EpochEndWork.stop_wanted`)."""
+        return self.epoch_end.stop_wanted(self.trainer)
 
     # ------------------------------------------------------------------ what the parts lend the algorithms
 
@@ -167,9 +150,6 @@ class SearchModule(AlgorithmHooks):
             return self.direct_export()
         return self.selector.select_best(candidates).sample
 
-    def _quality_kind(self, score: float):
-        return self.losses.quality_kind(score, self.losses.classification(self.selector.batch()))
-
     def loader(self, name: str):
         """An attached loader, for the module's own passes, its epoch the search's."""
         return self.loaders.get(name, self.search_epoch)
@@ -195,19 +175,13 @@ class SearchModule(AlgorithmHooks):
         archs = self.measure_subnets(self.curriculum.k)
         return self.subnets.over_split(archs, len(self.curriculum.data_weights), reduce)
 
-    def supernet_accuracy(self, paths: int = SUPERNET_PATHS) -> Optional[float]:
-        """The supernet's validation accuracy where no architecture step measured it this epoch: the
-        mean over ``paths`` architectures of the policy, drawn from a generator of their own, for
-        algorithms that draw paths (RSPS, ENAS); the mixture's for DARTS' warm-up; None for GDAS."""
+    def supernet_accuracy(self) -> Optional[float]:
+        """The supernet's validation accuracy where no architecture step measured it this epoch: its
+        policy's paths' (RSPS, ENAS: their ``draw``), the mixture's (DARTS' warm-up), None for GDAS."""
         draw = getattr(self, 'draw', None)
-        if callable(draw):
-            rng = random.Random(self.seed + 3 + self.search_epoch)
-            samples = [draw(rng) for _ in range(paths)]
-            return sum(self.score(sample) for sample in samples) / len(samples)
-        if self.single_path:
-            return None
-        with evaluation_mode(self):
-            return self.losses.batch_quality(self.selector.batch())
+        if callable(draw) or not self.single_path:
+            return self.selector.supernet_quality(draw if callable(draw) else None, self.seed + 3 + self.search_epoch)
+        return None
 
     # ------------------------------------------------------------------ the training step
 
@@ -229,13 +203,11 @@ class SearchModule(AlgorithmHooks):
 
     def weight_step(self, batch, batch_idx: int, weights) -> torch.Tensor:
         step = self.losses.step_loss(batch, 2 * batch_idx + 1, self.summary.train, weights,
-                                     self.compiler.forward('weight', self.static_steps))
-        if step.logits is not None:  # as NNI's SupervisedLearningModule logs
-            self.log('train_loss', step.loss, prog_bar=True)
-            for name, metric in getattr(self.training_module, 'metrics', {}).items():
-                self.log(f'train_{name}', metric(step.logits, step.targets), prog_bar=True)
-            if weights is not None:
-                self.log('train_weighted_loss', step.loss)
+                                     self.compiler.forward('weight'))
+        metrics = self.losses.step_metrics(step)
+        self.log_dict(metrics, prog_bar=True)
+        if metrics and weights is not None:
+            self.log('train_weighted_loss', step.loss)
         self.check_finite(step.loss, 'weight', batch_idx)
         self.curriculum.record(batch, step.losses, weights, step.logits)
         self.advance_optimization(step.loss, batch_idx, getattr(self, 'gradient_clip_val', None))
@@ -290,14 +262,13 @@ class SearchModule(AlgorithmHooks):
         record.policy = self.policy()
         if record.policy is not None:
             record.policy_max_prob = policy_max_probability(record.policy)
-        scores = self.loaders.has('selection')  # where candidates can be scored
-        if record.arch_acc is None and not sequence_task and scores:
-            accuracy = self.supernet_accuracy()
-            if accuracy is not None:
-                record.set_quality('supernet', *self._quality_kind(accuracy))
         record.sample = self.current_architecture()
-        if record.sample is not None and scores:
-            record.set_quality('val', *self._quality_kind(self.score(record.sample)))
+        if self.loaders.has('selection'):  # where candidates can be scored
+            supernet = self.supernet_accuracy() if record.arch_acc is None and not sequence_task else None
+            if supernet is not None:
+                record.set_quality('supernet', *self.selector.quality_kind(supernet))
+            if record.sample is not None:
+                record.set_quality('val', *self.selector.quality_kind(self.score(record.sample)))
         self.epoch_record = record
         for name, value in record.scalars().items():
             self.log(f'epoch/{name}', value)
@@ -309,54 +280,31 @@ class SearchModule(AlgorithmHooks):
         finishes the end of the epoch a stop interrupted (Lightning counts that one done)."""
         return self.current_epoch if self.epoch_end.pending is None else self.epoch_end.pending
 
-    # An epoch's end work stopped by a stop request: the fit stops before the next epoch, with
-    # Lightning's own graceful stop (SIGTERMException; Lightning raises it itself only after a
-    # batch that does not end an epoch), and the resumed search finishes the stopped work first
-    # (on_train_start). Where it stops decides how Lightning resumes: from a checkpoint written at
-    # an epoch's end, at the next epoch's start with its start hooks (from one written at the last
-    # batch's end Lightning skips them); but after the final epoch's end the fit counts as done and
-    # Lightning would not start it at all, so the final epoch stops at its last batch's end.
+    # An epoch's end work stopped by a stop request stops the fit where a resume finishes it first
+    # (:class:`.EpochEndWork`, which says why there).
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        if self.epoch_end.pending is not None and self.epoch_end.pending + 1 >= self.trainer.max_epochs:
-            raise SIGTERMException()
+        self.epoch_end.stop_if_final_pending(self.trainer.max_epochs)
         return super().on_train_batch_end(outputs, batch, batch_idx)
 
     def on_train_epoch_end(self):
-        if self.epoch_end.pending is not None:
-            raise SIGTERMException()
+        self.epoch_end.stop_if_pending()
         return super().on_train_epoch_end()
 
     def on_train_start(self):
         started = super().on_train_start()
-        if self.epoch_end.pending is not None:
-            # A stop asked for meanwhile waits for this work: Lightning's loops already count the
-            # epoch done, so a checkpoint written now would not resume it.
-            self.epoch_end.resuming = True
-            self.epoch_end.rewind(self.loaders.attached())
-            try:
-                self.finish_epoch()
-            finally:
-                self.epoch_end.resuming = False
+        self.epoch_end.finish_interrupted(self.loaders.attached(), self.finish_epoch)
         return started
 
     # ------------------------------------------------------------------ checkpoints
 
     # The module's own state beyond its parameters and buffers (the curriculum keeps its own in the
-    # state_dict): the base algorithm's generator and each stateful part's slice.
+    # state_dict): the base algorithm's generator and each stateful part's slice (:mod:`.slices`).
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        checkpoint['nni_cnas'] = {'rng': self.rng.getstate(),
-                                  **{part.state_key: part.state_dict() for part in self._checkpoint_parts()}}
-
-    def _checkpoint_parts(self) -> tuple:
-        """The parts with a slice of ``checkpoint['nni_cnas']`` (their ``state_key``)."""
-        return self.summary, self.epoch_end
+        save_parts(checkpoint, self._checkpoint_parts())
 
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        Curriculum.migrate(checkpoint)
-        state = checkpoint.get('nni_cnas')
-        if state:
-            EpochEndWork.migrate(state)
-            self.rng.setstate(state['rng'])
-            for part in self._checkpoint_parts():
-                if part.state_key in state:
-                    part.load_state_dict(state[part.state_key])
+        load_parts(checkpoint, self._checkpoint_parts())
+
+    def _checkpoint_parts(self) -> tuple:
+        """The parts with a slice of the checkpoint; algorithms add their own."""
+        return GeneratorState(self.rng, 'rng'), self.summary, self.epoch_end

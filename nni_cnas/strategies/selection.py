@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+import random
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 from nni.mutable import Sample
 
@@ -12,7 +13,10 @@ from ..arch.supernet import fixed_architecture
 from ..data.batches import batch_size, concat, head, unpack
 from .losses import evaluation_mode
 
-__all__ = ['Selection', 'Selector']
+__all__ = ['Selection', 'Selector', 'SUPERNET_PATHS']
+
+#: Sampled paths whose mean validation accuracy is the supernet's, for algorithms that draw paths.
+SUPERNET_PATHS = 5
 
 
 @dataclasses.dataclass
@@ -58,6 +62,22 @@ class Selector:
         """The evaluator's quality of a subnet on the selection batch (higher is better)."""
         with evaluation_mode(self.module), fixed_architecture(self.module.model, arch):
             return self.module.losses.batch_quality(self.batch())
+
+    def quality_kind(self, score: float) -> Tuple[str, float]:
+        """A score on the selection batch as the record names it (accuracy, or perplexity for a language model)."""
+        return self.module.losses.quality_kind(score, self.module.losses.classification(self.batch()))
+
+    def supernet_quality(self, draw: Optional[Callable[[random.Random], Sample]], seed: int,
+                         paths: int = SUPERNET_PATHS) -> float:
+        """The supernet's quality on the selection batch: the mean over ``paths`` architectures that
+        ``draw`` takes from a generator seeded with ``seed`` (its own: the search's draws are not
+        consumed), or with no ``draw`` the mixture's (every op at its weight)."""
+        if draw is None:
+            with evaluation_mode(self.module):
+                return self.module.losses.batch_quality(self.batch())
+        rng = random.Random(seed)
+        samples = [draw(rng) for _ in range(paths)]
+        return sum(self.score(sample) for sample in samples) / len(samples)
 
     def select_best(self, candidates: Sequence[Sample]) -> Selection:
         """The best candidate on one validation batch; the first one wins ties."""

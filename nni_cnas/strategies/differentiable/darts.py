@@ -57,7 +57,7 @@ class DartsModule(SearchModule, DartsLightningModule):
 
     def architecture_loss(self, batch, batch_idx: int):
         return self.losses.step_loss(batch, 2 * batch_idx, self.summary.arch,
-                                     forward=self.compiler.forward('architecture', self.static_steps)).loss
+                                     forward=self.compiler.forward('architecture')).loss
 
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)

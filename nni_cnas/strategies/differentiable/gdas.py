@@ -125,6 +125,34 @@ class GumbelDraw:
     host_indices: Optional[List[int]] = None
 
 
+
+class DrawAhead:
+    """The next architecture step's Gumbel noise and drawn indices, drawn with this step's weight
+    draw (:meth:`GdasModule.resample`): a part with its slice of the checkpoint, so that a resumed
+    search draws as an uninterrupted one (nothing written when none waits)."""
+
+    state_key = 'gdas_ahead'
+
+    def __init__(self):
+        self.noise: Optional[List[torch.Tensor]] = None
+        self.indices: Optional[List[int]] = None
+
+    def hold(self, noise: List[torch.Tensor], indices: List[int]) -> None:
+        self.noise, self.indices = noise, indices
+
+    def take(self) -> Optional[Tuple[List[torch.Tensor], List[int]]]:
+        """The waiting draw, forgotten here; None when the next resample draws afresh."""
+        if self.noise is None:
+            return None
+        held, self.noise, self.indices = (self.noise, self.indices), None, None
+        return held
+
+    def state_dict(self) -> Optional[Tuple[List[torch.Tensor], List[int]]]:
+        return None if self.noise is None else ([gumbels.cpu() for gumbels in self.noise], self.indices)
+
+    def load_state_dict(self, state: Tuple[List[torch.Tensor], List[int]]) -> None:
+        self.hold(list(state[0]), state[1])  # on the host; resample moves them to the alphas' device
+
 class GdasModule(DartsModule):
     """DARTS module whose forwards use one hard Gumbel draw per architecture parameter, redrawn at
     each resample."""
@@ -140,6 +168,7 @@ class GdasModule(DartsModule):
         self.tau_max, self.tau_min = tau_max, tau_min
         self.temperature_scheduler = temperature_scheduler
         self.draws: Dict[int, Tuple[torch.Tensor, int]] = {}
+        self.ahead = DrawAhead()
         self.tau = tau_max if temperature_scheduler is None else temperature_scheduler.init
 
     def set_model(self, model) -> None:
@@ -169,9 +198,6 @@ class GdasModule(DartsModule):
             self._in_architecture_step = False
 
     _in_architecture_step = False
-    #: ``(noise per alpha, drawn indices)`` of the next step's architecture draw, drawn with this
-    #: step's weight draw (see :meth:`resample`); None when the next resample draws afresh.
-    _ahead: Optional[Tuple[List[torch.Tensor], List[int]]] = None
     #: The batch schedule's early draw of this step's weight step (:meth:`measure_batch`).
     _prepared: Optional[GumbelDraw] = None
 
@@ -204,11 +230,12 @@ class GdasModule(DartsModule):
         one by one (the same random stream), and their indices read back at once (with the batch
         schedule, in the same transfer as the alphas its top-K reads: :meth:`measure_batch`)."""
         alphas = self._alphas()
-        ahead, self._ahead = self._ahead, None
+        ahead = self.ahead.take()
         prepared, self._prepared = self._prepared, None
         if ahead is not None:
             noise, indices = ahead
-            weights = [straight_through(alpha, gumbels, self.tau)[0] for alpha, gumbels in zip(alphas, noise)]
+            weights = [straight_through(alpha, gumbels.to(alpha.device), self.tau)[0]
+                       for alpha, gumbels in zip(alphas, noise)]
         else:
             draw = prepared or self._fresh_draw(alphas, not self._in_architecture_step)
             weights, indices = draw.weights, draw.host_indices
@@ -216,7 +243,7 @@ class GdasModule(DartsModule):
                 # The forwards need the drawn ops on the host: one read for all (one device sync).
                 indices = draw.indices.tolist() if draw.indices is not None else []
             if draw.next_noise is not None:
-                self._ahead = (draw.next_noise, indices[len(alphas):])
+                self.ahead.hold(draw.next_noise, indices[len(alphas):])
             indices = indices[:len(alphas)]
         self.draws.clear()
         self.draws.update({id(alpha): (w, index) for alpha, w, index in zip(alphas, weights, indices)})
@@ -226,7 +253,7 @@ class GdasModule(DartsModule):
         # The batch schedule's top-K reads the alphas between the architecture step and the weight
         # step, which leaves them as they are: this step's weight draw is made first, and its
         # indices travel with that read (export_probs), not in one of their own.
-        if self._ahead is None and self._prepared is None:
+        if self.ahead.noise is None and self._prepared is None:
             self._prepared = self._fresh_draw(self._alphas(), with_next=True)
         return super().measure_batch(batch)
 
@@ -238,21 +265,17 @@ class GdasModule(DartsModule):
             prepared.host_indices = indices
             return super(DartsModule, self).export_probs()  # NNI's, on the host copy just made
 
-    def on_save_checkpoint(self, checkpoint) -> None:
-        super().on_save_checkpoint(checkpoint)
-        if self._ahead is not None:
-            noise, indices = self._ahead
-            checkpoint['nni_cnas']['gdas_ahead'] = ([gumbels.cpu() for gumbels in noise], indices)
+    def _checkpoint_parts(self) -> tuple:
+        return (*super()._checkpoint_parts(), self.ahead)
 
     def on_load_checkpoint(self, checkpoint):
         super().on_load_checkpoint(checkpoint)
         self.tau = self.temperature(checkpoint['epoch'])  # a resume mid-epoch skips on_train_epoch_start
-        ahead = checkpoint.get('nni_cnas', {}).get('gdas_ahead')
-        self._ahead = None if ahead is None else ([gumbels.to(self.device) for gumbels in ahead[0]], ahead[1])
 
     def on_train_end(self):
         self.draws.clear()
-        self._ahead = self._prepared = None
+        self.ahead.take()
+        self._prepared = None
         return super().on_train_end()
 
 

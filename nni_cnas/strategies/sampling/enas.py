@@ -22,10 +22,9 @@ controller of the paper and of NATS-Bench, and keeps its state in Lightning chec
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import random
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import nni.nas.strategy as nni_strategy
 import torch
@@ -40,6 +39,7 @@ from ..base import CurriculumStrategy, Sample
 from ..losses import evaluation_mode
 from ..registry import defaults
 from .controller import LstmController
+from .enas_state import ControllerProgress, EpochPaths, ReplayMemory, StoppedTraining
 from .path import PathSamplingSearch
 
 __all__ = ['ENAS', 'EnasModule', 'reward_direction_of', 'REWARD_DIRECTIONS']
@@ -50,17 +50,6 @@ REWARD_DIRECTIONS = ('max', 'min')
 #: Metric names (after an optional ``val_`` prefix) that are errors, minimised: NNI's evaluators
 #: log ``val_loss``, ``val_mse`` (Regression); torchmetrics' errors are these too.
 _ERROR_METRICS = ('loss', 'mse', 'rmse', 'mae', 'mape', 'error', 'err', 'ppl', 'perplexity')
-
-
-@dataclasses.dataclass
-class ControllerProgress:
-    """How far an epoch's controller training got when a stop request stopped it: the samples
-    scored, their rewards (for the epoch's mean) and, with ``controller_steps``, the epoch's own
-    buffer of ``(sample, advantage)`` pairs (without, the search-wide replay buffer holds them)."""
-
-    done: int = 0
-    rewards: List[float] = dataclasses.field(default_factory=list)
-    buffer: List[Tuple[Dict[str, Any], float]] = dataclasses.field(default_factory=list)
 
 
 def reward_direction_of(metric_name: Optional[str]) -> str:
@@ -95,13 +84,10 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         self.update_times, self.update_batch_size = update_times, update_batch_size
         self.log_prob_every_n_step = log_prob_every_n_step
         self.controller: Optional[LstmController] = None
-        self._queues: Dict[str, Deque[Dict[str, Any]]] = {}  # the epoch's paths not trained yet
-        # Per-batch controller training (controller_steps None): the samples drawn so far in the
-        # search and the replay buffer, both kept across epochs as NNI keeps them.
-        self._samples_drawn = 0
-        self._replay: Deque[Tuple[Dict[str, Any], float]] = collections.deque(maxlen=self.replay_buffer_size)
-        #: The epoch's controller training stopped by a stop request, continued when the search resumes.
-        self._controller_progress: Optional[ControllerProgress] = None
+        self.paths = EpochPaths()
+        #: Per-batch controller training (controller_steps None): samples drawn and the replay buffer.
+        self.replay = ReplayMemory(self.replay_buffer_size)
+        self.stopped_training = StoppedTraining()
 
     def set_model(self, model) -> None:
         super().set_model(model)
@@ -120,9 +106,9 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             self.controller.train(was_training)
 
     def curriculum_subnets(self, k: int) -> List[Sample]:
-        queued = self._queues.get('subnets')
-        if queued and len(queued) >= k:  # the batch schedule's K samples of this step, drawn at the epoch's start
-            return [self.expand(queued.popleft()) for _ in range(k)]
+        queued = self.paths.take('subnets', k)  # the batch schedule's K samples of this step
+        if queued is not None:
+            return [self.expand(sample) for sample in queued]
         return [self.draw(self.curriculum_rng) for _ in range(k)]
 
     # The controller is trained after each epoch, so its policy is fixed during one: the epoch's
@@ -135,39 +121,24 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         was_training = self.controller.training
         self.controller.eval()
         try:
-            self._queues = {'paths': collections.deque(self.controller.sample_many(self.rng, steps))}
+            queues = {'paths': self.controller.sample_many(self.rng, steps)}
             if self.curriculum.uses_subnets and self.curriculum.schedule == 'batch':
-                self._queues['subnets'] = collections.deque(
-                    self.controller.sample_many(self.curriculum_rng, steps * self.curriculum.k))
+                queues['subnets'] = self.controller.sample_many(self.curriculum_rng, steps * self.curriculum.k)
+            self.paths.refill(queues)
         finally:
             self.controller.train(was_training)
         return started
 
     def resample(self) -> Sample:
-        queued = self._queues.get('paths')
-        if not queued:  # outside an epoch's steps, or a checkpoint of nni_cnas 0.1 resumed mid-epoch
+        queued = self.paths.take('paths')
+        if queued is None:
             return super().resample()
-        sample = self.expand(queued.popleft())
+        sample = self.expand(queued[0])
         apply_architecture(self.model, sample)
         return sample
 
-    def on_save_checkpoint(self, checkpoint) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint['nni_cnas']['enas_queues'] = {name: list(queue) for name, queue in self._queues.items()}
-        checkpoint['nni_cnas']['enas_replay'] = {'samples': self._samples_drawn, 'buffer': list(self._replay)}
-        if self._controller_progress is not None:
-            checkpoint['nni_cnas']['enas_controller_progress'] = dataclasses.asdict(self._controller_progress)
-
-    def on_load_checkpoint(self, checkpoint) -> None:
-        super().on_load_checkpoint(checkpoint)
-        queues = checkpoint.get('nni_cnas', {}).get('enas_queues', {})
-        renamed = {'top_k': 'subnets'}  # the name of nni_cnas 0.1's queue
-        self._queues = {renamed.get(name, name): collections.deque(queue) for name, queue in queues.items()}
-        replay = checkpoint.get('nni_cnas', {}).get('enas_replay', {'samples': 0, 'buffer': []})
-        self._samples_drawn = replay['samples']
-        self._replay = collections.deque(replay['buffer'], maxlen=self.replay_buffer_size)
-        progress_state = checkpoint.get('nni_cnas', {}).get('enas_controller_progress')
-        self._controller_progress = None if progress_state is None else ControllerProgress(**progress_state)
+    def _checkpoint_parts(self) -> tuple:
+        return (*super()._checkpoint_parts(), self.paths, self.replay, self.stopped_training)
 
     def export_candidates(self) -> List[Sample]:
         rng = self.candidate_rng()
@@ -197,10 +168,10 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             return finished
         optimizer = self.architecture_optimizers().optimizer
         host_state = _to_host(optimizer.state_dict())
-        rng, host_state, self._samples_drawn, replay, finished = distributed.broadcast_object(
-            (self.rng.getstate(), host_state, self._samples_drawn, list(self._replay), finished))
+        rng, host_state, drawn, replay, finished = distributed.broadcast_object(
+            (self.rng.getstate(), host_state, self.replay.samples_drawn, list(self.replay.buffer), finished))
         self.rng.setstate(rng)
-        self._replay = collections.deque(replay, maxlen=self.replay_buffer_size)
+        self.replay.replace(drawn, replay)
         optimizer.load_state_dict(host_state)
         distributed.broadcast_tensors(list(self.controller.parameters()) + list(self.controller.buffers()))
         return finished
@@ -240,10 +211,10 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         optimizer = self.architecture_optimizers().optimizer
         controller = self.controller
         loader = self.loader('val')
-        progress_state, self._controller_progress = self._controller_progress or ControllerProgress(), None
+        progress_state = self.stopped_training.take()
         if self.controller_steps is None:
             batches, steps = enumerate(loader), len(loader)
-            buffer, drawn = self._replay, self._samples_drawn
+            buffer, drawn = self.replay.buffer, self.replay.samples_drawn
         else:
             batches = itertools.cycle(enumerate(loader))
             steps = self.controller_steps * self.controller_aggregate
@@ -255,7 +226,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
         for step in progress(samples, self.progress_bar, 'ENAS controller', len(samples), 'sample'):
             if self.stop_wanted():
                 own_buffer = [] if self.controller_steps is None else list(buffer)
-                self._controller_progress = ControllerProgress(step - drawn, rewards, own_buffer)
+                self.stopped_training.progress = ControllerProgress(step - drawn, rewards, own_buffer)
                 return False
             batch_idx, batch = next(batches)
             with torch.no_grad():
@@ -270,7 +241,7 @@ class EnasModule(PathSamplingSearch, RandomSamplingLightningModule):
             if (step + 1) % self.controller_aggregate == 0:
                 self.update_controller(optimizer, list(buffer))
         if self.controller_steps is None:
-            self._samples_drawn = drawn + steps
+            self.replay.samples_drawn = drawn + steps
         if rewards:
             self.log('controller/reward', sum(rewards) / len(rewards))
             self.log('controller/baseline', float(controller.baseline))
