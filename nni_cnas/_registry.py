@@ -1,8 +1,9 @@
-"""A table of named specs (strategies, spaces) that plug-ins can extend: one spec per name."""
+"""A table of named specs (strategies, spaces) that plug-ins can extend: one spec per name, each
+with the options it declares (``spec.options``, each with a ``name``)."""
 
 from __future__ import annotations
 
-from typing import Dict, Generic, Tuple, TypeVar
+from typing import Any, Dict, Generic, Tuple, TypeVar
 
 from .errors import UserError
 
@@ -33,3 +34,19 @@ class Registry(Generic[Spec]):
 
     def specs(self) -> Tuple[Spec, ...]:
         return tuple(self.entries.values())
+
+    def option_names(self) -> Tuple[str, ...]:
+        """Every option the specs declare, once, in registration order."""
+        return tuple(dict.fromkeys(option.name for spec in self.specs() for option in getattr(spec, 'options', ())))
+
+    def having(self, option: str) -> Tuple[str, ...]:
+        """The names of the specs that declare ``option``."""
+        return tuple(spec.name for spec in self.specs() if self._declared(spec, option) is not None)
+
+    def declaration(self, option: str) -> Any:
+        """The first declaration of ``option`` (those of one name agree: the CLI has one flag for it)."""
+        return next(found for found in (self._declared(spec, option) for spec in self.specs()) if found is not None)
+
+    @staticmethod
+    def _declared(spec: Spec, option: str) -> Any:
+        return next((declared for declared in getattr(spec, 'options', ()) if declared.name == option), None)

@@ -235,7 +235,7 @@ def test_a_killed_close_search_resumes_to_the_same_search(tmp_path):
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--close', '--space', 'darts'], 'NAS-Bench-201 space (--space nb201), not of darts'),
+    (['--close', '--space', 'darts'], '--close applies to nb201, not to darts'),
     (['--close', '--epochs', '3'], 'cannot place 3 new blocks in 3 epochs'),
     (['--close-blocks', '3'], '--close-blocks configures CLOSE; add --close'),
     (['--close', '--close-epochs', '2,x'], 'comma-separated epochs'),

@@ -69,6 +69,15 @@ def _strategy_option_help(name: str) -> str:
     return f'{text} (default {defaults})'
 
 
+def _space_option_help(name: str) -> str:
+    """The option's help, the spaces it applies to and its default."""
+    from ..spaces import applies_to, declaration
+
+    option = declaration(name)
+    default = '' if option.default is None else f'; default {"on" if option.default is True else "off" if option.default is False else _value(option.default)}'
+    return f'{applies_to(name)}: {option.help}{default}'
+
+
 def add_search_options(p: argparse.ArgumentParser, sweep: bool, resume: bool = True) -> None:
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for field in dataclasses.fields(SearchConfig):
@@ -82,8 +91,14 @@ def add_search_options(p: argparse.ArgumentParser, sweep: bool, resume: bool = T
         else:
             group.add_argument(flag_of(field), dest=field.name, type=_TYPES[kind], help=_help(field))
     for name in registry.option_names():
-        option = next(spec.option(name) for spec in registry.specs() if spec.option(name) is not None)
+        option = registry.SPECS.declaration(name)
         groups['strategy'].add_argument(option.cli_flag, dest=name, type=option.type, help=_strategy_option_help(name))
+    from ..spaces import declaration, option_names as space_option_names
+
+    for name in space_option_names():
+        option = declaration(name)
+        kind = dict(action=argparse.BooleanOptionalAction) if option.type is bool else dict(type=option.type)
+        groups['network and training'].add_argument(option.cli_flag, dest=name, help=_space_option_help(name), **kind)
     run = groups['run']
     run.add_argument('--config', dest='config_file', help='YAML file of options (names as in a run\'s config.yaml); '
                                                           'options given here override it')

@@ -144,18 +144,12 @@ class SearchConfig:
                                    default_text=lambda: ', '.join(f'{spec.name} {spec.default_cells}'
                                                                   for spec in _all_spaces() if spec.default_cells))
     space_options: Optional[str] = _option(None, 'NNI hub spaces (nni:...): constructor arguments as KEY=VALUE items, '
-                                           'a choice as a tuple, e.g. "width=(8,16) num_cells=4"')
+                                           'a choice as a tuple, e.g. "width=(8,16) num_cells=4" (the other spaces\' '
+                                           'own options are flags of their own: --close, --hidden, ...)')
     stem: str = _option('cifar', 'input stem of the spaces that offer one: cifar (one 3x3 conv) or imagenet (three '
                         'stride-2 convs)', choices=STEMS)
-    hidden: Optional[int] = _option(None, 'recurrent spaces: hidden and embedding size', kinds=('text',),
-                                    by_kind={'text': 300}, positive=True)
     bptt: Optional[int] = _option(None, 'recurrent spaces: tokens per sequence, the curriculum\'s sample',
                                   kinds=('text',), by_kind={'text': 35}, positive=True)
-    nodes: Optional[int] = _option(None, 'recurrent spaces: nodes of the recurrent cell', kinds=('text',), positive=True,
-                                   default_text='8; rnn-enas 12')
-    dropout_scale: Optional[float] = _option(None, 'recurrent spaces: times DARTS\' dropout rates (0.75 output and cell '
-                                             'input, 0.25 hidden, 0.2 embedding; 0: none)', kinds=('text',),
-                                             by_kind={'text': 1.0}, minimum=0)
     learning_rate: Optional[float] = _option(None, 'weight learning rate', flag='--lr',
                                              by_kind={'image': 0.025, 'text': 20.0}, positive=True)
     eta_min: Optional[float] = _option(None, 'final learning rate of the cosine schedule', minimum=0,
@@ -172,11 +166,6 @@ class SearchConfig:
                                   positive=True)
     selection_size: Optional[int] = _option(None, 'validation samples that score candidates',
                                             by_kind={'image': registry.SELECTION_SIZE, 'text': 64}, positive=True)
-    close: bool = _option(False, 'nb201: CLOSE\'s curriculum on the sharing extent: a CLOSENet supernet whose cells draw '
-                          'their convolutions from a pool of blocks that grows during the search')
-    close_blocks: Optional[int] = _option(None, 'CLOSE: blocks the pool grows to', default_text=lambda: str(_close_blocks()))
-    close_epochs: Optional[str] = _option(None, 'CLOSE: 0-based epochs at which a block is added, e.g. 2,4,6',
-                                          default_text='CLOSE\'s schedule, a block after each fifth of the epochs')
     rank_cells: int = _option(0, 'after the search, score this many random cells with the supernet and rank them '
                               'against NAS-Bench-201 (Kendall tau; 0: off)')
     rank_samples: int = _option(1000, 'validation images that score them', positive=True)
@@ -221,11 +210,18 @@ class SearchConfig:
     compile_backend: str = _option(registry.COMPILE_BACKEND, 'torch.compile\'s backend with --compile: inductor '
                                    '(generated kernels; on the CPU it needs a C++ compiler) or e.g. aot_eager', group='run')
     strategy_options: Dict[str, Any] = dataclasses.field(default_factory=dict, metadata=dict(cli=False))
+    #: The space's own options (declared by the space: ``close``, ``hidden``, ...; not ``space_options``,
+    #: the hub spaces' constructor arguments); ``config.close`` reads them.
+    space_settings: Dict[str, Any] = dataclasses.field(default_factory=dict, metadata=dict(cli=False))
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for names that are not fields: the strategy options (None when not set).
-        if name != 'strategy_options' and name in registry.option_names():
-            return self.strategy_options.get(name)
+        # Only called for names that are not fields: the strategy's and the space's own options (None
+        # when not set).
+        if name not in ('strategy_options', 'space_settings'):
+            if name in registry.option_names():
+                return self.strategy_options.get(name)
+            if name in _space_option_names():
+                return self.space_settings.get(name)
         raise AttributeError(f'{type(self).__name__} has no option {name!r}')
 
     # ------------------------------------------------------------------ checks and defaults
@@ -247,7 +243,6 @@ class SearchConfig:
         self._check_values(space)
         self._check_applicability(space, strategy)
         self._check_curriculum(strategy)
-        self._check_close()
         self._check_processes()
         _check_device(self.device)
         if self.precision == '16-mixed' and not _uses_cuda(self.device):
@@ -275,8 +270,7 @@ class SearchConfig:
         resolved.k = (0 if self.curriculum == 'none' else _CURRICULUM.k) if self.k is None else self.k
         resolved.measure, resolved.estimator = self._measure(), None
         resolved.strategy_options = strategy.resolve(self.strategy_options, space.kind)
-        if self.close:
-            resolved.close_blocks = self.pool_size()
+        resolved.space_settings = space.resolve_options(self.space_settings, self)
         if resolved.out is None:
             stamp = time.strftime('%Y%m%d-%H%M%S')
             name = f'{self.space}-close' if self.close else self.space
@@ -303,9 +297,6 @@ class SearchConfig:
             if minimum is not None and not value >= minimum:
                 raise UserError(f'{flag_of(field)} must be {minimum:g} or more'
                                 f'{" (0 is the plain algorithm)" if field.name == "k" else ""}, not {value}')
-        if self.dropout_scale is not None and not self.dropout_scale < 4 / 3:
-            raise UserError(f'--dropout-scale multiplies DARTS\' dropout rates (0.75 the largest): it must be in [0, 4/3), '
-                            f'not {self.dropout_scale}')
         if not 0 <= self.rank_cells <= 15625:
             raise UserError(f'--rank-cells must be between 0 (off) and 15625 (every cell), not {self.rank_cells}')
 
@@ -320,8 +311,8 @@ class SearchConfig:
             which = ', '.join(spec.name for spec in _all_spaces() if spec.stems)
             raise UserError(f'--stem applies to the {which} spaces; {self.space} has its own stem')
         if self.space_options is not None:
-            if not space.options:
-                which = ', '.join(spec.name for spec in _all_spaces() if spec.options)
+            if not space.constructor_options:
+                which = ', '.join(spec.name for spec in _all_spaces() if spec.constructor_options)
                 raise UserError(f'--space-options applies to NNI\'s hub spaces ({which}), not to {self.space}')
             from ..spaces.hub import parse_space_options
 
@@ -335,11 +326,18 @@ class SearchConfig:
             raise UserError(strategy.compile_problem())
         if not self.compile and self.compile_backend != registry.COMPILE_BACKEND:
             raise UserError(f'--compile-backend {self.compile_backend} applies with --compile; add it, or drop --compile-backend')
+        from ..spaces import applies_to, declaration
+
+        for name, value in self.space_settings.items():
+            if name not in _space_option_names():
+                raise UserError(f'unknown space option {name!r}')
+            if value not in (None, declaration(name).default) and space.option(name) is None:
+                raise UserError(f'{declaration(name).cli_flag} applies to {applies_to(name)}, not to {self.space}')
         for name, value in self.strategy_options.items():
             if name not in registry.option_names():
                 raise UserError(f'unknown strategy option {name!r}')
             if value is not None and strategy.option(name) is None:
-                option = next(spec.option(name) for spec in registry.specs() if spec.option(name) is not None)
+                option = registry.SPECS.declaration(name)
                 raise UserError(f'{option.cli_flag} applies to {"/".join(registry.strategies_with(name))}, '
                                 f'not to {self.strategy}')
 
@@ -372,22 +370,6 @@ class SearchConfig:
         except ValueError as error:
             raise UserError(str(error)) from None
 
-    def growth_epochs(self) -> Optional[list]:
-        """CLOSE's growth epochs from ``close_epochs`` (``'2,4,6'``), or None for the default schedule."""
-        if self.close_epochs is None:
-            return None
-        try:
-            return [int(part) for part in self.close_epochs.split(',')]
-        except ValueError:
-            raise UserError(f'--close-epochs takes comma-separated epochs such as 2,4,6, not {self.close_epochs!r}') from None
-
-    def pool_size(self) -> int:
-        """CLOSE's blocks: one more than the growth epochs when they are given, else ``close_blocks``."""
-        from ..spaces.close_schedule import DEFAULT_BLOCKS
-
-        growth = self.growth_epochs()
-        return len(growth) + 1 if growth is not None else (self.close_blocks or DEFAULT_BLOCKS)
-
     def _check_processes(self) -> None:
         """``--devices``/``--num-nodes`` against ``--device``, the GPUs here and ``--out``."""
         import torch
@@ -405,37 +387,12 @@ class SearchConfig:
             raise UserError('the ranks of this search were started by a launcher (torchrun, SLURM), each naming its '
                             'own default run folder; give --out')
 
-    def _check_close(self) -> None:
-        from ..spaces.close_schedule import check_growth_epochs, default_growth_epochs
-
-        if not self.close:
-            for name in ('close_blocks', 'close_epochs'):
-                if getattr(self, name) is not None:
-                    raise UserError(f'--{name.replace("_", "-")} configures CLOSE; add --close')
-            return
-        if self.space != 'nb201':
-            raise UserError(f'--close builds a CLOSENet of the NAS-Bench-201 space (--space nb201), not of {self.space}')
-        if self.close_blocks is not None and self.close_blocks < 1:
-            raise UserError(f'--close-blocks must be at least 1, not {self.close_blocks}')
-        growth = self.growth_epochs()
-        try:
-            if growth is None:
-                default_growth_epochs(self.pool_size(), self.epochs)
-            else:
-                check_growth_epochs(growth, self.epochs)
-        except ValueError as error:
-            raise UserError(f'--close-epochs: {error}' if growth is not None
-                            else f'{error} (--close-blocks N or --close-epochs E1,E2,...)') from None
-        if growth is not None and self.close_blocks is not None and self.close_blocks != len(growth) + 1:
-            raise UserError(f'--close-epochs {self.close_epochs} grows the pool to {len(growth) + 1} blocks, '
-                            f'--close-blocks says {self.close_blocks}; give one of them')
-
     # ------------------------------------------------------------------ mappings (YAML, config.yaml)
 
     def as_dict(self) -> Dict[str, Any]:
         """Every option by name, the strategy's own among them (the layout of a run's ``config.yaml``)."""
         values = {field.name: getattr(self, field.name) for field in _fields()}
-        return {**values, **self.strategy_options}
+        return {**values, **self.strategy_options, **self.space_settings}
 
     def defining(self) -> Dict[str, Any]:
         """The options that decide what a search computes: all but how it is run (the ``run``
@@ -443,14 +400,16 @@ class SearchConfig:
         here are one search."""
         run = {field.name for field in _fields() if field.metadata.get('group') == 'run'} - {'seed', 'devices', 'num_nodes'}
         run.add('data_dir')
+        own = {*self.strategy_options, *self.space_settings}
         return {name: value for name, value in self.as_dict().items()
-                if name not in run and not (name in self.strategy_options and value is None)}
+                if name not in run and not (name in own and value is None)}
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], source: str = 'config') -> 'SearchConfig':
         """A config from a mapping (a YAML file, a run's ``config.yaml``), checking names and types.
-        A strategy option set to null is the same as not given (config.yaml files of nni_cnas 0.1
-        list every strategy's options)."""
+        A strategy's or space's option set to null is the same as not given (config.yaml files of
+        nni_cnas 0.1 list every strategy's options), and so is a space's option of another space at
+        its default (earlier config.yaml files list ``close: false`` for every space)."""
         if not isinstance(values, Mapping):
             raise UserError(f'{source} must be a mapping of option names to values, not {type(values).__name__}')
         plugin = values.get('plugin')
@@ -458,7 +417,9 @@ class SearchConfig:
             raise UserError(f'{source}: plugin must be a str or null (module names, comma-separated), not {plugin!r}')
         load_plugins(plugin_modules(plugin))  # a plug-in's names are known before they are checked
         fields = {field.name: field for field in _fields()}
+        values = _without_other_spaces_defaults(values)
         options = {option.name: option for spec in registry.specs() for option in spec.options}
+        options.update({name: _space_declaration(name) for name in _space_option_names()})
         estimator = values.get('estimator')
         if estimator in ESTIMATOR_MEASURES and values.get('measure') in (None, ESTIMATOR_MEASURES[estimator]):
             # A config.yaml of an earlier version names the measure by its former name.
@@ -485,15 +446,18 @@ class SearchConfig:
 _dataclass_init = SearchConfig.__init__
 
 
-def _init_with_strategy_options(self, **values):
-    # The dataclass's fields, plus each registered strategy option as a keyword of its own
-    # (SearchConfig(strategy='gdas', tau_max=5)), kept in strategy_options.
-    own = {name: values.pop(name) for name in list(values) if name in registry.option_names()}
+def _init_with_own_options(self, **values):
+    # The dataclass's fields, plus each registered strategy's and space's option as a keyword of its
+    # own (SearchConfig(strategy='gdas', tau_max=5), SearchConfig(close=True)), kept in
+    # strategy_options and space_settings.
+    strategy = {name: values.pop(name) for name in list(values) if name in registry.option_names()}
+    space = {name: values.pop(name) for name in list(values) if name in _space_option_names()}
     _dataclass_init(self, **values)
-    self.strategy_options = {**self.strategy_options, **{k: v for k, v in own.items() if v is not None}}
+    self.strategy_options = {**self.strategy_options, **{k: v for k, v in strategy.items() if v is not None}}
+    self.space_settings = {**self.space_settings, **{k: v for k, v in space.items() if v is not None}}
 
 
-SearchConfig.__init__ = _init_with_strategy_options
+SearchConfig.__init__ = _init_with_own_options
 
 
 def _fields():
@@ -511,10 +475,27 @@ def _part_options_help(registry) -> str:
     return 'none; ' + ', '.join(described) if described else 'none'
 
 
-def _close_blocks() -> int:
-    from ..spaces.close_schedule import DEFAULT_BLOCKS
+def _space_option_names() -> Tuple[str, ...]:
+    from ..spaces import option_names
 
-    return DEFAULT_BLOCKS
+    return option_names()
+
+
+def _space_declaration(name: str):
+    from ..spaces import declaration
+
+    return declaration(name)
+
+
+def _without_other_spaces_defaults(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """``values`` without the options of other spaces than its own that are at their default."""
+    from ..spaces import SPECS
+
+    space = values.get('space', SearchConfig.space)
+    spec = SPECS.get(space) if isinstance(space, str) and space in SPECS.names() else None
+    return {name: value for name, value in values.items()
+            if not (name in _space_option_names() and (spec is None or spec.option(name) is None)
+                    and value == _space_declaration(name).default)}
 
 
 def _all_spaces():

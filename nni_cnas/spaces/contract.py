@@ -12,6 +12,9 @@ import importlib
 import json
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
+from ..errors import UserError
+from ..option import Option
+
 __all__ = ['SpaceSpec', 'SearchSpace', 'STEMS', 'KINDS', 'KIND_NAMES', 'describe', 'genotype_of', 'epoch_started', 'summary_of']
 
 #: Kinds of space: image classifiers, or language models over token sequences. A kind chooses the
@@ -32,8 +35,12 @@ class SpaceSpec:
     ``data`` the loaded search data (``num_classes``, ``in_channels``; ``vocabulary_size`` for text).
     ``default_cells`` is the cells per stage when ``--cells`` is not given (image spaces);
     ``stems`` the stems the space offers (empty: it has its own); ``benchmark`` ``'nb201'`` when found
-    cells are looked up in NAS-Bench-201 (and ranked against it); ``options`` whether the space
-    takes constructor arguments in ``--space-options`` (NNI's hub spaces); ``linear_cells`` whether
+    cells are looked up in NAS-Bench-201 (and ranked against it); ``options`` the space's own options
+    (:class:`~nni_cnas.option.Option`: each a keyword of the search config, a flag, a ``config.yaml``
+    key, checked; the builder reads them from the resolved config, ``config.hidden``), and
+    ``validate(values, config)`` checks them together (a one-line error text, or None) and may fill
+    in what follows from them; ``constructor_options`` whether the space takes any constructor
+    argument in ``--space-options`` (NNI's hub spaces); ``linear_cells`` whether
     each cell per stage past the second adds the same parameters and activations (the memory estimate
     then extrapolates from two and three cells instead of building the space at its size); ``rgb``
     whether its stem takes only RGB images (a search then repeats a grey data set's channel, and says so).
@@ -46,15 +53,36 @@ class SpaceSpec:
     default_cells: Optional[int] = None
     stems: Tuple[str, ...] = ()
     benchmark: Optional[str] = None
-    options: bool = False
+    options: Tuple[Option, ...] = ()
     linear_cells: bool = True
     rgb: bool = False
+    constructor_options: bool = False
+    validate: Optional[Callable[[Dict[str, Any], Any], Optional[str]]] = None
 
     def __post_init__(self):
+        if isinstance(self.options, bool):  # the former meaning of options: constructor arguments
+            object.__setattr__(self, 'constructor_options', self.options)
+            object.__setattr__(self, 'options', ())
+        object.__setattr__(self, 'options', tuple(self.options))
         if self.kind not in KINDS:
             raise ValueError(f'{self.name}: kind must be one of {KINDS}, not {self.kind!r}')
         if self.kind == 'image' and self.default_cells is None:
             raise ValueError(f'{self.name}: an image space needs default_cells')
+
+    def option(self, name: str) -> Optional[Option]:
+        return next((option for option in self.options if option.name == name), None)
+
+    def resolve_options(self, given: Mapping[str, Any], config) -> Dict[str, Any]:
+        """Every option of this space: the given values (checked) and the defaults for its kind, then
+        :attr:`validate` on them together; raises :class:`~nni_cnas.errors.UserError`."""
+        resolved = {}
+        for option in self.options:
+            value = given.get(option.name)
+            resolved[option.name] = option.default_for(self.kind) if value is None else option.check(value)
+        problem = self.validate(resolved, config) if self.validate else None
+        if problem:
+            raise UserError(problem)
+        return resolved
 
     def build(self, config, data):
         builder = self.builder

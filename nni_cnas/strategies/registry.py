@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import math
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .._registry import Registry
 from ..errors import UserError
+from ..option import AS_CLI, Option
 
 __all__ = ['Option', 'StrategySpec', 'COMPILE_BACKEND', 'STATIC_STEPS', 'SPECS', 'register', 'get', 'names', 'specs',
            'option_names', 'strategies_with', 'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
@@ -34,53 +34,6 @@ STATIC_STEPS = ('weight', 'architecture')
 SINGLE_PATH, MIXTURE = 'single-path', 'mixture'
 #: Hessian-vector products of Amended-DARTS: double backward, or central finite differences.
 HVP_METHODS = ('exact', 'finite-difference')
-
-
-#: :attr:`Option.api_default` of an option whose class default is the command line's.
-AS_CLI = 'as-cli'
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """An option of one strategy: its config key (``--name-with-dashes`` on the command line unless
-    ``flag`` says otherwise), the class's keyword for it (``kwarg``), its default on image spaces
-    and, where it differs, on recurrent (text) spaces."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    kwarg: Optional[str] = None
-    text_default: Any = None
-    choices: Tuple[str, ...] = ()
-    positive: bool = False
-    minimum: Optional[float] = None
-    flag: Optional[str] = None
-    #: The class's default where it differs from the command line's (:data:`AS_CLI`: the same).
-    api_default: Any = AS_CLI
-
-    @property
-    def cli_flag(self) -> str:
-        return self.flag or '--' + self.name.replace('_', '-')
-
-    @property
-    def keyword(self) -> str:
-        return self.kwarg or self.name
-
-    def default_for(self, kind: str) -> Any:
-        return self.text_default if kind == 'text' and self.text_default is not None else self.default
-
-    def check(self, value: Any) -> Any:
-        """``value`` if it is valid for this option; else a :class:`UserError` naming the flag."""
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f'{self.cli_flag} must be a finite number, not {value}')
-        if self.choices and value not in self.choices:
-            raise UserError(f'unknown {self.name.replace("_", " ")} {value!r}; choose one of {", ".join(self.choices)}')
-        if self.positive and not value > 0:
-            raise UserError(f'{self.cli_flag} must be positive, not {value}')
-        if self.minimum is not None and not value >= self.minimum:
-            raise UserError(f'{self.cli_flag} must be {self.minimum:g} or more, not {value}')
-        return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,11 +115,11 @@ def register(spec: StrategySpec) -> StrategySpec:
 
 def option_names() -> Tuple[str, ...]:
     """Every strategy option's name, once, in registration order."""
-    return tuple(dict.fromkeys(option.name for spec in specs() for option in spec.options))
+    return SPECS.option_names()
 
 
 def strategies_with(option: str) -> Tuple[str, ...]:
-    return tuple(spec.name for spec in specs() if spec.option(option) is not None)
+    return SPECS.having(option)
 
 
 def defaults(name: str, kind: str = 'image') -> Dict[str, Any]:
