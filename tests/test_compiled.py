@@ -57,6 +57,32 @@ def test_setn_compiles_its_architecture_step_and_equals_eager(tmp_path):
     assert_same_search(eager, compiled)
 
 
+
+def test_a_compiled_search_on_two_processes_equals_the_eager_one(tmp_path):
+    """Under DDP (--devices 2) each rank compiles its own forward; the ranks' steps are as eager's."""
+    eager, compiled = tmp_path / 'eager', tmp_path / 'compiled'
+    processes = ['--device', 'cpu', '--devices', '2', '--threads', '1']
+    run_to_end(search_argv(eager, 'darts', 'epoch', epochs=2, extra=processes))
+    run_to_end(search_argv(compiled, 'darts', 'epoch', epochs=2, extra=[*processes, *AOT]))
+    assert 'compile: true' in (compiled / 'config.yaml').read_text()
+    assert_same_search(eager, compiled)
+
+
+def test_jobs_workers_compile_their_own_searches(tmp_path):
+    """A sweep with --jobs 2: each worker process compiles its search's steps and records the option."""
+    import json
+
+    import yaml
+
+    out = tmp_path / 'sweep'
+    argv = [NNI_CNAS, 'sweep', '--strategy', 'setn', '--curriculum', 'epoch', '--ks', '0,2', '--seeds', '0', '--jobs', '2',
+            '--dataset', 'digits', '--subset', '48', '--batch-size', '16', '--epochs', '2', '--channels', '4',
+            '--cells', '1', '--candidates', '4', '--selection-size', '32', '--out', str(out), *AOT]
+    run_to_end(argv)
+    configs = [yaml.safe_load(path.read_text())['config'] for path in sorted(out.glob('*/config.yaml'))]
+    assert [(c['k'], c['compile'], c['compile_backend']) for c in configs] == [(0, True, 'aot_eager'), (2, True, 'aot_eager')]
+    assert all(json.loads(path.read_text())['arch'] for path in out.glob('*/result.json'))
+
 @pytest.mark.parametrize('name', [spec.name for spec in registry.specs() if not spec.static_steps])
 def test_compile_is_refused_in_one_line_where_no_step_runs_the_whole_supernet(name):
     with pytest.raises(ValueError, match=f'{name} has none .* leave it off'):
