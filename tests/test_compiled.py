@@ -160,9 +160,11 @@ def test_the_side_by_side_script_times_an_eager_and_a_compiled_search(tmp_path):
     out = tmp_path / 'compiled.json'
     done = subprocess.run([sys.executable, str(script), '--strategies', 'darts', '--sizes', '4x1x8', '--curricula', 'none',
                            '--epochs', '2', '--subset', '64', '--batch-size', '16', '--dataset', 'digits', '--threads', '1',
-                           '--backend', 'aot_eager', '--json', str(out)], capture_output=True, text=True, timeout=400)
+                           '--backend', 'aot_eager', '--warm', '--json', str(out)], capture_output=True, text=True,
+                          timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     row, = json.loads(out.read_text())['rows']
     assert (row['strategy'], row['size'], row['curriculum']) == ('darts', '4x1x8', 'none')
-    assert row['eager']['arch'] == row['compiled']['arch']  # aot_eager: the same search
+    assert row['eager']['arch'] == row['compiled']['arch'] == row['compiled_warm']['arch']  # aot_eager: the same search
+    assert row['warm_search_speedup'] > 0
     assert row['search_speedup'] > 0 and row['compiled']['first_epoch_seconds'] > row['compiled']['later_epoch_seconds']
