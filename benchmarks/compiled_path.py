@@ -27,9 +27,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compiled_step import parse_size  # noqa: E402
+from compiled_step import add_step_arguments, start  # noqa: E402
 from nni_cnas.files import atomic_write_json  # noqa: E402
-from nni_cnas.quiet import quiet_libraries  # noqa: E402
 
 
 def path_supernet(channels: int, cells: int):
@@ -40,7 +39,7 @@ def path_supernet(channels: int, cells: int):
     return nni_cnas.RSPS(curriculum=None).mutate_model(space)
 
 
-def compile_pieces(model: torch.nn.Module) -> int:
+def compile_pieces(model: torch.nn.Module, backend: str = 'inductor') -> int:
     """Each candidate op of every mixed layer and each module outside the cells' mixed layers, compiled
     in place (``nn.Module.compile``); returns how many."""
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
@@ -55,7 +54,7 @@ def compile_pieces(model: torch.nn.Module) -> int:
         if name == 'cells':  # the reduction blocks between the searched cells
             pieces += [cell for cell in child if id(cell) not in mixed_cells]
     for piece in pieces:
-        piece.compile(dynamic=False)
+        piece.compile(backend=backend, dynamic=False)
     return len(pieces)
 
 
@@ -89,24 +88,14 @@ def time_paths(model, paths, x, y, warmup: int, repeats: int, first_paths) -> di
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--sizes', default='8x1x16', help='comma-separated CxNxS (channels, cells, side)')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--repeats', type=int, default=20)
-    parser.add_argument('--threads', type=int, help='CPU threads of torch (default: torch\'s)')
-    parser.add_argument('--json', type=Path, help='write the results to this JSON file (after each size)')
+    add_step_arguments(parser, '8x1x16', warmup=3, repeats=20)
     args = parser.parse_args()
     from torch._dynamo.utils import counters
 
     from nni_cnas.arch.decisions import decisions_of
     from nni_cnas.arch.sampling import uniform_samples
 
-    sizes = [parse_size(text) for text in args.sizes.split(',')]
-    quiet_libraries()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    results = {'args': {k: str(v) for k, v in vars(args).items()}, 'torch': torch.__version__,
-               'device': f'cpu ({torch.get_num_threads()} threads)', 'sizes': []}
+    sizes, results = start(args, torch.device('cpu'))
     print('| C x N, side | eager ms (first s) | pieces compiled ms (first s) | speed-up | pieces | recompiles |')
     print('|---|---|---|---|---|---|')
     for channels, cells, side in sizes:
@@ -120,7 +109,7 @@ def main():
         torch._dynamo.reset()
         eager = time_paths(model, paths, x, y, args.warmup, args.repeats, first_paths)
         counters.clear()
-        pieces = compile_pieces(model)
+        pieces = compile_pieces(model, args.backend)
         compiled = time_paths(model, paths, x, y, args.warmup, args.repeats, first_paths)
         recompiles = sum(counters['stats'].get(key, 0) for key in ('unique_graphs',))
         row = {'channels': channels, 'cells': cells, 'side': side, 'eager': eager, 'pieces_compiled': compiled,

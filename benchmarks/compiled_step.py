@@ -35,6 +35,28 @@ def parse_size(text: str):
     return channels, cells, side
 
 
+def add_step_arguments(parser: argparse.ArgumentParser, sizes: str, warmup: int, repeats: int) -> None:
+    """The options of the step benchmarks (this one and compiled_path.py)."""
+    parser.add_argument('--sizes', default=sizes, help='comma-separated CxNxS (channels, cells, side)')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--warmup', type=int, default=warmup)
+    parser.add_argument('--repeats', type=int, default=repeats)
+    parser.add_argument('--threads', type=int, help='CPU threads of torch (default: torch\'s)')
+    parser.add_argument('--backend', default='inductor', help='torch.compile\'s backend (aot_eager to test the script)')
+    parser.add_argument('--json', type=Path, help='write the results to this JSON file (after each size)')
+
+
+def start(args, device: torch.device):
+    """The sizes asked for, and the results' header; torch's threads set."""
+    quiet_libraries()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = [parse_size(text) for text in args.sizes.split(',')]
+    return sizes, {'args': {k: str(v) for k, v in vars(args).items()}, 'torch': torch.__version__,
+                   'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else
+                   f'cpu ({torch.get_num_threads()} threads)', 'sizes': []}
+
+
 def mixed_supernet(channels: int, cells: int, device: torch.device) -> torch.nn.Module:
     import nni_cnas
     from nni_cnas.spaces import NasBench201Space
@@ -71,41 +93,30 @@ def time_steps(model, x, y, warmup: int, repeats: int, device: torch.device) -> 
     return {'first_s': first, 'median_s': statistics.median(times), 'times_s': times}
 
 
-def variants(device: torch.device) -> dict:
-    """How the step is run: eager, compiled, and on a CUDA GPU compiled with CUDA graphs."""
-    found = {'eager': lambda model: model, 'compiled': lambda model: torch.compile(model)}
-    if device.type == 'cuda':
+def variants(device: torch.device, backend: str = 'inductor') -> dict:
+    """How the step is run: eager, compiled, and on a CUDA GPU compiled with CUDA graphs (inductor's)."""
+    found = {'eager': lambda model: model, 'compiled': lambda model: torch.compile(model, backend=backend)}
+    if device.type == 'cuda' and backend == 'inductor':
         found['cuda-graphs'] = lambda model: torch.compile(model, mode='reduce-overhead')
     return found
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--sizes', default='8x1x16,16x5x32', help='comma-separated CxNxS (channels, cells, side)')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=8)
+    add_step_arguments(parser, '8x1x16,16x5x32', warmup=2, repeats=8)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--threads', type=int, help='CPU threads of torch (default: torch\'s)')
-    parser.add_argument('--json', type=Path, help='write the results to this JSON file (after each size)')
     args = parser.parse_args()
-    sizes = [parse_size(text) for text in args.sizes.split(',')]
-    quiet_libraries()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    results = {'args': {k: str(v) for k, v in vars(args).items()}, 'torch': torch.__version__,
-               'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else
-               f'cpu ({torch.get_num_threads()} threads)', 'sizes': []}
-    print('| C x N, side | ' + ' | '.join(f'{name} ms (first s)' for name in variants(device)) + ' | speed-up |')
-    print('|---' * (len(variants(device)) + 2) + '|')
+    sizes, results = start(args, device)
+    print('| C x N, side | ' + ' | '.join(f'{name} ms (first s)' for name in variants(device, args.backend)) + ' | speed-up |')
+    print('|---' * (len(variants(device, args.backend)) + 2) + '|')
     for channels, cells, side in sizes:
         torch.manual_seed(0)
         model = mixed_supernet(channels, cells, device)
         x = torch.randn(args.batch_size, 3, side, side, device=device)
         y = torch.randint(0, 10, (args.batch_size,), device=device)
         measured = {}
-        for name, wrap in variants(device).items():
+        for name, wrap in variants(device, args.backend).items():
             torch._dynamo.reset()  # each variant compiles from nothing
             measured[name] = time_steps(wrap(model), x, y, args.warmup, args.repeats, device)
         eager = measured['eager']['median_s']

@@ -168,3 +168,28 @@ def test_the_side_by_side_script_times_an_eager_and_a_compiled_search(tmp_path):
     assert row['eager']['arch'] == row['compiled']['arch'] == row['compiled_warm']['arch']  # aot_eager: the same search
     assert row['warm_search_speedup'] > 0
     assert row['search_speedup'] > 0 and row['compiled']['first_epoch_seconds'] > row['compiled']['later_epoch_seconds']
+
+
+@pytest.mark.parametrize('script, row_keys', [
+    ('compiled_step.py', {'eager', 'compiled'}),
+    ('compiled_path.py', {'eager', 'pieces_compiled'}),
+])
+def test_the_step_benchmarks_time_eager_against_compiled(script, row_keys, tmp_path):
+    """The mixed step (compiled whole) and the path step (compiled pieces), with aot_eager at a tiny size."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / 'step.json'
+    path = Path(__file__).resolve().parents[1] / 'benchmarks' / script
+    done = subprocess.run([sys.executable, str(path), '--sizes', '4x1x8', '--batch-size', '8', '--warmup', '1',
+                           '--repeats', '2', '--threads', '1', '--backend', 'aot_eager', '--json', str(out)],
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    size, = json.loads(out.read_text())['sizes']
+    timed = size['variants'] if 'variants' in size else size
+    assert (size['channels'], size['cells'], size['side']) == (4, 1, 8) and size['speedup'] > 0
+    assert all(timed[key]['median_s'] > 0 and len(timed[key]['times_s']) == 2 for key in row_keys)
+    if script == 'compiled_path.py':
+        assert size['pieces'] == 60 and size['graphs_compiled'] >= 1  # 3 cells x 6 edges x 3 ops, and the rest
