@@ -49,4 +49,6 @@ class Registry(Generic[Spec]):
 
     @staticmethod
     def _declared(spec: Spec, option: str) -> Any:
-        return next((declared for declared in getattr(spec, 'options', ()) if declared.name == option), None)
+        from .option import find
+
+        return find(getattr(spec, 'options', ()), option)

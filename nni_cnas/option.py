@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 
-__all__ = ['Option', 'AS_CLI']
+__all__ = ['Option', 'AS_CLI', 'find', 'resolve']
 
 #: :attr:`Option.api_default` of an option whose class default is the command line's.
 AS_CLI = 'as-cli'
@@ -59,3 +59,14 @@ class Option:
         return value
 
 
+
+
+def find(options: Sequence[Option], name: str) -> Optional[Option]:
+    """The declaration named ``name`` among ``options``, or None."""
+    return next((option for option in options if option.name == name), None)
+
+
+def resolve(options: Sequence[Option], given: Mapping[str, Any], kind: str) -> Dict[str, Any]:
+    """Every declared option: the given value (checked) or the default for the space's ``kind``."""
+    return {option.name: option.default_for(kind) if given.get(option.name) is None else option.check(given[option.name])
+            for option in options}

@@ -74,8 +74,10 @@ def _space_option_help(name: str) -> str:
     from ..spaces import applies_to, declaration
 
     option = declaration(name)
-    default = '' if option.default is None else f'; default {"on" if option.default is True else "off" if option.default is False else _value(option.default)}'
-    return f'{applies_to(name)}: {option.help}{default}'
+    if option.default is None:
+        return f'{applies_to(name)}: {option.help}'
+    default = {True: 'on', False: 'off'}.get(option.default) if isinstance(option.default, bool) else _value(option.default)
+    return f'{applies_to(name)}: {option.help}; default {default}'
 
 
 def add_search_options(p: argparse.ArgumentParser, sweep: bool, resume: bool = True) -> None:

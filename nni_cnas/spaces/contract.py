@@ -13,7 +13,7 @@ import json
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from ..errors import UserError
-from ..option import Option
+from ..option import Option, find, resolve
 
 __all__ = ['SpaceSpec', 'SearchSpace', 'STEMS', 'KINDS', 'KIND_NAMES', 'describe', 'genotype_of', 'epoch_started', 'summary_of']
 
@@ -70,15 +70,12 @@ class SpaceSpec:
             raise ValueError(f'{self.name}: an image space needs default_cells')
 
     def option(self, name: str) -> Optional[Option]:
-        return next((option for option in self.options if option.name == name), None)
+        return find(self.options, name)
 
     def resolve_options(self, given: Mapping[str, Any], config) -> Dict[str, Any]:
         """Every option of this space: the given values (checked) and the defaults for its kind, then
         :attr:`validate` on them together; raises :class:`~nni_cnas.errors.UserError`."""
-        resolved = {}
-        for option in self.options:
-            value = given.get(option.name)
-            resolved[option.name] = option.default_for(self.kind) if value is None else option.check(value)
+        resolved = resolve(self.options, given, self.kind)
         problem = self.validate(resolved, config) if self.validate else None
         if problem:
             raise UserError(problem)

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .._registry import Registry
 from ..errors import UserError
-from ..option import AS_CLI, Option
+from ..option import AS_CLI, Option, find
+from ..option import resolve as resolve_options
 
 __all__ = ['Option', 'StrategySpec', 'COMPILE_BACKEND', 'STATIC_STEPS', 'SPECS', 'register', 'get', 'names', 'specs',
            'option_names', 'strategies_with', 'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
@@ -79,14 +80,11 @@ class StrategySpec:
         return self.target
 
     def option(self, name: str) -> Optional[Option]:
-        return next((option for option in self.options if option.name == name), None)
+        return find(self.options, name)
 
     def resolve(self, given: Mapping[str, Any], kind: str) -> Dict[str, Any]:
         """Every option of this strategy: the given values (checked) and the defaults for ``kind``."""
-        resolved = {}
-        for option in self.options:
-            value = given.get(option.name)
-            resolved[option.name] = option.default_for(kind) if value is None else option.check(value)
+        resolved = resolve_options(self.options, given, kind)
         problem = self.validate(resolved) if self.validate else None
         if problem:
             raise UserError(problem)
