@@ -1,5 +1,5 @@
 """The search module's parts, each on its own: the evaluator's loss adapters, the non-finite guard,
-the epoch's summary and resumable end work, the checkpoint slices (ENAS' and GDAS' parts too), the loaders, and the state kept equal across DDP ranks
+the epoch's summary, description and resumable end work, the checkpoint slices (ENAS' and GDAS' parts too), the loaders, and the state kept equal across DDP ranks
 (two real gloo processes)."""
 
 import socket
@@ -11,12 +11,16 @@ import torch.nn.functional as F
 
 from nni_cnas.errors import NonFiniteLoss
 from nni_cnas.run.evaluator import SearchClassificationModule
-from nni_cnas.strategies.epochs import EpochEndWork, EpochSummary, policy_max_probability
+import nni_cnas.strategies as strategies
+from nni_cnas.records import EpochRecord
+from nni_cnas.strategies.epochs import EpochEndWork, EpochSummary, describe_epoch, policy_max_probability
 from nni_cnas.strategies.loaders import SearchLoaders
 from nni_cnas.strategies.losses import (FINITE_CHECK_EVERY, CriterionLosses, FiniteLossGuard, ModuleLosses,
                                         evaluator_losses)
 from nni_cnas.strategies.meters import EpochMeter
 from nni_cnas.strategies.ranks import RankKeeper
+
+from helpers import run_tiny_search
 
 X = torch.tensor([[1.0, 0.0, -1.0, 2.0], [0.5, 0.5, 0.5, 0.5], [-1.0, 2.0, 0.0, 1.0], [0.0, 0.0, 3.0, -2.0],
                   [1.0, 1.0, 1.0, 1.0]])
@@ -243,3 +247,22 @@ def test_every_rank_holds_rank_zeros_registered_state_and_buffers():
     results = mp.get_context('spawn').Manager().dict()
     mp.start_processes(_rank, args=(port, results), nprocs=2, start_method='spawn')
     assert dict(results) == {0: (True, 10, [5.0] * 3), 1: (True, 10, [5.0] * 3)}
+
+
+@pytest.mark.parametrize('strategy, measures_supernet, has_policy', [('RSPS', True, False), ('GDAS', False, True)])
+def test_the_epochs_description_measures_the_supernet_only_where_the_strategy_can(digits, strategy, measures_supernet,
+                                                                                   has_policy):
+    search = getattr(strategies, strategy)()
+    run_tiny_search(search, digits, epochs=1)
+    module = search.search_module
+    record = EpochRecord(0)
+    describe_epoch(module, record)
+    assert (record.supernet_acc is not None) == measures_supernet  # RSPS: its draws; GDAS: no draw of its own
+    assert (record.policy is not None) == has_policy
+    assert record.sample == module.current_architecture()
+    if has_policy:  # its most probable cell is scored
+        assert 0 < record.policy_max_prob <= 1
+        assert record.val_acc == module.selector.quality_kind(module.score(record.sample))[1]
+    else:  # uniform paths: no current cell to score
+        assert (record.sample, record.val_acc) == (None, None)
+    assert record.space == {}  # NAS-Bench-201 has no summary of its own

@@ -8,10 +8,11 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ..records import EpochRecord
+from ..spaces import contract as space_contract
 from .losses import perplexity
 from .meters import EpochMeter
 
-__all__ = ['EpochSummary', 'EpochEndWork', 'pending_epoch_end', 'policy_max_probability']
+__all__ = ['EpochSummary', 'EpochEndWork', 'describe_epoch', 'pending_epoch_end', 'policy_max_probability']
 
 
 def policy_max_probability(policy: Dict[str, Dict[Any, float]]) -> float:
@@ -19,6 +20,35 @@ def policy_max_probability(policy: Dict[str, Dict[Any, float]]) -> float:
     when undecided, 1 when every decision is made)."""
     largest = [max(probs.values()) / sum(probs.values()) for probs in policy.values() if probs]
     return sum(largest) / len(largest) if largest else float('nan')
+
+
+def describe_epoch(module, record: EpochRecord) -> None:
+    """What the search stands at after the epoch's end work, into its record: the space's own
+    summary, the policy, the current architecture and, where candidates can be scored, their
+    validation quality and the supernet's where no architecture step measured it."""
+    record.space = space_contract.summary_of(module.model)
+    record.policy = module.policy()
+    if record.policy is not None:
+        record.policy_max_prob = policy_max_probability(record.policy)
+    record.sample = module.current_architecture()
+    if not module.loaders.has('selection'):
+        return
+    if record.arch_acc is None and not module.losses.sequence_task:
+        supernet = supernet_accuracy(module)
+        if supernet is not None:
+            record.set_quality('supernet', *module.selector.quality_kind(supernet))
+    if record.sample is not None:
+        record.set_quality('val', *module.selector.quality_kind(module.score(record.sample)))
+
+
+def supernet_accuracy(module) -> Optional[float]:
+    """The supernet's validation accuracy: its policy's paths' (RSPS, ENAS: their ``draw``), the
+    mixture's (DARTS' warm-up), None for GDAS (a single path with no policy draw of its own)."""
+    draw = getattr(module, 'draw', None)
+    if callable(draw) or not module.single_path:
+        return module.selector.supernet_quality(draw if callable(draw) else None,
+                                                module.seed + 3 + module.search_epoch)
+    return None
 
 
 def pending_epoch_end(module) -> Optional[int]:

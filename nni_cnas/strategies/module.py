@@ -33,7 +33,7 @@ from ..spaces import contract as space_contract
 from . import registry
 from .ddp import adopt_ddp_strategy
 from .compiled import StaticStepCompiler
-from .epochs import EpochEndWork, EpochSummary, policy_max_probability
+from .epochs import EpochEndWork, EpochSummary, describe_epoch
 from .hooks import AlgorithmHooks
 from .loaders import SearchLoaders, split_batch
 from .losses import FiniteLossGuard, evaluator_losses
@@ -175,14 +175,6 @@ class SearchModule(AlgorithmHooks):
         archs = self.measure_subnets(self.curriculum.k)
         return self.subnets.over_split(archs, len(self.curriculum.data_weights), reduce)
 
-    def supernet_accuracy(self) -> Optional[float]:
-        """The supernet's validation accuracy where no architecture step measured it this epoch: its
-        policy's paths' (RSPS, ENAS: their ``draw``), the mixture's (DARTS' warm-up), None for GDAS."""
-        draw = getattr(self, 'draw', None)
-        if callable(draw) or not self.single_path:
-            return self.selector.supernet_quality(draw if callable(draw) else None, self.seed + 3 + self.search_epoch)
-        return None
-
     # ------------------------------------------------------------------ the training step
 
     def training_step(self, batch, batch_idx):
@@ -254,21 +246,10 @@ class SearchModule(AlgorithmHooks):
         epoch = self.epoch_end.pending
         if not self.end_of_epoch():  # stopped at a stop request: on_train_batch_end stops the fit
             return
-        sequence_task = self.losses.sequence_task
-        record = self.summary.record(epoch, sequence_task)
+        record = self.summary.record(epoch, self.losses.sequence_task)
         record.data_weights = self.curriculum.epoch_statistics()
         self.curriculum.end_epoch(epoch, self.trainer.max_epochs, self.measure_split)
-        record.space = space_contract.summary_of(self.model)
-        record.policy = self.policy()
-        if record.policy is not None:
-            record.policy_max_prob = policy_max_probability(record.policy)
-        record.sample = self.current_architecture()
-        if self.loaders.has('selection'):  # where candidates can be scored
-            supernet = self.supernet_accuracy() if record.arch_acc is None and not sequence_task else None
-            if supernet is not None:
-                record.set_quality('supernet', *self.selector.quality_kind(supernet))
-            if record.sample is not None:
-                record.set_quality('val', *self.selector.quality_kind(self.score(record.sample)))
+        describe_epoch(self, record)
         self.epoch_record = record
         for name, value in record.scalars().items():
             self.log(f'epoch/{name}', value)
