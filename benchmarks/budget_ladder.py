@@ -1,7 +1,8 @@
 """Each curriculum's difference to plain at several training budgets (the ranking study's budget
 ladder): per rung, the rung's results files paired by seed (``benchmarks/paired.py``'s pairing, its
 t-interval and sign count), and one figure of each variant's mean difference and 95% interval
-against the rung, for Kendall tau, the top-10's true accuracy and the found cell's look-up.
+against the rung, for Kendall tau, the top-10's true accuracy and the found cell's look-up; and the
+ladder's reading by its design's rule (:func:`ladder_readings`).
 
 A rung is a name and its results files; a (strategy, variant, seed) found in several of a rung's
 files is taken from the first that has it (so a rung may reuse another protocol's runs of the same
@@ -68,6 +69,34 @@ def format_ladder(rows) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def ladder_readings(rows, rung_names):
+    """The design's rule, per (variant, measure): a trend is read only where the intervals say so, the
+    top rung's interval excluding 0 or the cheapest and the top rung's intervals apart; anything else is
+    "no trend measured". A variant missing from either end, or with one seed there, has no reading."""
+    cheapest, top = rung_names[0], rung_names[-1]
+    readings = []
+    for measure in SHOWN:
+        for label in VARIANTS.values():
+            ends = {row['rung']: row for row in rows if row['measure'] == measure and row['label'] == label
+                    and row['rung'] in (cheapest, top) and row['seeds'] > 1}
+            if len(ends) < 2:
+                continue
+            low, high = ends[cheapest], ends[top]
+            said = []
+            if high['low'] > 0 or high['high'] < 0:
+                said.append(f'{top} {"above" if high["low"] > 0 else "below"} plain')
+            if high['high'] < low['low'] or low['high'] < high['low']:
+                said.append(f'{cheapest} and {top} apart ({"falls" if high["mean"] < low["mean"] else "rises"})')
+            readings.append({'label': label, 'measure': measure, 'reading': '; '.join(said) or 'no trend measured'})
+    return readings
+
+
+def format_readings(readings) -> str:
+    lines = ['| variant - plain | measure | reading (the design\'s rule) |', '|---|---|---|']
+    lines += [f'| {r["label"]} | {r["measure"]} | {r["reading"]} |' for r in readings]
+    return '\n'.join(lines) + '\n'
+
+
 def plot_ladder(rows, rungs, path: Path, strategy: str) -> None:
     """One panel per shown measure: each variant's mean difference to plain (95% interval) at each rung."""
     from nni_cnas.figures import pyplot, save_figure
@@ -118,7 +147,7 @@ def main():
                                                  if missing else 'give its results files after its name'))
         rungs.append((name, paths))
     rows = ladder_rows(rungs, args.strategy, {int(seed) for seed in args.seeds.split(',')})
-    table = format_ladder(rows)
+    table = format_ladder(rows) + '\n' + format_readings(ladder_readings(rows, [name for name, _ in rungs]))
     print(table)
     if args.md:
         atomic_write_text(args.md, table)

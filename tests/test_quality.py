@@ -289,6 +289,26 @@ def test_the_budget_ladder_pairs_each_rung_apart_and_takes_a_search_from_the_fir
     assert (tmp_path / 'ladder.png').stat().st_size > 0
 
 
+def test_the_ladders_reading_follows_its_rule_a_top_interval_off_zero_or_the_ends_apart():
+    ladder = benchmark_module('budget_ladder')
+    close, paper, disagreement = ladder.VARIANTS.values()
+
+    def row(rung, label, mean, low, high, seeds=5, measure='Kendall tau'):
+        return {'rung': rung, 'label': label, 'measure': measure, 'mean': mean, 'low': low, 'high': high, 'seeds': seeds}
+
+    rows = [row('2k', close, 0.18, 0.05, 0.30), row('mid', close, 0.5, 0.4, 0.6), row('20k', close, -0.07, -0.17, 0.04),
+            row('2k', paper, 0.0, -0.07, 0.06), row('20k', paper, -0.04, -0.20, 0.11),
+            row('2k', disagreement, 0.15, -0.08, 0.39), row('20k', disagreement, 0.3, 0.1, 0.5),
+            row('2k', close, 1.0, 0.5, 1.5, measure='look-up test acc (points)'),
+            row('20k', close, 0.2, -0.6, 0.8, seeds=1, measure='look-up test acc (points)')]  # one seed: no reading
+    readings = {(r['label'], r['measure']): r['reading'] for r in ladder.ladder_readings(rows, ['2k', 'mid', '20k'])}
+    assert readings == {(close, 'Kendall tau'): '2k and 20k apart (falls)',  # 0.04 < 0.05; the middle rung is not read
+                        (paper, 'Kendall tau'): 'no trend measured',
+                        (disagreement, 'Kendall tau'): '20k above plain'}  # 0.1 > 0, the ends overlap
+    assert "| CLOSE | Kendall tau | 2k and 20k apart (falls) |" in ladder.format_readings(
+        ladder.ladder_readings(rows, ['2k', 'mid', '20k']))
+
+
 def test_a_protocol_with_variants_runs_each_curriculum_variant_and_pairs_them_by_name(tmp_path, nb201_table):
     """Variants of the curriculum (the study of what the weights do): each curriculum run once per
     variant, the variant in its name and its options in its record; plain runs once; the table
