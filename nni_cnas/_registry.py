@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict, Generic, Tuple, TypeVar
 
 from .errors import UserError
+from .option import find
 
 Spec = TypeVar('Spec')
 
@@ -49,6 +50,4 @@ class Registry(Generic[Spec]):
 
     @staticmethod
     def _declared(spec: Spec, option: str) -> Any:
-        from .option import find
-
         return find(getattr(spec, 'options', ()), option)

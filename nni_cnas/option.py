@@ -59,8 +59,6 @@ class Option:
         return value
 
 
-
-
 def find(options: Sequence[Option], name: str) -> Optional[Option]:
     """The declaration named ``name`` among ``options``, or None."""
     return next((option for option in options if option.name == name), None)

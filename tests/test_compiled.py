@@ -4,7 +4,11 @@ where it cannot take effect. These use torch.compile's aot_eager backend (dynamo
 no generated code: seconds); inductor's generated kernels are the slow suite's
 (``pytest -m compiled tests/test_compiled.py``)."""
 
+import json
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,8 +74,6 @@ def test_a_compiled_search_on_two_processes_equals_the_eager_one(tmp_path):
 
 def test_jobs_workers_compile_their_own_searches(tmp_path):
     """A sweep with --jobs 2: each worker process compiles its search's steps and records the option."""
-    import json
-
     import yaml
 
     out = tmp_path / 'sweep'
@@ -151,11 +153,6 @@ def test_fixing_and_unfixing_a_mixed_op_leaves_it_as_the_compiled_forward_saw_it
 
 
 def test_the_side_by_side_script_times_an_eager_and_a_compiled_search(tmp_path):
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[1] / 'benchmarks' / 'compiled_search.py'
     out = tmp_path / 'compiled.json'
     done = subprocess.run([sys.executable, str(script), '--strategies', 'darts', '--sizes', '4x1x8', '--curricula', 'none',
@@ -176,11 +173,6 @@ def test_the_side_by_side_script_times_an_eager_and_a_compiled_search(tmp_path):
 ])
 def test_the_step_benchmarks_time_eager_against_compiled(script, row_keys, tmp_path):
     """The mixed step (compiled whole) and the path step (compiled pieces), with aot_eager at a tiny size."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     out = tmp_path / 'step.json'
     path = Path(__file__).resolve().parents[1] / 'benchmarks' / script
     done = subprocess.run([sys.executable, str(path), '--sizes', '4x1x8', '--batch-size', '8', '--warmup', '1',

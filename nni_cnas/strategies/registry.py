@@ -17,8 +17,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from .._registry import Registry
 from ..errors import UserError
-from ..option import AS_CLI, Option, find
-from ..option import resolve as resolve_options
+from ..option import AS_CLI, Option, find, resolve as resolve_options
 
 __all__ = ['Option', 'StrategySpec', 'COMPILE_BACKEND', 'STATIC_STEPS', 'SPECS', 'register', 'get', 'names', 'specs',
            'option_names', 'strategies_with', 'defaults', 'SINGLE_PATH', 'MIXTURE', 'HVP_METHODS']
